@@ -1,0 +1,242 @@
+"""Every DynamoDB table, defined once as a PynamoDB model.
+
+These classes are the single source of truth for table shapes: repositories use them, devstack and the
+tests create tables from them (``create_tables``), and ``infra/`` renders them to CloudFormation
+(``table_definitions``). Names carry the deployment's prefix, bound at start-up by ``bind_tables``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+class SmscastTable(Model):
+    """Base: on-demand billing; ``base_name`` is the name without the deployment prefix."""
+
+    base_name = ""
+    sandbox_only = False  # created by devstack/tests and sandbox stages, never next to real sending
+
+    class Meta:
+        abstract = True
+        billing_mode = "PAY_PER_REQUEST"
+        table_name = "unbound"
+        region = "us-east-1"
+
+
+class ShopRow(SmscastTable):
+    """One shop: its settings (as JSON) and an optimistic-lock version."""
+
+    base_name = "shops"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "shops"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    settings = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+    version = NumberAttribute(default=0)
+
+
+class ShopKeyRow(SmscastTable):
+    """A unique key that points at one shop: ``sender#+1...`` routes inbound SMS, ``apikey#<sha256>`` authenticates.
+
+    Conditional puts on this table are what make a sender number or an API key belong to one shop only.
+    """
+
+    base_name = "shop-keys"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "shop-keys"
+
+    key = UnicodeAttribute(hash_key=True)
+    shop_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class SubscriberRow(SmscastTable):
+    """A subscriber of one shop, keyed by E.164 phone."""
+
+    base_name = "subscribers"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "subscribers"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    phone = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute()
+    source = UnicodeAttribute()
+    joined_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    opted_out_at = UTCDateTimeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    profile_url = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
+class ConsentEventRow(SmscastTable):
+    """Append-only consent record; ``subscriber_key`` is ``shop_id#phone``, ``event_key`` is ``<iso time>#<id>``."""
+
+    base_name = "consent-events"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "consent-events"
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    event_key = UnicodeAttribute(range_key=True)
+    action = UnicodeAttribute()
+    source = UnicodeAttribute()
+    text = UnicodeAttribute()
+
+
+class MessageRow(SmscastTable):
+    """One line of a conversation; ``thread_key`` is ``shop_id#phone``, ``line_key`` is ``<iso time>#<id>``."""
+
+    base_name = "messages"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "messages"
+
+    thread_key = UnicodeAttribute(hash_key=True)
+    line_key = UnicodeAttribute(range_key=True)
+    direction = UnicodeAttribute()
+    body = UnicodeAttribute()
+    kind = UnicodeAttribute(null=True)
+    intent = UnicodeAttribute(null=True)
+    media_urls = ListAttribute(of=UnicodeAttribute, null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    provider_message_id = UnicodeAttribute(null=True)
+
+
+class DedupeRow(SmscastTable):
+    """A key that may be taken once: inbound SMS ids, auto-reply claims, order ids."""
+
+    base_name = "dedupe"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "dedupe"
+
+    key = UnicodeAttribute(hash_key=True)
+    taken_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute(null=True)  # DynamoDB TTL (epoch seconds)
+
+
+class SenderIndex(GlobalSecondaryIndex["SandboxMessageRow"]):
+    """Sandbox messages by sender, newest last."""
+
+    class Meta:
+        index_name = "by-sender"
+        projection = AllProjection()
+
+    from_number = UnicodeAttribute(hash_key=True)
+    sent_key = UnicodeAttribute(range_key=True)
+
+
+class SandboxMessageRow(SmscastTable):
+    """What the sandbox provider 'sent': the durable outbox people and tests read."""
+
+    base_name = "sandbox-messages"
+    sandbox_only = True
+
+    class Meta(SmscastTable.Meta):
+        table_name = "sandbox-messages"
+
+    to_number = UnicodeAttribute(hash_key=True)
+    sent_key = UnicodeAttribute(range_key=True)  # <iso time>#<provider message id>
+    from_number = UnicodeAttribute()
+    by_sender = SenderIndex()
+    body = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    shop_id = UnicodeAttribute()
+    provider_message_id = UnicodeAttribute()
+    media_urls = ListAttribute(of=UnicodeAttribute, null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    segments = NumberAttribute(default=1)
+
+
+class SandboxControlRow(SmscastTable):
+    """Sandbox switches (fault injection) and its opt-out lists, one item each."""
+
+    base_name = "sandbox-control"
+    sandbox_only = True
+
+    class Meta(SmscastTable.Meta):
+        table_name = "sandbox-control"
+
+    name = UnicodeAttribute(hash_key=True)
+    data = JSONAttribute(null=True)
+    counter = NumberAttribute(default=0)
+    enabled = BooleanAttribute(default=True)
+
+
+ALL_TABLES: tuple[type[SmscastTable], ...] = (
+    ShopRow,
+    ShopKeyRow,
+    SubscriberRow,
+    ConsentEventRow,
+    MessageRow,
+    DedupeRow,
+    SandboxMessageRow,
+    SandboxControlRow,
+)
+
+
+def bind_tables(prefix: str, region: str, host: str | None = None) -> None:
+    """Point every model at ``<prefix>-<base_name>`` in ``region`` (and ``host``, for a local endpoint)."""
+    for model in ALL_TABLES:
+        model.Meta.table_name = f"{prefix}-{model.base_name}"
+        model.Meta.region = region
+        model.Meta.host = host  # type: ignore[attr-defined]
+        model._connection = None  # PynamoDB caches the connection with the old name
+
+
+def create_tables(*, include_sandbox: bool = True) -> None:
+    """Create every (bound) table that does not exist yet; used by devstack and tests."""
+    for model in ALL_TABLES:
+        if model.sandbox_only and not include_sandbox:
+            continue
+        if not model.exists():
+            model.create_table(wait=True)
+
+
+def table_definitions(*, include_sandbox: bool = False) -> dict[str, dict[str, Any]]:
+    """CloudFormation ``AWS::DynamoDB::Table`` resources rendered from the models (infra/ uses this)."""
+    resources: dict[str, dict[str, Any]] = {}
+    for model in ALL_TABLES:
+        if model.sandbox_only and not include_sandbox:
+            continue
+        schema = model._get_schema()
+        logical_id = "".join(part.capitalize() for part in model.base_name.split("-")) + "Table"
+        props: dict[str, Any] = {
+            "TableName": {"Fn::Sub": "${ResourcePrefix}-" + model.base_name},
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": sorted(schema["attribute_definitions"], key=lambda a: a["AttributeName"]),
+            # HASH before RANGE, as CloudFormation requires
+            "KeySchema": sorted(schema["key_schema"], key=lambda k: k["KeyType"]),
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        }
+        gsis = schema.get("global_secondary_indexes") or []
+        if gsis:
+            props["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": g["index_name"],
+                    "KeySchema": sorted(g["key_schema"], key=lambda k: k["KeyType"]),
+                    "Projection": {"ProjectionType": g["projection"]["ProjectionType"]},
+                }
+                for g in gsis
+            ]
+        if "expires_at" in model.get_attributes():
+            props["TimeToLiveSpecification"] = {"AttributeName": "expires_at", "Enabled": True}
+        resources[logical_id] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": props}
+    return resources

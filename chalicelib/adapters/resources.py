@@ -1,0 +1,111 @@
+"""Queues, topics and the schedule group, defined once (tables live in adapters/dynamo/tables.py).
+
+devstack and the tests create these with ``create_messaging_resources``; ``infra/`` renders them with
+``messaging_definitions``. Names carry the deployment prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue with its dead-letter queue."""
+
+    base_name: str
+    visibility_timeout: int  # seconds; at least six times the consumer Lambda's timeout, as AWS advises
+    max_receive_count: int = 5  # deliveries before a message is parked on the DLQ
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{self.base_name}"
+
+    def dlq_name(self, prefix: str) -> str:
+        return f"{prefix}-{self.base_name}-dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """An SNS topic."""
+
+    base_name: str
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{self.base_name}"
+
+
+# Inbound SMS arrive on SNS and go straight to the inbound handler; what fails there three times is
+# parked on this queue (the Lambda's on-failure destination) so nothing a subscriber texted is lost.
+INBOUND_FAILURES = QueueSpec("inbound-sms-failures", visibility_timeout=60, max_receive_count=5)
+QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES,)
+
+INBOUND_SMS_TOPIC = TopicSpec("inbound-sms")
+TOPICS: tuple[TopicSpec, ...] = (INBOUND_SMS_TOPIC,)
+
+
+def schedule_group_name(prefix: str) -> str:
+    """The EventBridge Scheduler group that holds every one-time campaign and release schedule."""
+    return prefix
+
+
+def create_messaging_resources(sqs: Any, sns: Any, scheduler: Any, prefix: str) -> dict[str, str]:
+    """Create queues (with DLQs), topics and the schedule group; returns names to URLs/ARNs."""
+    created: dict[str, str] = {}
+    for spec in QUEUES:
+        dlq_url = sqs.create_queue(QueueName=spec.dlq_name(prefix), Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName=spec.name(prefix),
+            Attributes={
+                "VisibilityTimeout": str(spec.visibility_timeout),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
+            },
+        )["QueueUrl"]
+        created[spec.name(prefix)] = url
+        created[spec.dlq_name(prefix)] = dlq_url
+    for topic in TOPICS:
+        created[topic.name(prefix)] = sns.create_topic(Name=topic.name(prefix))["TopicArn"]
+    group = schedule_group_name(prefix)
+    try:
+        scheduler.create_schedule_group(Name=group)
+    except scheduler.exceptions.ConflictException:
+        pass
+    created[group] = group
+    return created
+
+
+def messaging_definitions() -> dict[str, dict[str, Any]]:
+    """CloudFormation resources for the queues, DLQs, topics and schedule group."""
+    resources: dict[str, dict[str, Any]] = {}
+    for spec in QUEUES:
+        logical = "".join(part.capitalize() for part in spec.base_name.split("-"))
+        resources[f"{logical}DeadLetterQueue"] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": {"Fn::Sub": "${ResourcePrefix}-" + spec.base_name + "-dlq"},
+                "MessageRetentionPeriod": 1209600,
+                "SqsManagedSseEnabled": True,
+            },
+        }
+        resources[f"{logical}Queue"] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": {"Fn::Sub": "${ResourcePrefix}-" + spec.base_name},
+                "VisibilityTimeout": spec.visibility_timeout,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [f"{logical}DeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": spec.max_receive_count,
+                },
+            },
+        }
+    for topic in TOPICS:
+        logical = "".join(part.capitalize() for part in topic.base_name.split("-"))
+        resources[f"{logical}Topic"] = {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": {"Fn::Sub": "${ResourcePrefix}-" + topic.base_name}},
+        }
+    resources["ScheduleGroup"] = {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {"Name": {"Ref": "ResourcePrefix"}}}
+    return resources

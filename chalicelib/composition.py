@@ -1,0 +1,103 @@
+"""The one composition root: builds settings, AWS clients, adapters and use-case ports, lazily.
+
+Nothing here runs at import time, so moto (tests) and devstack can point boto3 elsewhere first.
+Handlers call ``container()``; tests install their own with ``use_container``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import boto3
+
+from chalicelib.adapters.clock import FileOffsetClock, SystemClock
+from chalicelib.adapters.dynamo.claims import DynamoClaims
+from chalicelib.adapters.dynamo.conversations import DynamoConversations
+from chalicelib.adapters.dynamo.shops import DynamoShopRepository
+from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
+from chalicelib.adapters.dynamo.tables import bind_tables
+from chalicelib.adapters.sms.consent_guard import ConsentGuard
+from chalicelib.adapters.sms.end_user_messaging import EndUserMessagingProvider
+from chalicelib.adapters.sms.sandbox import SandboxProvider
+from chalicelib.services.ports import Clock, Ports, SmsProvider
+from chalicelib.settings import Settings, SmsProviderName
+
+
+class Container:
+    """Everything wired for one deployment; each piece is built on first use and then reused."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, sms: SmsProvider | None = None) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._sms = sms
+        bind_tables(settings.resource_prefix, settings.region)
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(region_name=self.settings.region)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client; AWS_ENDPOINT_URL (devstack) is honoured by boto3 itself."""
+        return self._clients.setdefault(service, self.session.client(service))  # type: ignore[call-overload]
+
+    @cached_property
+    def _clients(self) -> dict[str, Any]:
+        return {}
+
+    @cached_property
+    def clock(self) -> Clock:
+        if self._clock is not None:
+            return self._clock
+        if self.settings.clock_file:
+            return FileOffsetClock(self.settings.clock_file)
+        return SystemClock()
+
+    @cached_property
+    def subscribers(self) -> DynamoSubscriberStore:
+        return DynamoSubscriberStore()
+
+    @cached_property
+    def sms(self) -> SmsProvider:
+        provider: SmsProvider
+        if self._sms is not None:
+            provider = self._sms
+        elif self.settings.sms_provider is SmsProviderName.SANDBOX:
+            provider = SandboxProvider(self.clock)
+        else:
+            provider = EndUserMessagingProvider(
+                self.client("pinpoint-sms-voice-v2"),
+                opt_out_list=self.settings.opt_out_list,
+                configuration_set=self.settings.configuration_set,
+            )
+        # Consent is checked again right before the provider, whatever the caller checked.
+        return ConsentGuard(provider, self.subscribers)
+
+    @cached_property
+    def ports(self) -> Ports:
+        return Ports(
+            clock=self.clock,
+            shops=DynamoShopRepository(),
+            subscribers=self.subscribers,
+            conversations=DynamoConversations(),
+            claims=DynamoClaims(),
+            sms=self.sms,
+            allow_fictional_numbers=self.settings.allow_fictional_numbers,
+        )
+
+
+_container: Container | None = None
+
+
+def container() -> Container:
+    """The process-wide container, built from the environment on first call."""
+    global _container
+    if _container is None:
+        _container = Container(Settings.from_env())
+    return _container
+
+
+def use_container(replacement: Container | None) -> None:
+    """Install a container (tests, devstack); None forgets it so the next call rebuilds from env."""
+    global _container
+    _container = replacement

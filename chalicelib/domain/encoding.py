@@ -1,0 +1,75 @@
+"""SMS encoding and segment counting (GSM 03.38 vs UCS-2), as carriers bill it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+# GSM 03.38 default alphabet (one septet each) and its extension table (escape + septet = two).
+_GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+GSM_SINGLE, GSM_MULTI = 160, 153  # septets; a multipart message spends 7 on the UDH
+UCS2_SINGLE, UCS2_MULTI = 70, 67  # UTF-16 code units
+
+# End User Messaging refuses bodies over 1,600 characters; ten parts is what carriers reassemble reliably.
+MAX_CHARACTERS = 1600
+MAX_SEGMENTS = 10
+
+
+class Encoding(str, Enum):
+    """How the message travels over the air."""
+
+    GSM7 = "GSM-7"
+    UCS2 = "UCS-2"
+
+
+@dataclass(frozen=True)
+class SmsShape:
+    """What a body costs: its encoding, length in encoding units and number of billed parts."""
+
+    characters: int
+    encoding: Encoding
+    units: int
+    segments: int
+
+
+def _is_gsm(text: str) -> bool:
+    return all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text)
+
+
+def measure(text: str) -> SmsShape:
+    """Encoding, unit count and segment count of ``text``."""
+    if _is_gsm(text):
+        units = sum(2 if ch in _GSM_EXTENDED else 1 for ch in text)
+        single, multi, encoding = GSM_SINGLE, GSM_MULTI, Encoding.GSM7
+    else:
+        units = len(text.encode("utf-16-le")) // 2  # emoji are two code units, as on the handset
+        single, multi, encoding = UCS2_SINGLE, UCS2_MULTI, Encoding.UCS2
+    if units <= single:
+        segments = 1 if units else 0
+    else:
+        # An escape pair or a surrogate pair is never split across parts, so count part by part.
+        segments = _count_parts(text, multi, encoding)
+    return SmsShape(characters=len(text), encoding=encoding, units=units, segments=segments)
+
+
+def _count_parts(text: str, per_part: int, encoding: Encoding) -> int:
+    parts, used = 1, 0
+    for ch in text:
+        if encoding is Encoding.GSM7:
+            size = 2 if ch in _GSM_EXTENDED else 1
+        else:
+            size = 2 if ord(ch) > 0xFFFF else 1
+        if used + size > per_part:
+            parts, used = parts + 1, 0
+        used += size
+    return parts
+
+
+def fits(text: str, *, max_segments: int = MAX_SEGMENTS) -> bool:
+    """True when ``text`` is within the provider's character limit and ``max_segments`` parts."""
+    return len(text) <= MAX_CHARACTERS and measure(text).segments <= max_segments

@@ -1,0 +1,213 @@
+"""A shop and its settings: the rules a merchant sets, validated field by field."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import time
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, available_timezones
+
+from chalicelib.domain import encoding
+from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.keywords import validate_join_keyword
+from chalicelib.domain.phones import normalize_phone
+
+# Compliance texts answer in one reply; two parts is the most carriers are sure to stitch back.
+COMPLIANCE_TEXT_MAX_SEGMENTS = 2
+MAX_MPS = 3000  # End User Messaging's highest 10DLC throughput tier
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,99}$")
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """The shop's own no-send window in recipient-local time; it may wrap midnight (21:00-09:00)."""
+
+    enabled: bool = True
+    start: time = time(21, 0)
+    end: time = time(9, 0)
+
+    def contains(self, local: time) -> bool:
+        """True when ``local`` (a wall-clock time) falls inside the window; end is exclusive."""
+        if not self.enabled or self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "start": self.start.strftime("%H:%M"), "end": self.end.strftime("%H:%M")}
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most ``messages`` campaign messages per subscriber in any ``days`` days."""
+
+    messages: int
+    days: int
+
+
+@dataclass(frozen=True)
+class ShopSettings:
+    """Everything a merchant can set. Defaults are safe: quiet hours on, conservative throughput."""
+
+    shop_name: str = "Our store"
+    timezone: str = "America/New_York"
+    quiet_hours: QuietHours = field(default_factory=QuietHours)
+    sender_number: str | None = None
+    mps: int = 1
+    opt_in_keyword: str = "JOIN"
+    welcome_text: str = "Welcome to {shop_name} texts! Msg frequency varies. Msg&data rates may apply. Reply HELP for help, STOP to opt out."
+    confirm_text: str = "{shop_name}: reply Y to confirm you want marketing texts. Msg&data rates may apply. Reply STOP to cancel."
+    stop_text: str = "{shop_name}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
+    help_text: str = "{shop_name}: for help reply to this message. Msg&data rates may apply. Reply STOP to opt out."
+    opt_out_hint: bool = True
+    attribution_window_days: int = 5
+    frequency_cap: FrequencyCap | None = None
+
+    def render(self, text: str) -> str:
+        """A compliance text with the shop's name filled in."""
+        return text.replace("{shop_name}", self.shop_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape the API returns and the store keeps."""
+        data = asdict(self)
+        data["quiet_hours"] = self.quiet_hours.to_dict()
+        data["frequency_cap"] = asdict(self.frequency_cap) if self.frequency_cap else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShopSettings:
+        """Rebuild stored settings; stored data was validated on the way in."""
+        return apply_patch(cls(), data, allow_fictional=True)
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A merchant's store: the tenant every record belongs to."""
+
+    shop_id: str
+    settings: ShopSettings
+    version: int = 0
+
+
+def validate_shop_id(shop_id: str) -> str:
+    """Shop ids are lower-case domains such as 'demo.myshopify.com'."""
+    if not isinstance(shop_id, str) or not _SHOP_ID.match(shop_id):
+        raise InvalidInput("shop id must be a lower-case domain", code="invalid_shop")
+    return shop_id
+
+
+def _bad(name: str, why: str) -> InvalidInput:
+    return InvalidInput(f"{name}: {why}", code="invalid_settings", details={"field": name})
+
+
+def _int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(name, f"must be a whole number from {low} to {high}")
+    return value
+
+
+def _hhmm(name: str, value: Any) -> time:
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise _bad(name, "must be a time as HH:MM (24-hour)")
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _text(name: str, value: Any, *, max_segments: int = COMPLIANCE_TEXT_MAX_SEGMENTS, shop_name: str = "") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(name, "must be non-empty text")
+    rendered = value.replace("{shop_name}", shop_name)
+    if not encoding.fits(rendered, max_segments=max_segments):
+        shape = encoding.measure(rendered)
+        raise _bad(name, f"is {shape.segments} SMS parts ({shape.encoding.value}); at most {max_segments} allowed")
+    return value
+
+
+def _quiet_hours(current: QuietHours, value: Any) -> QuietHours:
+    if not isinstance(value, dict):
+        raise _bad("quiet_hours", "must be an object with enabled, start, end")
+    unknown = set(value) - {"enabled", "start", "end"}
+    if unknown:
+        raise _bad("quiet_hours", f"unknown fields {sorted(unknown)}")
+    result = current
+    if "enabled" in value:
+        if not isinstance(value["enabled"], bool):
+            raise _bad("quiet_hours.enabled", "must be true or false")
+        result = replace(result, enabled=value["enabled"])
+    if "start" in value:
+        result = replace(result, start=_hhmm("quiet_hours.start", value["start"]))
+    if "end" in value:
+        result = replace(result, end=_hhmm("quiet_hours.end", value["end"]))
+    return result
+
+
+def _frequency_cap(value: Any) -> FrequencyCap | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"messages", "days"}:
+        raise _bad("frequency_cap", "must be null or an object with messages and days")
+    return FrequencyCap(messages=_int("frequency_cap.messages", value["messages"], 1, 100), days=_int("frequency_cap.days", value["days"], 1, 90))
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str) or value not in available_timezones():
+        raise _bad("timezone", "must be an IANA timezone such as America/New_York")
+    ZoneInfo(value)
+    return value
+
+
+SETTINGS_FIELDS = frozenset(ShopSettings.__dataclass_fields__)
+
+
+def apply_patch(current: ShopSettings, patch: Mapping[str, Any], *, allow_fictional: bool = False) -> ShopSettings:
+    """Return ``current`` with ``patch`` applied, refusing unknown fields and invalid values whole."""
+    if not isinstance(patch, Mapping):
+        raise InvalidInput("settings must be a JSON object", code="invalid_settings")
+    unknown = set(patch) - SETTINGS_FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown settings fields: {sorted(unknown)}", code="unknown_field", details={"fields": sorted(unknown)})
+    changes: dict[str, Any] = {}
+    if "shop_name" in patch:
+        name = patch["shop_name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 60:
+            raise _bad("shop_name", "must be 1-60 characters")
+        changes["shop_name"] = name.strip()
+    shop_name = changes.get("shop_name", current.shop_name)
+    if "timezone" in patch:
+        changes["timezone"] = _timezone(patch["timezone"])
+    if "quiet_hours" in patch:
+        changes["quiet_hours"] = _quiet_hours(current.quiet_hours, patch["quiet_hours"])
+    if "sender_number" in patch:
+        value = patch["sender_number"]
+        changes["sender_number"] = None if value is None else _sender(value, allow_fictional)
+    if "mps" in patch:
+        changes["mps"] = _int("mps", patch["mps"], 1, MAX_MPS)
+    if "opt_in_keyword" in patch:
+        try:
+            changes["opt_in_keyword"] = validate_join_keyword(patch["opt_in_keyword"]) if isinstance(patch["opt_in_keyword"], str) else None
+        except ValueError as exc:
+            raise _bad("opt_in_keyword", str(exc)) from exc
+        if changes["opt_in_keyword"] is None:
+            raise _bad("opt_in_keyword", "must be text")
+    for name in ("welcome_text", "confirm_text", "stop_text", "help_text"):
+        if name in patch:
+            changes[name] = _text(name, patch[name], shop_name=shop_name)
+    if "opt_out_hint" in patch:
+        if not isinstance(patch["opt_out_hint"], bool):
+            raise _bad("opt_out_hint", "must be true or false")
+        changes["opt_out_hint"] = patch["opt_out_hint"]
+    if "attribution_window_days" in patch:
+        changes["attribution_window_days"] = _int("attribution_window_days", patch["attribution_window_days"], 1, 30)
+    if "frequency_cap" in patch:
+        changes["frequency_cap"] = _frequency_cap(patch["frequency_cap"])
+    return replace(current, **changes)
+
+
+def _sender(value: Any, allow_fictional: bool) -> str:
+    try:
+        return normalize_phone(value, allow_fictional=allow_fictional)
+    except InvalidInput as exc:
+        raise _bad("sender_number", exc.message) from exc

@@ -1,0 +1,106 @@
+"""Subscribers and their consent: a strict status machine and the append-only consent record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
+
+from chalicelib.domain.errors import Conflict, ConsentRequired
+
+
+class SubscriberStatus(str, Enum):
+    """Where a number stands on consent."""
+
+    PENDING = "pending"  # texted the keyword, has not confirmed with Y yet
+    ACTIVE = "active"  # may receive marketing
+    OPTED_OUT = "opted_out"  # said STOP (or was opted out): nothing is sent
+
+
+class Source(str, Enum):
+    """How a subscriber joined."""
+
+    CHECKOUT = "checkout"
+    KEYWORD = "keyword"
+    IMPORT = "import"
+    API = "api"
+
+
+class ConsentAction(str, Enum):
+    """What a consent event did."""
+
+    REQUESTED = "requested"  # keyword received, confirmation asked
+    OPTED_IN = "opted_in"
+    OPTED_OUT = "opted_out"
+
+
+class ConsentSource(str, Enum):
+    """Who or what caused a consent event."""
+
+    SMS = "sms"  # the subscriber texted
+    CHECKOUT = "checkout"
+    IMPORT = "import"
+    API = "api"
+    MERCHANT = "merchant"  # someone in the shop's dashboard / inbox
+
+
+MERCHANT_SOURCES = {Source.CHECKOUT: ConsentSource.CHECKOUT, Source.IMPORT: ConsentSource.IMPORT, Source.API: ConsentSource.API}
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One append-only consent change: what, when, by which channel, and the text shown or received."""
+
+    shop_id: str
+    phone: str
+    at: datetime
+    event_id: str
+    action: ConsentAction
+    source: ConsentSource
+    text: str
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A phone number a shop may text, with how it joined and where its consent stands."""
+
+    shop_id: str
+    phone: str
+    status: SubscriberStatus
+    source: Source
+    joined_at: datetime
+    updated_at: datetime
+    name: str | None = None
+    profile_url: str | None = None
+    opted_out_at: datetime | None = None
+    version: int = 0
+
+    @property
+    def can_receive_marketing(self) -> bool:
+        """Only active subscribers get campaigns and replies."""
+        return self.status is SubscriberStatus.ACTIVE
+
+    def require_active(self) -> None:
+        """Raise ConsentRequired unless marketing may be sent to this number."""
+        if not self.can_receive_marketing:
+            raise ConsentRequired(f"{self.phone} is {self.status.value}; nothing may be sent", details={"status": self.status.value})
+
+    def confirm(self, at: datetime) -> Subscriber:
+        """Y after the keyword: pending becomes active."""
+        if self.status is not SubscriberStatus.PENDING:
+            raise Conflict(f"{self.phone} has nothing to confirm", code="illegal_transition")
+        return replace(self, status=SubscriberStatus.ACTIVE, updated_at=at)
+
+    def opt_out(self, at: datetime) -> Subscriber:
+        """STOP or a merchant's opt-out; legal from any status, a no-op status-wise when already out."""
+        return replace(self, status=SubscriberStatus.OPTED_OUT, opted_out_at=at, updated_at=at)
+
+    def opt_back_in(self, at: datetime) -> Subscriber:
+        """START/UNSTOP from the subscriber's own phone: the only way back from an opt-out."""
+        return replace(self, status=SubscriberStatus.ACTIVE, opted_out_at=None, updated_at=at)
+
+    def request_again(self, at: datetime) -> Subscriber:
+        """The keyword from an opted-out number: ask to confirm again (double opt-in)."""
+        if self.status is not SubscriberStatus.OPTED_OUT:
+            raise Conflict(f"{self.phone} is already {self.status.value}", code="illegal_transition")
+        return replace(self, status=SubscriberStatus.PENDING, opted_out_at=None, updated_at=at)

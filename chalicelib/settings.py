@@ -1,0 +1,81 @@
+"""Deployment settings, typed and read once from the environment; a bad value fails at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+from typing import Mapping
+
+from chalicelib.domain.errors import ConfigurationError
+
+
+class SmsProviderName(str, Enum):
+    """Which SMS provider the deployment sends through."""
+
+    END_USER_MESSAGING = "end_user_messaging"
+    SANDBOX = "sandbox"
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the deployment (not the merchant) decides."""
+
+    stage: str
+    region: str
+    resource_prefix: str  # every table, queue, topic and schedule group name starts with this
+    sms_provider: SmsProviderName
+    opt_out_list: str  # End User Messaging opt-out list that mirrors STOPs
+    configuration_set: str | None
+    shopify_api_key: str | None  # the `aud` of Shopify session tokens
+    shopify_api_secret: str | None  # HS256 key of Shopify session tokens
+    allow_fictional_numbers: bool  # accept +1 555 numbers: devstack and tests only
+    clock_file: str | None  # devstack's movable clock; unset in AWS
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the environment (os.environ by default)."""
+        env = os.environ if env is None else env
+        stage = env.get("SMSCAST_STAGE", "dev")
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise ConfigurationError("AWS_REGION (or AWS_DEFAULT_REGION) must be set")
+        provider_raw = env.get("SMSCAST_SMS_PROVIDER", SmsProviderName.END_USER_MESSAGING.value)
+        try:
+            provider = SmsProviderName(provider_raw)
+        except ValueError as exc:
+            choices = ", ".join(p.value for p in SmsProviderName)
+            raise ConfigurationError(f"SMSCAST_SMS_PROVIDER must be one of {choices}, not {provider_raw!r}") from exc
+        prefix = env.get("SMSCAST_RESOURCE_PREFIX", f"smscast-{stage}")
+        if not prefix.replace("-", "").isalnum():
+            raise ConfigurationError("SMSCAST_RESOURCE_PREFIX may hold only letters, digits and dashes")
+        return cls(
+            stage=stage,
+            region=region,
+            resource_prefix=prefix,
+            sms_provider=provider,
+            opt_out_list=env.get("SMSCAST_OPT_OUT_LIST", f"{prefix}-opt-outs"),
+            configuration_set=env.get("SMSCAST_CONFIGURATION_SET") or None,
+            shopify_api_key=env.get("SMSCAST_SHOPIFY_API_KEY") or None,
+            shopify_api_secret=env.get("SMSCAST_SHOPIFY_API_SECRET") or None,
+            allow_fictional_numbers=_flag(env, "SMSCAST_ALLOW_FICTIONAL_NUMBERS", False),
+            clock_file=env.get("SMSCAST_CLOCK_FILE") or None,
+            log_level=env.get("SMSCAST_LOG_LEVEL", "INFO"),
+        )
