@@ -27,10 +27,19 @@ from chalicelib.settings import Settings, SmsProviderName
 class Container:
     """Everything wired for one deployment; each piece is built on first use and then reused."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, sms: SmsProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        sms: SmsProvider | None = None,
+        ports: Ports | None = None,
+    ) -> None:
         self.settings = settings
         self._clock = clock
         self._sms = sms
+        if ports is not None:
+            self.ports = ports  # tests: every use case runs on the given ports (fakes)
         bind_tables(settings.resource_prefix, settings.region)
 
     @cached_property

@@ -47,7 +47,9 @@ def measure(text: str) -> SmsShape:
         units = sum(2 if ch in _GSM_EXTENDED else 1 for ch in text)
         single, multi, encoding = GSM_SINGLE, GSM_MULTI, Encoding.GSM7
     else:
-        units = len(text.encode("utf-16-le")) // 2  # emoji are two code units, as on the handset
+        # Emoji are two code units, as on the handset. Counted by code point, not by encoding, so that a
+        # lone surrogate (valid in a JSON string) is measured instead of crashing the caller.
+        units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
         single, multi, encoding = UCS2_SINGLE, UCS2_MULTI, Encoding.UCS2
     if units <= single:
         segments = 1 if units else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 import phonenumbers
@@ -13,6 +14,9 @@ from chalicelib.domain.errors import InvalidInput
 # NANP area code 555 is reserved for fiction and testing; devstack and tests use it so that no
 # real person can ever be texted by a demo. Production refuses it (see Settings.allow_fictional_numbers).
 _FICTIONAL_PREFIX = "+1555"
+# phonenumbers digs a number out of any text ('call me at 212...', '212-555-1234 ext 9', vanity letters,
+# control characters) and drops extensions; a field that holds a phone must hold only a phone.
+_PHONE_CHARS = re.compile(r"\+?[0-9 \t\u00a0().\-/]+")  # NBSP: numbers pasted from web pages
 
 
 def normalize_phone(raw: object, *, default_region: str = "US", allow_fictional: bool = False) -> str:
@@ -22,6 +26,8 @@ def normalize_phone(raw: object, *, default_region: str = "US", allow_fictional:
     text = unquote(raw.strip())
     if len(text) > 32:
         raise InvalidInput("phone is too long", code="invalid_phone")
+    if not _PHONE_CHARS.fullmatch(text):
+        raise InvalidInput(f"phone may hold only digits, spaces, '()./-' and a leading '+': {text!r}", code="invalid_phone")
     try:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:

@@ -16,7 +16,8 @@ from chalicelib.domain.phones import normalize_phone
 # Compliance texts answer in one reply; two parts is the most carriers are sure to stitch back.
 COMPLIANCE_TEXT_MAX_SEGMENTS = 2
 MAX_MPS = 3000  # End User Messaging's highest 10DLC throughput tier
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+# fullmatch and [0-9]: `$` lets "21:00\n" through and `\d` takes any Unicode digit.
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,99}$")
 
 
@@ -94,7 +95,7 @@ class Shop:
 
 def validate_shop_id(shop_id: str) -> str:
     """Shop ids are lower-case domains such as 'demo.myshopify.com'."""
-    if not isinstance(shop_id, str) or not _SHOP_ID.match(shop_id):
+    if not isinstance(shop_id, str) or not _SHOP_ID.fullmatch(shop_id):
         raise InvalidInput("shop id must be a lower-case domain", code="invalid_shop")
     return shop_id
 
@@ -109,8 +110,13 @@ def _int(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
+def _has_lone_surrogate(value: str) -> bool:
+    # JSON may carry "\ud83d" alone; no carrier, and no UTF-8 store, can take it.
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+
+
 def _hhmm(name: str, value: Any) -> time:
-    if not isinstance(value, str) or not _HHMM.match(value):
+    if not isinstance(value, str) or not _HHMM.fullmatch(value):
         raise _bad(name, "must be a time as HH:MM (24-hour)")
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
@@ -119,6 +125,8 @@ def _hhmm(name: str, value: Any) -> time:
 def _text(name: str, value: Any, *, max_segments: int = COMPLIANCE_TEXT_MAX_SEGMENTS, shop_name: str = "") -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad(name, "must be non-empty text")
+    if _has_lone_surrogate(value):
+        raise _bad(name, "must be valid Unicode text")
     rendered = value.replace("{shop_name}", shop_name)
     if not encoding.fits(rendered, max_segments=max_segments):
         shape = encoding.measure(rendered)
@@ -172,7 +180,7 @@ def apply_patch(current: ShopSettings, patch: Mapping[str, Any], *, allow_fictio
     changes: dict[str, Any] = {}
     if "shop_name" in patch:
         name = patch["shop_name"]
-        if not isinstance(name, str) or not name.strip() or len(name) > 60:
+        if not isinstance(name, str) or not name.strip() or len(name) > 60 or _has_lone_surrogate(name):
             raise _bad("shop_name", "must be 1-60 characters")
         changes["shop_name"] = name.strip()
     shop_name = changes.get("shop_name", current.shop_name)
@@ -195,6 +203,9 @@ def apply_patch(current: ShopSettings, patch: Mapping[str, Any], *, allow_fictio
     for name in ("welcome_text", "confirm_text", "stop_text", "help_text"):
         if name in patch:
             changes[name] = _text(name, patch[name], shop_name=shop_name)
+        elif "shop_name" in changes:
+            # A new name changes every rendered text, so the kept ones must still fit.
+            _text(name, getattr(current, name), shop_name=shop_name)
     if "opt_out_hint" in patch:
         if not isinstance(patch["opt_out_hint"], bool):
             raise _bad("opt_out_hint", "must be true or false")

@@ -44,7 +44,14 @@ class ConsentSource(str, Enum):
     MERCHANT = "merchant"  # someone in the shop's dashboard / inbox
 
 
-MERCHANT_SOURCES = {Source.CHECKOUT: ConsentSource.CHECKOUT, Source.IMPORT: ConsentSource.IMPORT, Source.API: ConsentSource.API}
+# The consent channel behind a subscriber added by the shop (not by SMS): a keyword subscriber added
+# through the API is vouched for by the API caller.
+CONSENT_SOURCE_OF = {
+    Source.CHECKOUT: ConsentSource.CHECKOUT,
+    Source.IMPORT: ConsentSource.IMPORT,
+    Source.API: ConsentSource.API,
+    Source.KEYWORD: ConsentSource.API,
+}
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ class SubscriberChange:
     event: ConsentEvent | None = None
     message: ConversationMessage | None = None
     dedupe_key: str | None = None
+    receipt: dict[str, str] | None = None  # stored with the dedupe key: what is still to do afterwards
 
 
 class AlreadyDone(Exception):
@@ -105,6 +106,10 @@ class SubscriberStore(Protocol):
         """Commit ``change`` atomically and return the stored subscriber (with its new version)."""
         ...
 
+    def receipt(self, dedupe_key: str) -> dict[str, str] | None:
+        """The receipt stored with a committed dedupe key ({} if it had none); None if never committed."""
+        ...
+
 
 class Conversations(Protocol):
     """The per-subscriber thread of messages."""
@@ -123,6 +128,10 @@ class Claims(Protocol):
 
     def claim(self, key: str, at: datetime) -> bool:
         """True if this call took the key, False if someone took it before."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Give a key back after the action it guarded definitely did not happen (e.g. throttled)."""
         ...
 
 

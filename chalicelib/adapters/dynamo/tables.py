@@ -128,6 +128,7 @@ class DedupeRow(SmscastTable):
 
     key = UnicodeAttribute(hash_key=True)
     taken_at = UTCDateTimeAttribute()
+    receipt = JSONAttribute(null=True)  # what is still to do after the guarded change (see SubscriberChange)
     expires_at = NumberAttribute(null=True)  # DynamoDB TTL (epoch seconds)
 
 

@@ -1,0 +1,190 @@
+"""The HTTP contract, machine-readable. tests/unit/test_openapi.py keeps it equal to the app's routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}},
+        }
+    },
+}
+_HHMM = {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"}
+_E164 = {"type": "string", "pattern": "^\\+[1-9]\\d{6,14}$", "example": "+12125551234"}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _ERROR,
+    "QuietHours": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"enabled": {"type": "boolean"}, "start": _HHMM, "end": _HHMM},
+    },
+    "FrequencyCap": {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "required": ["messages", "days"],
+        "properties": {
+            "messages": {"type": "integer", "minimum": 1, "maximum": 100},
+            "days": {"type": "integer", "minimum": 1, "maximum": 90},
+        },
+    },
+    "Settings": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "shop_name": {"type": "string", "maxLength": 60},
+            "timezone": {"type": "string", "description": "IANA timezone", "example": "America/New_York"},
+            "quiet_hours": {"$ref": "#/components/schemas/QuietHours"},
+            "sender_number": {**_E164, "type": ["string", "null"]},
+            "mps": {"type": "integer", "minimum": 1, "maximum": 3000, "description": "message parts per second"},
+            "opt_in_keyword": {"type": "string", "pattern": "^[A-Za-z0-9]{2,20}$"},
+            "welcome_text": {"type": "string"},
+            "confirm_text": {"type": "string"},
+            "stop_text": {"type": "string"},
+            "help_text": {"type": "string"},
+            "opt_out_hint": {"type": "boolean"},
+            "attribution_window_days": {"type": "integer", "minimum": 1, "maximum": 30},
+            "frequency_cap": {"$ref": "#/components/schemas/FrequencyCap"},
+        },
+    },
+    "Subscriber": {
+        "type": "object",
+        "properties": {
+            "phone": _E164,
+            "status": {"enum": ["pending", "active", "opted_out"]},
+            "source": {"enum": ["checkout", "keyword", "import", "api"]},
+            "name": {"type": ["string", "null"]},
+            "profile_url": {"type": ["string", "null"], "format": "uri"},
+            "joined_at": _TIME,
+            "updated_at": _TIME,
+            "opted_out_at": _TIME,
+        },
+    },
+    "ConsentEvent": {
+        "type": "object",
+        "properties": {
+            "at": _TIME,
+            "action": {"enum": ["requested", "opted_in", "opted_out"]},
+            "source": {"enum": ["sms", "checkout", "import", "api", "merchant"]},
+            "text": {"type": "string"},
+        },
+    },
+    "SubscriberDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Subscriber"},
+            {
+                "type": "object",
+                "properties": {"consent_history": {"type": "array", "items": {"$ref": "#/components/schemas/ConsentEvent"}}},
+            },
+        ]
+    },
+    "NewSubscriber": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["phone"],
+        "properties": {
+            "phone": {"type": "string", "description": "E.164 or a national form; normalised"},
+            "source": {"enum": ["checkout", "keyword", "import", "api"], "default": "api"},
+            "name": {"type": "string", "maxLength": 100},
+            "profile_url": {"type": "string", "format": "uri", "description": "https only"},
+            "consent_text": {"type": "string", "maxLength": 500, "description": "the consent wording the person saw"},
+        },
+    },
+    "SubscriberPage": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Subscriber"}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    words = {400: "invalid input", 401: "missing or bad token", 404: "not found", 409: "conflict", 413: "body too large"}
+    return {str(s): _json("Error", words[s]) for s in statuses}
+
+
+_PHONE = {"name": "phone", "in": "path", "required": True, "schema": {"type": "string"}, "description": "E.164, URL-encoded (%2B...)"}
+
+
+def _op(summary: str, responses: dict[str, Any], *, body: str | None = None, params: list[Any] | None = None, auth: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    if not auth:
+        op["security"] = []
+    return op
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}}, auth=False)},
+    "/settings": {
+        "get": _op("The shop's settings", {"200": _json("Settings", "settings"), **_errors(401)}),
+        "patch": _op(
+            "Change some settings (all-or-nothing)",
+            {"200": _json("Settings", "settings after the change"), **_errors(400, 401, 409, 413)},
+            body="Settings",
+        ),
+    },
+    "/subscribers": {
+        "post": _op(
+            "Add a subscriber the shop has consent for",
+            {
+                "201": _json("Subscriber", "created"),
+                "200": _json("Subscriber", "already known; profile refreshed"),
+                **_errors(400, 401, 409, 413),
+            },
+            body="NewSubscriber",
+        ),
+        "get": _op(
+            "List subscribers",
+            {"200": _json("SubscriberPage", "one page"), **_errors(400, 401)},
+            params=[
+                {"name": "status", "in": "query", "schema": {"enum": ["pending", "active", "opted_out"]}},
+                {"name": "source", "in": "query", "schema": {"enum": ["checkout", "keyword", "import", "api"]}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ],
+        ),
+    },
+    "/subscribers/{phone}": {
+        "get": _op("One subscriber with consent history", {"200": _json("SubscriberDetail", "subscriber"), **_errors(400, 401, 404)}, params=[_PHONE]),
+    },
+    "/subscribers/{phone}/opt-out": {
+        "post": _op("Opt a subscriber out (idempotent)", {"200": _json("Subscriber", "opted out"), **_errors(400, 401, 404)}, params=[_PHONE]),
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "smscast", "version": "1.0.0", "description": "SMS marketing for online stores."},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "shop API key or Shopify session token"}
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+    }

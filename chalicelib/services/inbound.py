@@ -1,0 +1,191 @@
+"""Use case: an SMS arrives from a subscriber. Store it exactly once, apply consent, answer, sync the opt-out list.
+
+Order of work, so that a crash or retry at any point neither loses nor repeats anything:
+1. If the message id has a receipt, the consent part is done: go to 3 with the stored plan.
+2. Decide (pure), then commit subscriber + consent event + inbound line + receipt in one transaction.
+   The consent change is durable before anything is sent, so a STOP holds even if the answer is throttled.
+3. Follow the plan: lift the carrier opt-out block, send the auto-reply under a one-time claim (released
+   again only when the provider definitely did not send), then add the carrier opt-out block.
+   Every step is idempotent, so a retried delivery resumes where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chalicelib.domain.errors import (
+    ConcurrentUpdate,
+    ConfigurationError,
+    ConsentRequired,
+    InvalidInput,
+    ProviderError,
+    ProviderRejected,
+)
+from chalicelib.domain.inbound import AutoReply, InboundDecision, OptOutListChange, decide
+from chalicelib.domain.keywords import Intent, classify
+from chalicelib.domain.messages import ConversationMessage, Direction, InboundSms, MessageKind, OutboundSms
+from chalicelib.domain.phones import normalize_phone
+from chalicelib.domain.shops import Shop
+from chalicelib.domain.subscribers import ConsentEvent, ConsentSource, Subscriber
+from chalicelib.services.ports import AlreadyDone, Ports, SubscriberChange
+
+logger = logging.getLogger(__name__)
+
+_MAX_ATTEMPTS = 5  # optimistic-lock retries when the subscriber changes under us
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    """What handling one inbound SMS did."""
+
+    shop_id: str
+    phone: str
+    intent: Intent
+    duplicate: bool
+    reply: AutoReply | None
+    replied: bool
+
+
+def receive_sms(ports: Ports, sms: InboundSms) -> InboundResult:
+    """Handle one inbound SMS; safe to call again with the same message (redelivery, retry)."""
+    shop = ports.shops.shop_for_sender(_e164(sms.to_number, ports))
+    if shop is None:
+        # Raising sends the event to the retry path and then the failure queue: never dropped silently.
+        raise ConfigurationError(f"no shop owns sender number {sms.to_number}", code="unknown_sender")
+    phone = _e164(sms.from_number, ports)
+    intent = classify(sms.body, join_keyword=shop.settings.opt_in_keyword)
+    dedupe_key = f"inbound#{sms.message_id}"
+
+    receipt = ports.subscribers.receipt(dedupe_key)
+    duplicate = receipt is not None
+    if receipt is None:
+        receipt = _commit(ports, shop, phone, sms, intent, dedupe_key)
+    replied = _follow_up(ports, shop, phone, sms, receipt)
+    reply = AutoReply(receipt["reply"]) if receipt.get("reply") else None
+    return InboundResult(shop.shop_id, phone, intent, duplicate, reply, replied)
+
+
+def _e164(raw: str, ports: Ports) -> str:
+    try:
+        return normalize_phone(raw, allow_fictional=ports.allow_fictional_numbers)
+    except InvalidInput:
+        return raw.strip()  # short codes and odd carrier formats are still stored, never dropped
+
+
+def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Intent, dedupe_key: str) -> dict[str, str]:
+    for _ in range(_MAX_ATTEMPTS):
+        existing = ports.subscribers.get(shop.shop_id, phone)
+        decision = decide(intent, existing, shop_id=shop.shop_id, phone=phone, at=sms.received_at)
+        receipt = _plan(decision)
+        try:
+            ports.subscribers.apply(_change(shop, phone, sms, intent, existing, decision, dedupe_key, receipt))
+        except AlreadyDone:
+            return ports.subscribers.receipt(dedupe_key) or {}  # a concurrent delivery of the same message won
+        except ConcurrentUpdate:
+            continue  # the subscriber changed (e.g. a checkout add) while we decided: decide again
+        return receipt
+    raise ConcurrentUpdate(f"subscriber {phone} kept changing; the delivery will be retried")
+
+
+def _plan(decision: InboundDecision) -> dict[str, str]:
+    plan: dict[str, str] = {}
+    if decision.reply:
+        plan["reply"] = decision.reply.value
+    if decision.opt_out_list:
+        plan["opt_out_list"] = decision.opt_out_list.value
+    return plan
+
+
+def _change(
+    shop: Shop,
+    phone: str,
+    sms: InboundSms,
+    intent: Intent,
+    existing: Subscriber | None,
+    decision: InboundDecision,
+    dedupe_key: str,
+    receipt: dict[str, str],
+) -> SubscriberChange:
+    event = None
+    if decision.consent_action and decision.subscriber:
+        event = ConsentEvent(
+            shop_id=shop.shop_id,
+            phone=phone,
+            at=sms.received_at,
+            event_id=sms.message_id,
+            action=decision.consent_action,
+            source=ConsentSource.SMS,
+            text=sms.body,
+        )
+    line = ConversationMessage(
+        shop_id=shop.shop_id,
+        phone=phone,
+        at=sms.received_at,
+        message_id=sms.message_id,
+        direction=Direction.INBOUND,
+        body=sms.body,
+        intent=intent.value if not decision.is_conversation else Intent.MESSAGE.value,
+    )
+    return SubscriberChange(
+        subscriber=decision.subscriber,
+        expected_version=existing.version if existing else None,
+        event=event,
+        message=line,
+        dedupe_key=dedupe_key,
+        receipt=receipt,
+    )
+
+
+def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, receipt: dict[str, str]) -> bool:
+    sender = shop.settings.sender_number or sms.to_number
+    change = receipt.get("opt_out_list")
+    if change == OptOutListChange.REMOVE.value:
+        ports.sms.remove_opt_out(sender, phone)
+    replied = False
+    if receipt.get("reply"):
+        replied = _send_auto_reply(ports, shop, sender, phone, sms, AutoReply(receipt["reply"]))
+    if change == OptOutListChange.ADD.value:
+        # After the confirmation: End User Messaging refuses every send to a listed number.
+        ports.sms.add_opt_out(sender, phone)
+    return replied
+
+
+def _send_auto_reply(ports: Ports, shop: Shop, sender: str, phone: str, sms: InboundSms, reply: AutoReply) -> bool:
+    claim = f"auto-reply#{sms.message_id}"
+    if not ports.claims.claim(claim, ports.clock.now()):
+        return False  # an earlier delivery already sent (or is sending) it
+    body = shop.settings.render(getattr(shop.settings, reply.value))
+    outbound = OutboundSms(
+        shop_id=shop.shop_id,
+        from_number=sender,
+        to_number=phone,
+        body=body,
+        kind=MessageKind.COMPLIANCE,
+        dedupe_key=claim,
+    )
+    try:
+        receipt = ports.sms.send(outbound)
+    except (ProviderRejected, ConsentRequired) as exc:
+        # Refused for good (bad number, carrier block): retrying cannot help; consent work goes on.
+        logger.warning("auto-reply refused", extra={"shop_id": shop.shop_id, "code": exc.code})
+        return False
+    except ProviderError:
+        # Throttled or failed before sending: give the claim back so the retried delivery answers.
+        ports.claims.release(claim)
+        raise
+    ports.conversations.append(
+        ConversationMessage(
+            shop_id=shop.shop_id,
+            phone=phone,
+            at=ports.clock.now(),
+            message_id=f"reply-{sms.message_id}",
+            direction=Direction.OUTBOUND,
+            body=body,
+            kind=MessageKind.COMPLIANCE,
+            provider_message_id=receipt.provider_message_id,
+        )
+    )
+    logger.info("auto-reply sent", extra={"shop_id": shop.shop_id, "reply": reply.value})
+    return True
+

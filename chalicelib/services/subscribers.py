@@ -1,0 +1,201 @@
+"""Use cases for subscribers added by the shop (checkout, import, API) and merchant opt-outs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+from urllib.parse import urlparse
+
+from chalicelib.domain.errors import ConcurrentUpdate, ConsentRequired, InvalidInput, NotFound
+from chalicelib.domain.phones import normalize_phone
+from chalicelib.domain.subscribers import (
+    CONSENT_SOURCE_OF,
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Source,
+    Subscriber,
+    SubscriberStatus,
+)
+from chalicelib.services.ports import Page, Ports, SubscriberChange
+
+_ADD_FIELDS = frozenset({"phone", "source", "name", "profile_url", "consent_text"})
+_MAX_ATTEMPTS = 5
+DEFAULT_CONSENT_TEXT = {
+    Source.CHECKOUT: "Customer ticked the SMS marketing box at checkout",
+    Source.IMPORT: "Imported by the shop with consent on file",
+    Source.API: "Added through the API with consent on file",
+    Source.KEYWORD: "Keyword opt-in reported through the API",
+}
+
+
+@dataclass(frozen=True)
+class AddSubscriber:
+    """A validated request to add a subscriber."""
+
+    phone: str
+    source: Source
+    name: str | None
+    profile_url: str | None
+    consent_text: str
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The subscriber after the add, and whether it was new."""
+
+    subscriber: Subscriber
+    created: bool
+
+
+def parse_add(body: Mapping[str, Any], *, allow_fictional: bool) -> AddSubscriber:
+    """Validate the JSON body of POST /subscribers."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput("body must be a JSON object")
+    unknown = set(body) - _ADD_FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown fields: {sorted(unknown)}", code="unknown_field", details={"fields": sorted(unknown)})
+    if "phone" not in body:
+        raise InvalidInput("phone is required", code="invalid_phone")
+    phone = normalize_phone(body["phone"], allow_fictional=allow_fictional)
+    try:
+        source = Source(body.get("source", Source.API.value))
+    except ValueError as exc:
+        raise InvalidInput("source must be one of checkout, keyword, import, api", code="invalid_source") from exc
+    name = _optional_text(body, "name", 100)
+    profile_url = _optional_text(body, "profile_url", 500)
+    if profile_url is not None:
+        parsed = urlparse(profile_url)
+        if parsed.scheme != "https" or not parsed.hostname:
+            raise InvalidInput("profile_url must be an https URL", code="invalid_profile_url")
+    consent_text = _optional_text(body, "consent_text", 500) or DEFAULT_CONSENT_TEXT[source]
+    return AddSubscriber(phone=phone, source=source, name=name, profile_url=profile_url, consent_text=consent_text)
+
+
+def _optional_text(body: Mapping[str, Any], name: str, limit: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise InvalidInput(f"{name} must be text of 1-{limit} characters", code=f"invalid_{name}")
+    return value.strip()
+
+
+def add_subscriber(ports: Ports, shop_id: str, command: AddSubscriber) -> AddResult:
+    """Add a subscriber the shop has consent for. An opted-out number stays opted out (409 opted_out):
+    only the subscriber's own START brings it back."""
+    ports.shops.get(shop_id)
+    for _ in range(_MAX_ATTEMPTS):
+        now = ports.clock.now()
+        existing = ports.subscribers.get(shop_id, command.phone)
+        if existing is not None and existing.status is SubscriberStatus.OPTED_OUT:
+            raise ConsentRequired(
+                f"{command.phone} opted out; only the subscriber can opt back in by texting START",
+                details={"opted_out_at": existing.opted_out_at.isoformat() if existing.opted_out_at else None},
+            )
+        event = ConsentEvent(
+            shop_id=shop_id,
+            phone=command.phone,
+            at=now,
+            event_id=uuid.uuid4().hex,
+            action=ConsentAction.OPTED_IN,
+            source=CONSENT_SOURCE_OF[command.source],
+            text=command.consent_text,
+        )
+        if existing is None:
+            subscriber = Subscriber(
+                shop_id=shop_id,
+                phone=command.phone,
+                status=SubscriberStatus.ACTIVE,
+                source=command.source,
+                joined_at=now,
+                updated_at=now,
+                name=command.name,
+                profile_url=command.profile_url,
+            )
+            change = SubscriberChange(subscriber=subscriber, expected_version=None, event=event)
+        else:
+            # Known number: refresh the profile; a pending keyword sign-up that now consents elsewhere
+            # (e.g. at checkout) becomes active, with that consent on record.
+            updated = replace(
+                existing,
+                name=command.name or existing.name,
+                profile_url=command.profile_url or existing.profile_url,
+                updated_at=now,
+            )
+            activated = existing.status is SubscriberStatus.PENDING
+            if activated:
+                updated = replace(updated, status=SubscriberStatus.ACTIVE)
+            if updated == replace(existing, updated_at=now):
+                return AddResult(existing, created=False)
+            change = SubscriberChange(subscriber=updated, expected_version=existing.version, event=event if activated else None)
+        try:
+            stored = ports.subscribers.apply(change)
+        except ConcurrentUpdate:
+            continue
+        assert stored is not None
+        return AddResult(stored, created=existing is None)
+    raise ConcurrentUpdate(f"subscriber {command.phone} kept changing; try again")
+
+
+def list_subscribers(
+    ports: Ports,
+    shop_id: str,
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Subscriber]:
+    """A page of the shop's subscribers, optionally filtered by status and source."""
+    try:
+        status_filter = SubscriberStatus(status) if status else None
+    except ValueError as exc:
+        raise InvalidInput("status must be one of pending, active, opted_out", code="invalid_status") from exc
+    try:
+        source_filter = Source(source) if source else None
+    except ValueError as exc:
+        raise InvalidInput("source must be one of checkout, keyword, import, api", code="invalid_source") from exc
+    return ports.subscribers.page(shop_id, status=status_filter, source=source_filter, limit=limit, cursor=cursor)
+
+
+def get_subscriber(ports: Ports, shop_id: str, phone: str) -> tuple[Subscriber, list[ConsentEvent]]:
+    """One subscriber and its consent history; another shop's number is simply not found."""
+    e164 = normalize_phone(phone, allow_fictional=ports.allow_fictional_numbers)
+    subscriber = ports.subscribers.get(shop_id, e164)
+    if subscriber is None:
+        raise NotFound(f"no subscriber {e164}", code="subscriber_not_found")
+    return subscriber, ports.subscribers.consent_history(shop_id, e164)
+
+
+def opt_out(ports: Ports, shop_id: str, phone: str, *, source: ConsentSource, text: str) -> Subscriber:
+    """Opt a subscriber out on the shop's side (dashboard, inbox, API); idempotent."""
+    e164 = normalize_phone(phone, allow_fictional=ports.allow_fictional_numbers)
+    shop = ports.shops.get(shop_id)
+    for _ in range(_MAX_ATTEMPTS):
+        subscriber = ports.subscribers.get(shop_id, e164)
+        if subscriber is None:
+            raise NotFound(f"no subscriber {e164}", code="subscriber_not_found")
+        if subscriber.status is SubscriberStatus.OPTED_OUT:
+            stored = subscriber
+            break
+        now = ports.clock.now()
+        event = ConsentEvent(
+            shop_id=shop_id, phone=e164, at=now, event_id=uuid.uuid4().hex,
+            action=ConsentAction.OPTED_OUT, source=source, text=text,
+        )
+        try:
+            result = ports.subscribers.apply(
+                SubscriberChange(subscriber=subscriber.opt_out(now), expected_version=subscriber.version, event=event)
+            )
+        except ConcurrentUpdate:
+            continue
+        assert result is not None
+        stored = result
+        break
+    else:
+        raise ConcurrentUpdate(f"subscriber {e164} kept changing; try again")
+    if shop.settings.sender_number:
+        ports.sms.add_opt_out(shop.settings.sender_number, e164)  # idempotent: safe on every call
+    return stored
