@@ -8,8 +8,16 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from chalicelib.domain.errors import ConcurrentUpdate, Conflict, ConsentRequired, InvalidInput, NotFound, ProviderThrottled
-from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
+from chalicelib.domain.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    ConsentRequired,
+    InvalidInput,
+    NotFound,
+    ProviderRejected,
+    ProviderThrottled,
+)
+from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
 from chalicelib.services.ports import AlreadyDone, Page, Ports, SubscriberChange
@@ -186,12 +194,13 @@ class Sent:
 
 
 class FakeSms:
-    """Records sends; mimics the provider's opt-out list (compliance messages still pass) and throttling."""
+    """Records sends; mimics the provider's opt-out list (refuses every kind, as AWS does) and throttling."""
 
     def __init__(self) -> None:
         self.sent: list[Sent] = []
         self.opted_out: set[tuple[str, str]] = set()
         self.throttle_next = 0
+        self.refuse_removal = False  # AWS lets a number off the opt-out list once per 30 days
         self.calls: list[str] = []
 
     def send(self, sms: OutboundSms) -> SendReceipt:
@@ -199,7 +208,7 @@ class FakeSms:
         if self.throttle_next:
             self.throttle_next -= 1
             raise ProviderThrottled("slow down")
-        if sms.kind is not MessageKind.COMPLIANCE and (sms.from_number, sms.to_number) in self.opted_out:
+        if (sms.from_number, sms.to_number) in self.opted_out:  # like AWS: no kind is exempt
             raise ConsentRequired("opted out at the provider")
         receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}")
         self.sent.append(Sent(sms, receipt))
@@ -211,6 +220,8 @@ class FakeSms:
 
     def remove_opt_out(self, sender_number: str, phone: str) -> None:
         self.calls.append(f"remove_opt_out:{phone}")
+        if self.refuse_removal:
+            raise ProviderRejected("opted-out number was removed within the last 30 days")
         self.opted_out.discard((sender_number, phone))
 
     def bodies_to(self, phone: str) -> list[str]:

@@ -35,7 +35,9 @@ def normalize_phone(raw: object, *, default_region: str = "US", allow_fictional:
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if phonenumbers.is_valid_number(parsed):
         return e164
-    if allow_fictional and e164.startswith(_FICTIONAL_PREFIX) and phonenumbers.is_possible_number(parsed):
+    # IS_POSSIBLE, not is_possible_number(): that also passes 7-digit local-only numbers ('+15551230').
+    possible = phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE
+    if allow_fictional and e164.startswith(_FICTIONAL_PREFIX) and possible:
         return e164
     raise InvalidInput(f"not a valid phone number: {text!r}", code="invalid_phone")
 

@@ -141,7 +141,12 @@ def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, receipt: d
     sender = shop.settings.sender_number or sms.to_number
     change = receipt.get("opt_out_list")
     if change == OptOutListChange.REMOVE.value:
-        ports.sms.remove_opt_out(sender, phone)
+        try:
+            ports.sms.remove_opt_out(sender, phone)
+        except ProviderRejected as exc:
+            # AWS lets a number leave the opt-out list once per 30 days. Our record says active; the
+            # carrier block stays until then, so sends are refused (and recorded) rather than retried.
+            logger.warning("opt-out list removal refused", extra={"shop_id": shop.shop_id, "code": exc.code})
     replied = False
     if receipt.get("reply"):
         replied = _send_auto_reply(ports, shop, sender, phone, sms, AutoReply(receipt["reply"]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -35,7 +35,7 @@ def sms(body: str, *, phone: str = PHONE, message_id: str | None = None, to: str
         from_number=phone,
         to_number=to,
         body=body,
-        received_at=datetime(2026, 11, 20, 15, 0, n % 60, tzinfo=timezone.utc),
+        received_at=datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc) + timedelta(seconds=n),
     )
 
 
@@ -107,11 +107,25 @@ class TestOptOut:
         assert status(ports) is SubscriberStatus.ACTIVE
         assert (SENDER, PHONE) not in fake_sms(ports).opted_out
 
-    def test_help_is_answered_even_after_stop(self, ports: Ports) -> None:
-        receive_sms(ports, sms("STOP"))
+    def test_help_is_answered(self, ports: Ports) -> None:
         receive_sms(ports, sms("HELP"))
         assert "for help" in fake_sms(ports).bodies_to(PHONE)[-1]
+
+    def test_help_after_stop_is_refused_by_the_provider_and_consent_holds(self, ports: Ports) -> None:
+        # AWS refuses every send to a number on the opt-out list: the HELP answer cannot go out, and
+        # that must neither fail the delivery (no retry storm) nor change consent.
+        receive_sms(ports, sms("STOP"))
+        result = receive_sms(ports, sms("HELP"))
+        assert not result.replied and len(fake_sms(ports).bodies_to(PHONE)) == 1
         assert status(ports) is SubscriberStatus.OPTED_OUT
+
+    def test_provider_refusing_to_lift_the_block_does_not_lose_the_opt_in(self, ports: Ports) -> None:
+        # End User Messaging lets a number leave the opt-out list once per 30 days; a second START
+        # within that time is refused. Our consent record still says active.
+        receive_sms(ports, sms("STOP"))
+        fake_sms(ports).refuse_removal = True
+        receive_sms(ports, sms("START"))
+        assert status(ports) is SubscriberStatus.ACTIVE
 
 
 class TestExactlyOnce:
