@@ -195,9 +195,13 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
 def bind_tables(prefix: str, region: str, host: str | None = None) -> None:
     """Point every model at ``<prefix>-<base_name>`` in ``region`` (and ``host``, for a local endpoint)."""
     for model in ALL_TABLES:
-        model.Meta.table_name = f"{prefix}-{model.base_name}"
-        model.Meta.region = region
-        model.Meta.host = host  # type: ignore[attr-defined]
+        name = f"{prefix}-{model.base_name}"
+        meta = model.Meta
+        if (meta.table_name, meta.region, getattr(meta, "host", None)) == (name, region, host):
+            continue  # unchanged: keep the cached connection (building a botocore client is slow)
+        meta.table_name = name
+        meta.region = region
+        meta.host = host  # type: ignore[attr-defined]
         model._connection = None  # PynamoDB caches the connection with the old name
 
 

@@ -1,0 +1,181 @@
+"""Play a subscriber's phone against a running devstack.
+
+    python -m devstack.phone +15551230000 "JOIN"             # text the demo shop's number
+    python -m devstack.phone +15551230000 "hi" --id abc     # reuse an inbound id: a duplicate delivery
+    python -m devstack.phone +15551230000 --received        # what this phone got, one message a line
+    python -m devstack.phone +15551230000 "Y" --wait 10     # text, then wait up to 10 s for the answer
+
+The functions here are what the e2e test uses too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import EndpointConnectionError
+
+from chalicelib.adapters.dynamo.tables import SandboxMessageRow
+from chalicelib.adapters.resources import INBOUND_SMS_TOPIC
+from devstack.config import DevstackConfig, DevstackNotRunning, load_state
+
+_SINGLE_WORD = re.compile(r"^[A-Z0-9-]{1,20}$")
+_deserialize = TypeDeserializer().deserialize
+
+
+@dataclass(frozen=True)
+class ReceivedSms:
+    """One message the sandbox provider delivered to the phone."""
+
+    sent_at: datetime
+    from_number: str
+    to_number: str
+    body: str
+    kind: str
+    provider_message_id: str
+
+    def line(self) -> str:
+        """One line for people: time, sender, body (newlines shown as \\n)."""
+        return f"{self.sent_at.strftime('%Y-%m-%d %H:%M:%S')}Z  {self.from_number}  {self.body.replace(chr(10), chr(92) + 'n')}"
+
+
+def _config(config: DevstackConfig | None) -> DevstackConfig:
+    return config if config is not None else load_state()
+
+
+def topic_arn(config: DevstackConfig) -> str:
+    """The inbound SMS topic's ARN on the devstack's moto."""
+    name = INBOUND_SMS_TOPIC.name(config.resource_prefix)
+    sns = config.boto3_client("sns")
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return str(topic["TopicArn"])
+    raise DevstackNotRunning(f"topic {name} not found on {config.aws_endpoint}")
+
+
+def received(phone: str, *, config: DevstackConfig | None = None) -> list[ReceivedSms]:
+    """Everything the sandbox sent to ``phone``, oldest first."""
+    cfg = _config(config)
+    dynamodb = cfg.boto3_client("dynamodb")
+    table = f"{cfg.resource_prefix}-{SandboxMessageRow.base_name}"
+    messages: list[ReceivedSms] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "to_number = :phone",
+        "ExpressionAttributeValues": {":phone": {"S": phone}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = dynamodb.query(**kwargs)
+        for raw in page.get("Items", []):
+            item = {key: _deserialize(value) for key, value in raw.items()}
+            stamp = str(item["sent_key"]).split("#", 1)[0]
+            messages.append(
+                ReceivedSms(
+                    sent_at=datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc),
+                    from_number=str(item["from_number"]),
+                    to_number=str(item["to_number"]),
+                    body=str(item["body"]),
+                    kind=str(item.get("kind", "")),
+                    provider_message_id=str(item.get("provider_message_id", "")),
+                )
+            )
+        if "LastEvaluatedKey" not in page:
+            return messages
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def inbound_payload(phone: str, body: str, *, destination: str, message_id: str, previous_id: str | None) -> dict[str, str]:
+    """The JSON End User Messaging publishes to SNS for a two-way SMS."""
+    word = " ".join(body.split()).upper()
+    return {
+        "originationNumber": phone,
+        "destinationNumber": destination,
+        # AWS fills this with the number's registered keyword the text matched; a single word is our best guess.
+        "messageKeyword": word if _SINGLE_WORD.match(word) else "",
+        "messageBody": body,
+        "inboundMessageId": message_id,
+        "previousPublishedMessageId": previous_id or "",
+    }
+
+
+def send(phone: str, body: str, *, message_id: str | None = None, config: DevstackConfig | None = None) -> str:
+    """Text ``body`` from ``phone`` to the demo shop's number; returns the inboundMessageId used."""
+    cfg = _config(config)
+    message_id = message_id or str(uuid.uuid4())
+    # Like AWS, point at the last message this sender sent to the phone (if any).
+    previous = [m for m in received(phone, config=cfg) if m.from_number == cfg.sender_number]
+    payload = inbound_payload(
+        phone,
+        body,
+        destination=cfg.sender_number,
+        message_id=message_id,
+        previous_id=previous[-1].provider_message_id if previous else None,
+    )
+    cfg.boto3_client("sns").publish(TopicArn=topic_arn(cfg), Message=json.dumps(payload))
+    return message_id
+
+
+def wait_for_new(
+    phone: str, *, after: int, timeout: float, config: DevstackConfig | None = None, poll: float = 0.2
+) -> list[ReceivedSms]:
+    """Wait up to ``timeout`` seconds until ``phone`` has more than ``after`` messages; returns the new ones."""
+    cfg = _config(config)
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = received(phone, config=cfg)
+        if len(messages) > after or time.monotonic() >= deadline:
+            return messages[after:]
+        time.sleep(poll)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m devstack.phone", description="Text the devstack demo shop as a subscriber.")
+    parser.add_argument("phone", help="this phone's number, E.164 (e.g. +15551230000)")
+    parser.add_argument("body", nargs="?", help="the text to send")
+    parser.add_argument("--id", dest="message_id", help="inboundMessageId to use (repeat one to play a duplicate delivery)")
+    parser.add_argument("--received", action="store_true", help="print what this phone received, one message a line")
+    parser.add_argument("--wait", type=float, metavar="N", help="wait up to N seconds for a new message")
+    args = parser.parse_args(argv)
+    if args.body is None and not args.received:
+        parser.error("give a text to send, or --received")
+    if args.body is not None and args.received:
+        parser.error("send a text or list --received, not both")
+    try:
+        config = load_state()
+        before = len(received(args.phone, config=config))
+        if args.body is not None:
+            message_id = send(args.phone, args.body, message_id=args.message_id, config=config)
+            print(f"sent {args.body!r} from {args.phone} to {config.sender_number} (inboundMessageId {message_id})")
+        if args.wait is not None:
+            new = wait_for_new(args.phone, after=before, timeout=args.wait, config=config)
+            if not new:
+                print(f"(no new message within {args.wait:g}s)", file=sys.stderr)
+                return 1
+            shown = new if args.body is not None else received(args.phone, config=config)
+        else:
+            shown = received(args.phone, config=config) if args.received else []
+        for message in shown:
+            print(message.line())
+    except DevstackNotRunning as exc:
+        print(f"devstack.phone: {exc}", file=sys.stderr)
+        return 2
+    except EndpointConnectionError as exc:
+        print(f"devstack.phone: devstack does not answer ({exc}); is it still running?", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
