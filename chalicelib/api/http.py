@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from chalice import Blueprint, Response
 
@@ -112,6 +113,8 @@ def endpoint(
             request = bp.current_request
             try:
                 raw = request.raw_body if request.method in ("POST", "PUT", "PATCH") else None
+                if isinstance(raw, str):  # Chalice gives str for some local requests
+                    raw = raw.encode("utf-8")
                 if raw is not None and len(raw) > MAX_BODY_BYTES:
                     return error_response(413, "body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
                 ports = container().ports

@@ -120,10 +120,18 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _json("Error", words[s]) for s in statuses}
 
 
-_PHONE = {"name": "phone", "in": "path", "required": True, "schema": {"type": "string"}, "description": "E.164, URL-encoded (%2B...)"}
+_PHONE = {
+    "name": "phone",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "E.164, URL-encoded (%2B...)",
+}
 
 
-def _op(summary: str, responses: dict[str, Any], *, body: str | None = None, params: list[Any] | None = None, auth: bool = True) -> dict[str, Any]:
+def _op(
+    summary: str, responses: dict[str, Any], *, body: str | None = None, params: list[Any] | None = None, auth: bool = True
+) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
@@ -166,10 +174,18 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
     },
     "/subscribers/{phone}": {
-        "get": _op("One subscriber with consent history", {"200": _json("SubscriberDetail", "subscriber"), **_errors(400, 401, 404)}, params=[_PHONE]),
+        "get": _op(
+            "One subscriber with consent history",
+            {"200": _json("SubscriberDetail", "subscriber"), **_errors(400, 401, 404)},
+            params=[_PHONE],
+        ),
     },
     "/subscribers/{phone}/opt-out": {
-        "post": _op("Opt a subscriber out (idempotent)", {"200": _json("Subscriber", "opted out"), **_errors(400, 401, 404)}, params=[_PHONE]),
+        "post": _op(
+            "Opt a subscriber out (idempotent)",
+            {"200": _json("Subscriber", "opted out"), **_errors(400, 401, 404)},
+            params=[_PHONE],
+        ),
     },
 }
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Response
-
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib.api.http import Call, endpoint
 from chalicelib.api.views import consent_json, subscriber_json

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import time
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from chalicelib.domain import encoding
@@ -59,8 +60,12 @@ class ShopSettings:
     sender_number: str | None = None
     mps: int = 1
     opt_in_keyword: str = "JOIN"
-    welcome_text: str = "Welcome to {shop_name} texts! Msg frequency varies. Msg&data rates may apply. Reply HELP for help, STOP to opt out."
-    confirm_text: str = "{shop_name}: reply Y to confirm you want marketing texts. Msg&data rates may apply. Reply STOP to cancel."
+    welcome_text: str = (
+        "Welcome to {shop_name} texts! Msg frequency varies. Msg&data rates may apply. Reply HELP for help, STOP to opt out."
+    )
+    confirm_text: str = (
+        "{shop_name}: reply Y to confirm you want marketing texts. Msg&data rates may apply. Reply STOP to cancel."
+    )
     stop_text: str = "{shop_name}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
     help_text: str = "{shop_name}: for help reply to this message. Msg&data rates may apply. Reply STOP to opt out."
     opt_out_hint: bool = True
@@ -157,7 +162,9 @@ def _frequency_cap(value: Any) -> FrequencyCap | None:
         return None
     if not isinstance(value, dict) or set(value) != {"messages", "days"}:
         raise _bad("frequency_cap", "must be null or an object with messages and days")
-    return FrequencyCap(messages=_int("frequency_cap.messages", value["messages"], 1, 100), days=_int("frequency_cap.days", value["days"], 1, 90))
+    return FrequencyCap(
+        messages=_int("frequency_cap.messages", value["messages"], 1, 100), days=_int("frequency_cap.days", value["days"], 1, 90)
+    )
 
 
 def _timezone(value: Any) -> str:
@@ -176,7 +183,9 @@ def apply_patch(current: ShopSettings, patch: Mapping[str, Any], *, allow_fictio
         raise InvalidInput("settings must be a JSON object", code="invalid_settings")
     unknown = set(patch) - SETTINGS_FIELDS
     if unknown:
-        raise InvalidInput(f"unknown settings fields: {sorted(unknown)}", code="unknown_field", details={"fields": sorted(unknown)})
+        raise InvalidInput(
+            f"unknown settings fields: {sorted(unknown)}", code="unknown_field", details={"fields": sorted(unknown)}
+        )
     changes: dict[str, Any] = {}
     if "shop_name" in patch:
         name = patch["shop_name"]
@@ -195,7 +204,9 @@ def apply_patch(current: ShopSettings, patch: Mapping[str, Any], *, allow_fictio
         changes["mps"] = _int("mps", patch["mps"], 1, MAX_MPS)
     if "opt_in_keyword" in patch:
         try:
-            changes["opt_in_keyword"] = validate_join_keyword(patch["opt_in_keyword"]) if isinstance(patch["opt_in_keyword"], str) else None
+            changes["opt_in_keyword"] = (
+                validate_join_keyword(patch["opt_in_keyword"]) if isinstance(patch["opt_in_keyword"], str) else None
+            )
         except ValueError as exc:
             raise _bad("opt_in_keyword", str(exc)) from exc
         if changes["opt_in_keyword"] is None:

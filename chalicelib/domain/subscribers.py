@@ -80,6 +80,10 @@ class Subscriber:
     name: str | None = None
     profile_url: str | None = None
     opted_out_at: datetime | None = None
+    # Facts segments select on; written by order attribution and click tracking.
+    orders_count: int = 0
+    last_order_at: datetime | None = None
+    last_clicked_at: datetime | None = None
     version: int = 0
 
     @property
@@ -90,7 +94,9 @@ class Subscriber:
     def require_active(self) -> None:
         """Raise ConsentRequired unless marketing may be sent to this number."""
         if not self.can_receive_marketing:
-            raise ConsentRequired(f"{self.phone} is {self.status.value}; nothing may be sent", details={"status": self.status.value})
+            raise ConsentRequired(
+                f"{self.phone} is {self.status.value}; nothing may be sent", details={"status": self.status.value}
+            )
 
     def confirm(self, at: datetime) -> Subscriber:
         """Y after the keyword: pending becomes active."""

@@ -193,4 +193,3 @@ def _send_auto_reply(ports: Ports, shop: Shop, sender: str, phone: str, sms: Inb
     )
     logger.info("auto-reply sent", extra={"shop_id": shop.shop_id, "reply": reply.value})
     return True
-

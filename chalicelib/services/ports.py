@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, Sequence, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.shops import Shop, ShopSettings

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.domain.shops import Shop, ShopSettings, apply_patch, validate_shop_id
 from chalicelib.services.ports import Ports

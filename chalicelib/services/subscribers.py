@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from chalicelib.domain.errors import ConcurrentUpdate, ConsentRequired, InvalidInput, NotFound
@@ -182,8 +183,13 @@ def opt_out(ports: Ports, shop_id: str, phone: str, *, source: ConsentSource, te
             break
         now = ports.clock.now()
         event = ConsentEvent(
-            shop_id=shop_id, phone=e164, at=now, event_id=uuid.uuid4().hex,
-            action=ConsentAction.OPTED_OUT, source=source, text=text,
+            shop_id=shop_id,
+            phone=e164,
+            at=now,
+            event_id=uuid.uuid4().hex,
+            action=ConsentAction.OPTED_OUT,
+            source=source,
+            text=text,
         )
         try:
             result = ports.subscribers.apply(

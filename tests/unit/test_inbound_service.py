@@ -80,7 +80,9 @@ class TestKeywordDoubleOptIn:
 
 
 class TestOptOut:
-    @pytest.mark.parametrize("word", ["STOP", "  stop ", "Unsubscribe", "cancel", "END", "quit", "opt-out", "arret", "td", "STOP."])
+    @pytest.mark.parametrize(
+        "word", ["STOP", "  stop ", "Unsubscribe", "cancel", "END", "quit", "opt-out", "arret", "td", "STOP."]
+    )
     def test_every_stop_word_opts_out_confirms_and_blocks_at_provider(self, ports: Ports, word: str) -> None:
         receive_sms(ports, sms("JOIN"))
         receive_sms(ports, sms("Y"))

@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 
 from app import app
 from chalicelib.api import openapi
-from tests.unit.test_api import Api, api, body  # noqa: F401  (fixture)
+from tests.unit.conftest import Api, body
 
 
 def app_routes() -> set[tuple[str, str]]:

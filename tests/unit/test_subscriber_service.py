@@ -53,7 +53,13 @@ class TestParseAdd:
 
 class TestAddSubscriber:
     def test_checkout_subscriber_is_active_with_consent_on_record(self, ports: Ports) -> None:
-        result = add(ports, phone="(212) 555-1234", source="checkout", name="Ada", profile_url="https://demo.myshopify.com/admin/customers/7")
+        result = add(
+            ports,
+            phone="(212) 555-1234",
+            source="checkout",
+            name="Ada",
+            profile_url="https://demo.myshopify.com/admin/customers/7",
+        )
         assert result.created and result.subscriber.status is SubscriberStatus.ACTIVE
         assert result.subscriber.phone == "+12125551234" and result.subscriber.source is Source.CHECKOUT
         [event] = ports.subscribers.consent_history(SHOP, "+12125551234")

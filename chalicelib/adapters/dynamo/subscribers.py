@@ -64,6 +64,9 @@ def subscriber_to_row(subscriber: Subscriber, version: int) -> SubscriberRow:
         opted_out_at=utc(subscriber.opted_out_at) if subscriber.opted_out_at else None,
         name=subscriber.name,
         profile_url=subscriber.profile_url,
+        orders_count=subscriber.orders_count,
+        last_order_at=utc(subscriber.last_order_at) if subscriber.last_order_at else None,
+        last_clicked_at=utc(subscriber.last_clicked_at) if subscriber.last_clicked_at else None,
         version=version,
     )
 
@@ -80,6 +83,9 @@ def row_to_subscriber(row: SubscriberRow) -> Subscriber:
         name=row.name,
         profile_url=row.profile_url,
         opted_out_at=utc(row.opted_out_at) if row.opted_out_at else None,
+        orders_count=int(row.orders_count or 0),
+        last_order_at=utc(row.last_order_at) if row.last_order_at else None,
+        last_clicked_at=utc(row.last_clicked_at) if row.last_clicked_at else None,
         version=int(row.version),
     )
 

@@ -81,6 +81,9 @@ class SubscriberRow(SmscastTable):
     opted_out_at = UTCDateTimeAttribute(null=True)
     name = UnicodeAttribute(null=True)
     profile_url = UnicodeAttribute(null=True)
+    orders_count = NumberAttribute(default=0)
+    last_order_at = UTCDateTimeAttribute(null=True)
+    last_clicked_at = UTCDateTimeAttribute(null=True)
     version = NumberAttribute(default=0)
 
 
@@ -243,5 +246,10 @@ def table_definitions(*, include_sandbox: bool = False) -> dict[str, dict[str, A
             ]
         if "expires_at" in model.get_attributes():
             props["TimeToLiveSpecification"] = {"AttributeName": "expires_at", "Enabled": True}
-        resources[logical_id] = {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": props}
+        resources[logical_id] = {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": props,
+        }
     return resources

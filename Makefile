@@ -1,0 +1,81 @@
+# Every target bootstraps .venv first, so `make run` and `make test` work on a fresh clone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Lambda runs Python 3.11 and Chalice packages for the interpreter it runs under: prefer python3.11.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The stamp's name carries a hash of the requirements, so editing them (not just touching them) reinstalls.
+REQUIREMENTS_HASH := $(shell cat requirements.txt requirements-dev.txt | { sha256sum 2>/dev/null || shasum -a 256; } | cut -c1-16)
+STAMP := $(VENV)/.installed-$(REQUIREMENTS_HASH)
+
+PYTEST := $(BIN)/python -m pytest
+XDIST := -n 2
+INFRA_TEST := tests/integration/test_infra_template.py
+# mypy refuses a folder without .py files and a missing app.py: check only what exists so far.
+TYPED_PATHS = $(wildcard app.py) $(foreach dir,chalicelib devstack infra bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
+
+.PHONY: help venv run test unit-and-integration lint typecheck unit integration e2e infra infra-check clean distclean
+
+help:
+	@echo "make run          start the local stack (devstack) on http://127.0.0.1:$${SMSCAST_PORT:-8000}"
+	@echo "make test         everything CI runs: lint, typecheck, infra-check, unit + integration, e2e"
+	@echo "make lint | typecheck | unit | integration | e2e | infra-check"
+	@echo "make infra        re-render infra/resources.json from the models"
+	@echo "make clean        remove caches and local stack state (distclean: also .venv)"
+
+$(STAMP):
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m devstack
+
+# Runs every check even when an earlier one fails, so one CI run reports all of them; fails if any failed.
+test: $(STAMP)
+	@failed=""; \
+	for check in lint typecheck infra-check unit-and-integration e2e; do \
+		$(MAKE) --no-print-directory $$check || failed="$$failed $$check"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
+
+# unit and integration in one xdist run (its workers start once); the infra tests ran in infra-check.
+unit-and-integration: $(STAMP)
+	$(PYTEST) $(XDIST) tests/unit tests/integration --ignore=$(INFRA_TEST)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy $(TYPED_PATHS)
+
+unit: $(STAMP)
+	$(PYTEST) $(XDIST) tests/unit
+
+integration: $(STAMP)
+	$(PYTEST) $(XDIST) tests/integration
+
+# e2e tests each drive a devstack subprocess over HTTP: run them one at a time.
+e2e: $(STAMP)
+	$(PYTEST) tests/e2e
+
+infra: $(STAMP)
+	$(BIN)/python -m infra.template > infra/resources.json.tmp
+	mv infra/resources.json.tmp infra/resources.json
+
+infra-check: $(STAMP)
+	$(PYTEST) $(INFRA_TEST)
+
+clean:
+	rm -rf .ruff_cache .mypy_cache .pytest_cache .hypothesis build dist .devstack .devstack.json infra/resources.json.tmp
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

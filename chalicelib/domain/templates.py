@@ -1,0 +1,87 @@
+"""Campaign text: personalisation with fallbacks, the opt-out hint, and what the result costs.
+
+Placeholders are ``{first_name}``, ``{name}`` and ``{shop_name}``; ``{first_name|there}`` falls back to
+"there" when the subscriber has no name. Anything else in braces is refused when the campaign is saved,
+so a typo never reaches a phone as literal ``{frist_name}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from chalicelib.domain import encoding
+from chalicelib.domain.errors import InvalidInput
+
+OPT_OUT_HINT = "Reply STOP to opt out"
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_FIELDS = frozenset({"first_name", "name", "shop_name"})
+_FALLBACK_MAX = 30
+MAX_MESSAGE_CHARACTERS = 1000  # leaves room in the 1,600 limit for names, links and the opt-out hint
+
+
+@dataclass(frozen=True)
+class Personal:
+    """What a template may use about one recipient."""
+
+    name: str | None = None
+    shop_name: str = ""
+
+    @property
+    def first_name(self) -> str | None:
+        if not self.name or not self.name.split():
+            return None
+        return self.name.split()[0]
+
+
+def validate_template(text: object) -> str:
+    """The template if it is usable; InvalidInput naming the problem otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("message must be non-empty text", code="invalid_message")
+    if len(text) > MAX_MESSAGE_CHARACTERS:
+        raise InvalidInput(f"message is over {MAX_MESSAGE_CHARACTERS} characters", code="message_too_long")
+    if text.count("{") != text.count("}"):
+        raise InvalidInput("message has an unmatched { or }", code="invalid_placeholder")
+    for match in _PLACEHOLDER.finditer(text):
+        field, _, fallback = match.group(1).partition("|")
+        if field.strip() not in _FIELDS:
+            raise InvalidInput(
+                f"unknown placeholder {{{match.group(1)}}}; use {', '.join('{' + f + '}' for f in sorted(_FIELDS))}",
+                code="invalid_placeholder",
+            )
+        if len(fallback) > _FALLBACK_MAX:
+            raise InvalidInput(f"placeholder fallback is over {_FALLBACK_MAX} characters", code="invalid_placeholder")
+    return text
+
+
+def render(template: str, who: Personal, *, opt_out_hint: bool) -> str:
+    """The message one recipient gets."""
+
+    def fill(match: re.Match[str]) -> str:
+        field, _, fallback = match.group(1).partition("|")
+        value = getattr(who, field.strip(), None)
+        return str(value) if value else fallback
+
+    text = _PLACEHOLDER.sub(fill, template).strip()
+    if opt_out_hint and "STOP" not in text.upper():
+        text = f"{text}\n{OPT_OUT_HINT}"
+    return text
+
+
+def measure_worst_case(template: str, shop_name: str, *, opt_out_hint: bool) -> encoding.SmsShape:
+    """The shape with a long first name (20 characters), for previews and the size check."""
+    return encoding.measure(
+        render(template, Personal(name="Maximiliana-Josefina", shop_name=shop_name), opt_out_hint=opt_out_hint)
+    )
+
+
+def check_fits(template: str, shop_name: str, *, opt_out_hint: bool) -> encoding.SmsShape:
+    """Refuse a template that cannot be sent even for a long name."""
+    shape = measure_worst_case(template, shop_name, opt_out_hint=opt_out_hint)
+    if shape.characters > encoding.MAX_CHARACTERS or shape.segments > encoding.MAX_SEGMENTS:
+        raise InvalidInput(
+            f"message would be {shape.segments} SMS parts; at most {encoding.MAX_SEGMENTS}",
+            code="message_too_long",
+            details={"segments": shape.segments, "encoding": shape.encoding.value},
+        )
+    return shape
