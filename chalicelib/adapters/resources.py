@@ -39,7 +39,11 @@ class TopicSpec:
 # Inbound SMS arrive on SNS and go straight to the inbound handler; what fails there three times is
 # parked on this queue (the Lambda's on-failure destination) so nothing a subscriber texted is lost.
 INBOUND_FAILURES = QueueSpec("inbound-sms-failures", visibility_timeout=60, max_receive_count=5)
-QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES,)
+# Campaign jobs (start, plan a page, release a quiet-hours wave); EventBridge Scheduler targets this queue.
+CAMPAIGN_JOBS = QueueSpec("campaign-jobs", visibility_timeout=360, max_receive_count=5)
+# Recipient batches for the send worker (many recipients per message).
+CAMPAIGN_SENDS = QueueSpec("campaign-sends", visibility_timeout=360, max_receive_count=5)
+QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS)
 
 INBOUND_SMS_TOPIC = TopicSpec("inbound-sms")
 TOPICS: tuple[TopicSpec, ...] = (INBOUND_SMS_TOPIC,)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.errors import Conflict, InvalidInput
@@ -66,6 +67,9 @@ class Campaign:
     updated_at: datetime
     media_url: str | None = None
     started_at: datetime | None = None
+    audience_rule: dict[str, Any] | None = None  # the segment's rule, frozen when the campaign starts
+    plan_page: int = 0  # next page the planner will read (checkpoint)
+    plan_cursor: str | None = None  # where that page starts
     planning_done: bool = False
     completed_at: datetime | None = None
     ended_early: bool = False
@@ -120,11 +124,13 @@ class Campaign:
             raise self._refuse("switch off")
         return replace(self, status=CampaignStatus.DRAFT, updated_at=at)
 
-    def start(self, at: datetime) -> Campaign:
-        """Scheduled (its time came) or Draft (Send Now) -> In Progress."""
+    def start(self, at: datetime, audience_rule: dict[str, Any]) -> Campaign:
+        """Scheduled (its time came) or Draft (Send Now) -> In Progress, with the audience frozen."""
         if self.status not in (CampaignStatus.SCHEDULED, CampaignStatus.DRAFT):
             raise self._refuse("start")
-        return replace(self, status=CampaignStatus.IN_PROGRESS, started_at=at, updated_at=at)
+        return replace(
+            self, status=CampaignStatus.IN_PROGRESS, started_at=at, audience_rule=dict(audience_rule), updated_at=at
+        )
 
     def end(self, at: datetime) -> Campaign:
         """In Progress -> Completed by the merchant: nothing further is sent."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
+from chalicelib.domain.campaigns import Campaign
+from chalicelib.domain.jobs import Job
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
+from chalicelib.domain.segments import Segment
+from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
 
@@ -163,3 +168,143 @@ class Ports:
     claims: Claims
     sms: SmsProvider
     allow_fictional_numbers: bool = False
+
+
+# --- Campaign engine -------------------------------------------------------------------------------------
+
+
+class CampaignRepository(Protocol):
+    """Campaigns and their counters. Definition/status writes are optimistic (version); counters and the
+    planning checkpoint are separate atomic updates, so workers never fight the merchant's edits."""
+
+    def create(self, campaign: Campaign) -> Campaign:
+        """Store a new campaign (version 1)."""
+        ...
+
+    def get(self, shop_id: str, campaign_id: str) -> Campaign:
+        """The campaign with current stats, or NotFound (code campaign_not_found)."""
+        ...
+
+    def page(self, shop_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Campaign]:
+        """The shop's campaigns, newest first."""
+        ...
+
+    def all(self, shop_id: str) -> Iterator[Campaign]:
+        """Every campaign of the shop (for totals)."""
+        ...
+
+    def save(self, campaign: Campaign) -> Campaign:
+        """Write definition and status if the stored version equals ``campaign.version`` (else
+        ConcurrentUpdate); returns it with version + 1. Stats and planning fields are not written."""
+        ...
+
+    def delete(self, campaign: Campaign) -> None:
+        """Delete if the stored version equals ``campaign.version`` (else ConcurrentUpdate)."""
+        ...
+
+    def checkpoint_plan(self, shop_id: str, campaign_id: str, *, page: int, next_cursor: str | None, planned: int) -> bool:
+        """Record that planning page ``page`` is done: plan_page page -> page + 1, plan_cursor, planned += n,
+        planning_done when next_cursor is None. False (and nothing written) if plan_page was not ``page``."""
+        ...
+
+    def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
+        """In Progress -> Completed when planning is done and every planned recipient has an outcome."""
+        ...
+
+
+class ClaimResult(str, Enum):
+    """What claiming a recipient in the send ledger found."""
+
+    CLAIMED = "claimed"  # ours: send now
+    TAKEN = "taken"  # already claimed or finished by someone
+    CAMPAIGN_NOT_RUNNING = "campaign_not_running"  # ended (or not started): send nothing more
+    NOT_SUBSCRIBED = "not_subscribed"  # the subscriber is not active at this instant
+
+
+class SendLedger(Protocol):
+    """One row per campaign recipient: the claim that precedes every send, and the outcome after it."""
+
+    def get_many(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> dict[str, LedgerEntry]:
+        """Existing rows for these phones."""
+        ...
+
+    def claim(self, shop_id: str, campaign_id: str, phone: str, at: datetime) -> ClaimResult:
+        """Atomically: the campaign is In Progress, the subscriber is active, and the row is absent or
+        deferred -> claimed. This is what makes End Campaign and STOP hold against in-flight workers."""
+        ...
+
+    def finish(self, entry: LedgerEntry, *, previous: SendState | None) -> bool:
+        """Move the row from ``previous`` (None: absent) to the final ``entry`` and add it to the campaign's
+        counters in the same transaction (and, for SENT, to the subscriber's contact history). False if the
+        row was not in ``previous`` (someone else finished it): nothing is counted twice."""
+        ...
+
+    def defer(self, shop_id: str, campaign_id: str, phone: str, release_at: datetime, at: datetime) -> bool:
+        """Absent or deferred -> deferred until ``release_at``, listed in that release wave. True the first
+        time (the campaign's deferred counter grows once per recipient)."""
+        ...
+
+    def unclaim(self, shop_id: str, campaign_id: str, phone: str) -> None:
+        """Claimed -> absent, only when the provider definitely did not send (throttled)."""
+        ...
+
+    def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
+        """Phones waiting in one release wave."""
+        ...
+
+
+class ContactHistory(Protocol):
+    """When each subscriber last received campaign messages, for the frequency cap."""
+
+    def count_since(self, shop_id: str, phone: str, since: datetime) -> int:
+        """Campaign messages sent to the phone at or after ``since``."""
+        ...
+
+
+class Pacer(Protocol):
+    """Shared pacing across all workers of a shop (see domain/pacing.py)."""
+
+    def reserve(self, shop_id: str, parts: int, limit: int) -> int:
+        """Take room for ``parts`` now and return 0, or take nothing and return milliseconds to wait."""
+        ...
+
+
+class SegmentRepository(Protocol):
+    """A shop's custom segments (built-ins live in the domain)."""
+
+    def create(self, segment: Segment) -> Segment:
+        """Store a new custom segment."""
+        ...
+
+    def get(self, shop_id: str, segment_id: str) -> Segment:
+        """The segment or NotFound (code segment_not_found)."""
+        ...
+
+    def list(self, shop_id: str) -> list[Segment]:
+        """The shop's custom segments, oldest first."""
+        ...
+
+
+class Schedules(Protocol):
+    """One-time schedules that put a job on the job queue when they fire (EventBridge Scheduler)."""
+
+    def at(self, name: str, when: datetime, timezone: str, job: Job) -> None:
+        """Create or move the schedule ``name`` to the naive wall time ``when`` in ``timezone``; it deletes
+        itself after firing."""
+        ...
+
+    def cancel(self, name: str) -> None:
+        """Delete the schedule; a missing one is fine."""
+        ...
+
+
+class JobQueue(Protocol):
+    """The engine's queues: campaign jobs (start, plan, release) and recipient send batches."""
+
+    def enqueue(self, job: Job, *, delay_seconds: int = 0) -> None:
+        """Put one job on the campaign-jobs queue."""
+        ...
+
+    def enqueue_sends(self, batches: Sequence[SendBatch], *, delay_seconds: int = 0) -> None:
+        """Put send batches on the sends queue (ten per API call)."""
+        ...

@@ -135,6 +135,125 @@ class DedupeRow(SmscastTable):
     expires_at = NumberAttribute(null=True)  # DynamoDB TTL (epoch seconds)
 
 
+class CampaignRow(SmscastTable):
+    """A campaign: definition and status (optimistic ``version``), planning checkpoint, and counters that
+    workers ADD to atomically. Campaign ids sort by creation time, so a reverse query is newest first."""
+
+    base_name = "campaigns"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "campaigns"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    message = UnicodeAttribute()
+    segment_id = UnicodeAttribute()
+    send_now = BooleanAttribute()
+    send_at_local = UnicodeAttribute(null=True)  # naive ISO wall time in ``timezone``
+    timezone = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    media_url = UnicodeAttribute(null=True)
+    started_at = UTCDateTimeAttribute(null=True)
+    audience_rule = JSONAttribute(null=True)
+    completed_at = UTCDateTimeAttribute(null=True)
+    ended_early = BooleanAttribute(default=False)
+    version = NumberAttribute(default=0)
+    # planning checkpoint
+    plan_page = NumberAttribute(default=0)
+    plan_cursor = UnicodeAttribute(null=True)
+    planning_done = BooleanAttribute(default=False)
+    # counters (ADD only)
+    planned = NumberAttribute(default=0)
+    sent = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    done = NumberAttribute(default=0)  # sent + skipped + failed, kept whole so completion is one condition
+    deferred = NumberAttribute(default=0)
+    parts = NumberAttribute(default=0)  # message parts billed
+    clicks = NumberAttribute(default=0)
+    orders = NumberAttribute(default=0)
+    revenue = NumberAttribute(default=0)  # minor units
+    currency = UnicodeAttribute(null=True)
+
+
+class SendLedgerRow(SmscastTable):
+    """One recipient of one campaign; ``campaign_key`` is ``shop_id#campaign_id``. See domain/sending.py."""
+
+    base_name = "send-ledger"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "send-ledger"
+
+    campaign_key = UnicodeAttribute(hash_key=True)
+    phone = UnicodeAttribute(range_key=True)
+    state = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    reason = UnicodeAttribute(null=True)
+    provider_message_id = UnicodeAttribute(null=True)
+    segments = NumberAttribute(default=0)
+    release_at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+
+
+class ReleaseWaveRow(SmscastTable):
+    """Recipients deferred by quiet hours to one release time; ``wave_key`` is
+    ``shop_id#campaign_id#<release ISO>``. The ledger row, not this one, says whether they were sent."""
+
+    base_name = "release-waves"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "release-waves"
+
+    wave_key = UnicodeAttribute(hash_key=True)
+    phone = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class ContactRow(SmscastTable):
+    """A campaign message a subscriber received, for the frequency cap; ``subscriber_key`` is
+    ``shop_id#phone``, ``sent_key`` is ``<iso time>#<campaign_id>``."""
+
+    base_name = "contacts"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "contacts"
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    sent_key = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class SegmentRow(SmscastTable):
+    """A shop's custom segment: a name and a rule (see domain/segments.py)."""
+
+    base_name = "segments"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "segments"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    segment_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    rule = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class PacerRow(SmscastTable):
+    """A shop's sliding log of recent sends (see domain/pacing.py), guarded by ``version``."""
+
+    base_name = "pacers"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "pacers"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    log = JSONAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
 class SenderIndex(GlobalSecondaryIndex["SandboxMessageRow"]):
     """Sandbox messages by sender, newest last."""
 
@@ -190,6 +309,12 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ConsentEventRow,
     MessageRow,
     DedupeRow,
+    CampaignRow,
+    SendLedgerRow,
+    ReleaseWaveRow,
+    ContactRow,
+    SegmentRow,
+    PacerRow,
     SandboxMessageRow,
     SandboxControlRow,
 )

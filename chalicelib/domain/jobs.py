@@ -1,0 +1,75 @@
+"""The campaign engine's jobs: small JSON messages on the campaign-jobs queue (also a schedule's payload).
+
+Jobs carry ids only; the worker reloads state and does nothing when the work is done or gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StartCampaign:
+    """A campaign's time has come (its schedule fired)."""
+
+    shop_id: str
+    campaign_id: str
+    kind = "start"
+
+
+@dataclass(frozen=True)
+class PlanPage:
+    """Read one page of the audience from the campaign's checkpoint and queue its send batches."""
+
+    shop_id: str
+    campaign_id: str
+    page: int
+    kind = "plan"
+
+
+@dataclass(frozen=True)
+class ReleaseWave:
+    """Recipients deferred by quiet hours until ``release_at`` may go now; ``cursor`` pages the wave."""
+
+    shop_id: str
+    campaign_id: str
+    release_at: datetime
+    cursor: str | None = None
+    kind = "release"
+
+
+Job = StartCampaign | PlanPage | ReleaseWave
+
+
+def job_to_json(job: Job) -> dict[str, Any]:
+    """The wire form of a job."""
+    data: dict[str, Any] = {"kind": job.kind, "shop_id": job.shop_id, "campaign_id": job.campaign_id}
+    if isinstance(job, PlanPage):
+        data["page"] = job.page
+    if isinstance(job, ReleaseWave):
+        data["release_at"] = job.release_at.isoformat()
+        data["cursor"] = job.cursor
+    return data
+
+
+def job_from_json(data: Any) -> Job:
+    """Parse a job; ValueError for anything that is not one."""
+    if not isinstance(data, dict) or not isinstance(data.get("shop_id"), str) or not isinstance(data.get("campaign_id"), str):
+        raise ValueError("a job needs kind, shop_id and campaign_id")
+    shop_id, campaign_id, kind = data["shop_id"], data["campaign_id"], data.get("kind")
+    if kind == "start":
+        return StartCampaign(shop_id, campaign_id)
+    if kind == "plan":
+        page = data.get("page")
+        if not isinstance(page, int) or isinstance(page, bool) or page < 0:
+            raise ValueError("plan job needs a page number")
+        return PlanPage(shop_id, campaign_id, page)
+    if kind == "release":
+        release_at = datetime.fromisoformat(str(data.get("release_at")))
+        if release_at.tzinfo is None:
+            raise ValueError("release_at must carry its offset")
+        cursor = data.get("cursor")
+        return ReleaseWave(shop_id, campaign_id, release_at, cursor if isinstance(cursor, str) else None)
+    raise ValueError(f"unknown job kind {kind!r}")
