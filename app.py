@@ -6,13 +6,15 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api import meta, settings, subscribers
-from chalicelib.workers import inbound_sms
+from chalicelib.api import campaigns, meta, segments, settings, subscribers
+from chalicelib.workers import campaign_jobs, campaign_sends, inbound_sms
 
 app = Chalice(app_name="smscast")
 app.register_blueprint(meta.bp)
 app.register_blueprint(settings.bp)
 app.register_blueprint(subscribers.bp)
+app.register_blueprint(segments.bp)
+app.register_blueprint(campaigns.bp)
 
 
 # A plain function (not on_sns_message): the SNS subscription and its failure destination are declared in
@@ -20,3 +22,14 @@ app.register_blueprint(subscribers.bp)
 @app.lambda_function(name="inbound_sms")
 def inbound_sms_handler(event: dict[str, Any], context: Any) -> None:
     inbound_sms.handle_sns_event(event, context)
+
+
+# SQS consumers: plain functions with Powertools' partial batch response; event source mappings in infra/.
+@app.lambda_function(name="campaign_jobs")
+def campaign_jobs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return campaign_jobs.handle_sqs_event(event, context)
+
+
+@app.lambda_function(name="campaign_sends")
+def campaign_sends_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return campaign_sends.handle_sqs_event(event, context)

@@ -6,17 +6,26 @@ Handlers call ``container()``; tests install their own with ``use_container``.
 
 from __future__ import annotations
 
+import threading
+import time
 from functools import cached_property
 from typing import Any
 
 import boto3
 
 from chalicelib.adapters.clock import FileOffsetClock, SystemClock
+from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.claims import DynamoClaims
 from chalicelib.adapters.dynamo.conversations import DynamoConversations
+from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
+from chalicelib.adapters.dynamo.pacer import DynamoPacer
+from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
 from chalicelib.adapters.dynamo.tables import bind_tables
+from chalicelib.adapters.queues import QueueLocator, SqsJobQueue
+from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, schedule_group_name
+from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import EndUserMessagingProvider
 from chalicelib.adapters.sms.sandbox import SandboxProvider
@@ -36,6 +45,8 @@ class Container:
         ports: Ports | None = None,
     ) -> None:
         self.settings = settings
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
         self._clock = clock
         self._sms = sms
         if ports is not None:
@@ -47,12 +58,11 @@ class Container:
         return boto3.session.Session(region_name=self.settings.region)
 
     def client(self, service: str) -> Any:
-        """A boto3 client; AWS_ENDPOINT_URL (devstack) is honoured by boto3 itself."""
-        return self._clients.setdefault(service, self.session.client(service))  # type: ignore[call-overload]
-
-    @cached_property
-    def _clients(self) -> dict[str, Any]:
-        return {}
+        """A boto3 client, built once per service; AWS_ENDPOINT_URL (devstack) is honoured by boto3 itself."""
+        with self._lock:  # creating clients from one session is not thread-safe
+            if service not in self._clients:
+                self._clients[service] = self.session.client(service)  # type: ignore[call-overload]
+            return self._clients[service]
 
     @cached_property
     def clock(self) -> Clock:
@@ -83,6 +93,27 @@ class Container:
         return ConsentGuard(provider, self.subscribers)
 
     @cached_property
+    def queues(self) -> QueueLocator:
+        return QueueLocator(self.client("sqs"), self.settings.resource_prefix)
+
+    @cached_property
+    def jobs(self) -> SqsJobQueue:
+        return SqsJobQueue(
+            self.client("sqs"),
+            jobs_queue_url=lambda: self.queues.url(CAMPAIGN_JOBS),
+            sends_queue_url=lambda: self.queues.url(CAMPAIGN_SENDS),
+        )
+
+    @cached_property
+    def schedules(self) -> EventBridgeSchedules:
+        return EventBridgeSchedules(
+            self.client("scheduler"),
+            group=schedule_group_name(self.settings.resource_prefix),
+            target_queue_arn=lambda: self.queues.arn(CAMPAIGN_JOBS),
+            role_arn=self.settings.scheduler_role_arn,
+        )
+
+    @cached_property
     def ports(self) -> Ports:
         return Ports(
             clock=self.clock,
@@ -91,6 +122,14 @@ class Container:
             conversations=DynamoConversations(),
             claims=DynamoClaims(),
             sms=self.sms,
+            campaigns=DynamoCampaignRepository(),
+            ledger=DynamoSendLedger(),
+            contacts=DynamoContactHistory(),
+            pacer=DynamoPacer(self.clock),
+            segments=DynamoSegmentRepository(),
+            schedules=self.schedules,
+            jobs=self.jobs,
+            sleep=time.sleep,
             allow_fictional_numbers=self.settings.allow_fictional_numbers,
         )
 

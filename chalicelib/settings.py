@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -19,6 +20,7 @@ class SmsProviderName(str, Enum):
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")  # what Scheduler accepts as a target role
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -47,6 +49,7 @@ class Settings:
     shopify_api_secret: str | None  # HS256 key of Shopify session tokens
     allow_fictional_numbers: bool  # accept +1 555 numbers: devstack and tests only
     clock_file: str | None  # devstack's movable clock; unset in AWS
+    scheduler_role_arn: str  # the role EventBridge Scheduler assumes to put jobs on the campaign-jobs queue
     log_level: str
 
     @classmethod
@@ -66,6 +69,11 @@ class Settings:
         prefix = env.get("SMSCAST_RESOURCE_PREFIX", f"smscast-{stage}")
         if not prefix.replace("-", "").isalnum():
             raise ConfigurationError("SMSCAST_RESOURCE_PREFIX may hold only letters, digits and dashes")
+        # The default is a placeholder: moto (tests, devstack) accepts any well-formed role, AWS does not, so
+        # deployments pass the template's SchedulerRole ARN (infra/template.py sets it for every function).
+        scheduler_role_arn = env.get("SMSCAST_SCHEDULER_ROLE_ARN") or f"arn:aws:iam::000000000000:role/{prefix}-scheduler"
+        if not _ROLE_ARN.match(scheduler_role_arn):
+            raise ConfigurationError(f"SMSCAST_SCHEDULER_ROLE_ARN must be an IAM role ARN, not {scheduler_role_arn!r}")
         return cls(
             stage=stage,
             region=region,
@@ -77,5 +85,6 @@ class Settings:
             shopify_api_secret=env.get("SMSCAST_SHOPIFY_API_SECRET") or None,
             allow_fictional_numbers=_flag(env, "SMSCAST_ALLOW_FICTIONAL_NUMBERS", False),
             clock_file=env.get("SMSCAST_CLOCK_FILE") or None,
+            scheduler_role_arn=scheduler_role_arn,
             log_level=env.get("SMSCAST_LOG_LEVEL", "INFO"),
         )

@@ -52,6 +52,9 @@ def configure_environment(endpoint: str, *, prefix: str, clock_file: str, env: M
             "SMSCAST_SMS_PROVIDER": "sandbox",
             "SMSCAST_ALLOW_FICTIONAL_NUMBERS": "true",
             "SMSCAST_CLOCK_FILE": clock_file,
+            # moto accepts any well-formed role and never assumes it; set here so a deployment's value in the
+            # developer's shell cannot leak in (the account is moto's default one)
+            "SMSCAST_SCHEDULER_ROLE_ARN": f"arn:aws:iam::123456789012:role/{prefix}-scheduler",
         }
     )
 
@@ -109,6 +112,9 @@ class Devstack:
             sys.path.insert(0, str(REPO_ROOT))
         from app import app
 
+        # Only HTTP requests share one lock (Chalice keeps the current request on the app object). Each pump
+        # plays a separate Lambda function and runs beside the API, as in AWS: a long send batch must not
+        # stall the dashboard. The container was fully built above (create_shop), so threads share no lazy init.
         self.server = build_server(app, HOST, self.port, self.invocation_lock, str(REPO_ROOT))
 
         topic_arn = created[INBOUND_SMS_TOPIC.name(self.prefix)]
@@ -122,23 +128,23 @@ class Devstack:
                 handler=wiring.inbound_sms_handler(),
                 function_name=wiring.INBOUND_FUNCTION_NAME,
                 region=REGION,
-                invocation_lock=self.invocation_lock,
             )
         )
-        for spec, (function_name, handler) in wiring.SQS_WORKERS.items():
-            url = created[spec.name(self.prefix)]
+        for worker in wiring.sqs_workers():
+            url = created[worker.queue.name(self.prefix)]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             self.pumps.append(
                 SqsToLambdaPump(
                     sqs=sqs,
                     queue_url=url,
                     queue_arn=arn,
-                    handler=handler,
-                    function_name=function_name,
+                    handler=worker.handler,
+                    function_name=worker.function_name,
                     region=REGION,
-                    invocation_lock=self.invocation_lock,
+                    batch_size=worker.batch_size,
                 )
             )
+            LOG.info("pump: %s -> %s (batches of %d)", worker.queue.name(self.prefix), worker.function_name, worker.batch_size)
         self.pumps.append(
             SchedulerPump(
                 scheduler=scheduler,
@@ -147,7 +153,6 @@ class Devstack:
                 clock=container.clock,
                 functions=wiring.SCHEDULED_FUNCTIONS,
                 region=REGION,
-                invocation_lock=self.invocation_lock,
             )
         )
         for pump in self.pumps:

@@ -5,9 +5,13 @@
 
 Besides the tables, queues, topic and schedule group it holds what Chalice cannot express: the managed
 policy that lets the functions reach those resources (Chalice's ``autogen_policy`` cannot see calls made
-through the composition root), attached to Chalice's ``DefaultRole``; and the inbound topic's subscription
-of the ``inbound_sms`` function with its on-failure queue. Those two refer to logical ids that only
-Chalice's template defines (``CHALICE_RESOURCES``), so the file is linted merged over a stand-in of them.
+through the composition root), attached to Chalice's ``DefaultRole``; the inbound topic's subscription
+of the ``inbound_sms`` function with its on-failure queue; the campaign queues' event source mappings to
+the ``campaign_jobs`` and ``campaign_sends`` functions; and the role EventBridge Scheduler assumes to put
+jobs on the campaign-jobs queue, whose ARN reaches every function as SMSCAST_SCHEDULER_ROLE_ARN through
+SAM ``Globals`` (Chalice's template is SAM, so the merged template applies them). The wiring refers to
+logical ids that only Chalice's template defines (``CHALICE_RESOURCES``), so the file is linted merged over
+a stand-in of them.
 """
 
 from __future__ import annotations
@@ -16,12 +20,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chalice.utils import to_cfn_resource_name
 
 from chalicelib.adapters.dynamo.tables import table_definitions
-from chalicelib.adapters.resources import INBOUND_FAILURES, INBOUND_SMS_TOPIC, QueueSpec, TopicSpec, messaging_definitions
+from chalicelib.adapters.resources import (
+    CAMPAIGN_JOBS,
+    CAMPAIGN_SENDS,
+    INBOUND_FAILURES,
+    INBOUND_SMS_TOPIC,
+    QueueSpec,
+    TopicSpec,
+    messaging_definitions,
+)
 
 DEFAULT_PREFIX = "smscast-dev"
 APP_ROLE = "DefaultRole"  # the logical id Chalice gives the role it manages for every function
@@ -31,10 +44,36 @@ APP_POLICY = "AppDataAccessPolicy"
 # SNS invokes Lambda asynchronously: 2 retries means three attempts before an inbound SMS is parked.
 SNS_FUNCTIONS: tuple[tuple[TopicSpec, str, QueueSpec, int], ...] = ((INBOUND_SMS_TOPIC, "inbound_sms", INBOUND_FAILURES, 2),)
 
+
+@dataclass(frozen=True)
+class SqsFunction:
+    """A Chalice function fed by an SQS queue through an event source mapping (devstack's pumps copy it)."""
+
+    queue: QueueSpec
+    function: str  # the name in @app.lambda_function(name=...)
+    batch_size: int
+    max_concurrency: int  # ScalingConfig.MaximumConcurrency: Lambda allows 2..1000
+
+
+# Sending is paced per shop by a shared token bucket (the shop's MPS), so more concurrent send workers than
+# that bucket can feed would only sleep on it while holding their batches invisible; ten keeps several shops
+# moving at once. Jobs (start, plan a page, release a wave) are few and each one fans out to many sends,
+# so two (Lambda's minimum) is plenty and keeps the planner from flooding the sends queue.
+SQS_FUNCTIONS: tuple[SqsFunction, ...] = (
+    SqsFunction(CAMPAIGN_JOBS, "campaign_jobs", batch_size=10, max_concurrency=2),
+    # five batches of recipients per invocation keep one invocation well inside its timeout while paced
+    SqsFunction(CAMPAIGN_SENDS, "campaign_sends", batch_size=5, max_concurrency=10),
+)
+SCHEDULER_ROLE = "SchedulerRole"
+SCHEDULER_ROLE_ENV = "SMSCAST_SCHEDULER_ROLE_ARN"
+SCHEDULED_QUEUE = CAMPAIGN_JOBS  # the only target campaign schedules have
+
 # Logical ids this template refers to but Chalice's template defines.
-CHALICE_RESOURCES: dict[str, str] = {APP_ROLE: "AWS::IAM::Role"} | {
-    to_cfn_resource_name(function): "AWS::Lambda::Function" for _, function, _, _ in SNS_FUNCTIONS
-}
+CHALICE_RESOURCES: dict[str, str] = (
+    {APP_ROLE: "AWS::IAM::Role"}
+    | {to_cfn_resource_name(function): "AWS::Lambda::Function" for _, function, _, _ in SNS_FUNCTIONS}
+    | {to_cfn_resource_name(f.function): "AWS::Lambda::Function" for f in SQS_FUNCTIONS}
+)
 _IN_ACCOUNT = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"  # then the service's resource path
 
 _TABLE_ACTIONS = [
@@ -81,6 +120,14 @@ def _app_policy(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": _SCHEDULE_ACTIONS,
             "Resource": {"Fn::Sub": _IN_ACCOUNT % "scheduler" + "schedule/${ResourcePrefix}/*"},
+        },
+        {
+            # CreateSchedule/UpdateSchedule name the role Scheduler will assume: only that role, only for Scheduler.
+            "Sid": "PassSchedulerRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]},
+            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
         },
         # Sends may use any of the account's origination numbers and pools, so they cannot be listed here.
         {"Sid": "SendSms", "Effect": "Allow", "Action": _SMS_SEND_ACTIONS, "Resource": "*"},
@@ -142,6 +189,66 @@ def _sns_wiring(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
     return wiring
 
 
+def _scheduler_role(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The role schedules run as: may send to the campaign-jobs queue and nothing else."""
+    queue_id = _logical_id(SCHEDULED_QUEUE.base_name, "Queue")
+    if queue_id not in resources:
+        raise KeyError(f"messaging_definitions() no longer defines {queue_id}")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "scheduler.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                # only schedules of this account's group may use it (confused-deputy protection)
+                "Condition": {
+                    "StringEquals": {
+                        "aws:SourceAccount": {"Ref": "AWS::AccountId"},
+                        "aws:SourceArn": {"Fn::Sub": _IN_ACCOUNT % "scheduler" + "schedule-group/${ResourcePrefix}"},
+                    }
+                },
+            }
+        ],
+    }
+    send = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": [queue_id, "Arn"]}}],
+    }
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "Description": {"Fn::Sub": "EventBridge Scheduler puts ${ResourcePrefix} campaign jobs on their queue"},
+            "AssumeRolePolicyDocument": trust,
+            "Policies": [{"PolicyName": "SendCampaignJobs", "PolicyDocument": send}],
+        },
+    }
+
+
+def _sqs_wiring(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Feed each SQS-triggered function from its queue, reporting partial batch failures."""
+    wiring: dict[str, dict[str, Any]] = {}
+    for spec in SQS_FUNCTIONS:
+        queue_id = _logical_id(spec.queue.base_name, "Queue")
+        if queue_id not in resources:
+            raise KeyError(f"messaging_definitions() no longer defines {queue_id}")
+        function_id = to_cfn_resource_name(spec.function)
+        wiring[f"{function_id}EventSourceMapping"] = {
+            "Type": "AWS::Lambda::EventSourceMapping",
+            # Lambda checks the role may receive from the queue when the mapping is created
+            "DependsOn": [APP_POLICY],
+            "Properties": {
+                "EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]},
+                "FunctionName": {"Ref": function_id},
+                "BatchSize": spec.batch_size,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "ScalingConfig": {"MaximumConcurrency": spec.max_concurrency},
+                "Enabled": True,
+            },
+        }
+    return wiring
+
+
 def _outputs(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     outputs: dict[str, dict[str, Any]] = {}
     for table in _of_type(resources, "AWS::DynamoDB::Table"):
@@ -153,15 +260,30 @@ def _outputs(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         outputs[f"{topic}Arn"] = {"Description": "SNS topic ARN", "Value": {"Ref": topic}}
     for group in _of_type(resources, "AWS::Scheduler::ScheduleGroup"):
         outputs[f"{group}Name"] = {"Description": "EventBridge Scheduler group", "Value": {"Ref": group}}
+    outputs[f"{SCHEDULER_ROLE}Arn"] = {
+        "Description": f"The role campaign schedules run as ({SCHEDULER_ROLE_ENV})",
+        "Value": {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]},
+    }
     return outputs
 
 
 def render_template(*, include_sandbox: bool = False) -> dict[str, Any]:
     """The template as a dict; ``include_sandbox`` adds the sandbox provider's tables (never next to real sending)."""
     data = {**table_definitions(include_sandbox=include_sandbox), **messaging_definitions()}
-    resources: dict[str, dict[str, Any]] = {**data, APP_POLICY: _app_policy(data), **_sns_wiring(data)}
+    resources: dict[str, dict[str, Any]] = {
+        **data,
+        APP_POLICY: _app_policy(data),
+        SCHEDULER_ROLE: _scheduler_role(data),
+        **_sns_wiring(data),
+        **_sqs_wiring(data),
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
+        # Chalice's template carries the same transform; here it lets the file hold Globals and lint alone.
+        "Transform": "AWS::Serverless-2016-10-31",
+        # SAM merges these variables into every function's own (Chalice's config.json ones), so the API and
+        # the workers all know the role their schedules run as without a per-stage account id in config.
+        "Globals": {"Function": {"Environment": {"Variables": {SCHEDULER_ROLE_ENV: {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]}}}}},
         "Description": "smscast data resources (tables, queues, topics, schedule group) and the functions' access to them",
         "Parameters": {
             "ResourcePrefix": {

@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+from chalicelib.domain.campaigns import Campaign, CampaignStatus
+from chalicelib.domain.encoding import measure
 from chalicelib.domain.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -17,10 +21,14 @@ from chalicelib.domain.errors import (
     ProviderRejected,
     ProviderThrottled,
 )
+from chalicelib.domain.jobs import Job
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
+from chalicelib.domain.pacing import reserve
+from chalicelib.domain.segments import Segment
+from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
-from chalicelib.services.ports import AlreadyDone, Page, Ports, SubscriberChange
+from chalicelib.services.ports import AlreadyDone, ClaimResult, Page, Ports, SubscriberChange
 
 
 class FrozenClock:
@@ -111,6 +119,9 @@ class FakeSubscriberStore:
     def get(self, shop_id: str, phone: str) -> Subscriber | None:
         return self.rows.get((shop_id, phone))
 
+    def get_many(self, shop_id: str, phones: Sequence[str]) -> dict[str, Subscriber]:
+        return {p: self.rows[(shop_id, p)] for p in phones if (shop_id, p) in self.rows}
+
     def page(
         self,
         shop_id: str,
@@ -191,13 +202,16 @@ class FakeClaims:
 class Sent:
     sms: OutboundSms
     receipt: SendReceipt
+    at: datetime | None = None
 
 
 class FakeSms:
     """Records sends; mimics the provider's opt-out list (refuses every kind, as AWS does) and throttling."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FrozenClock | None = None) -> None:
+        self.clock = clock
         self.sent: list[Sent] = []
+        self.on_send: Callable[[OutboundSms], None] | None = None  # test hook: runs as the provider accepts
         self.opted_out: set[tuple[str, str]] = set()
         self.throttle_next = 0
         self.refuse_removal = False  # AWS lets a number off the opt-out list once per 30 days
@@ -210,8 +224,10 @@ class FakeSms:
             raise ProviderThrottled("slow down")
         if (sms.from_number, sms.to_number) in self.opted_out:  # like AWS: no kind is exempt
             raise ConsentRequired("opted out at the provider")
-        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}")
-        self.sent.append(Sent(sms, receipt))
+        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}", segments=measure(sms.body).segments)
+        self.sent.append(Sent(sms, receipt, self.clock.now() if self.clock else None))
+        if self.on_send is not None:
+            self.on_send(sms)
         return receipt
 
     def add_opt_out(self, sender_number: str, phone: str) -> None:
@@ -228,15 +244,301 @@ class FakeSms:
         return [s.sms.body for s in self.sent if s.sms.to_number == phone]
 
 
+# --- Campaign engine fakes -------------------------------------------------------------------------------
+
+
+class FakeCampaigns:
+    """Like DynamoCampaignRepository: versioned definition writes, atomic counters and checkpoint."""
+
+    def __init__(self, subscribers: FakeSubscriberStore) -> None:
+        self.rows: dict[tuple[str, str], Campaign] = {}
+        self.lock = subscribers.lock  # one lock: claims check campaign and subscriber atomically
+
+    def create(self, campaign: Campaign) -> Campaign:
+        with self.lock:
+            key = (campaign.shop_id, campaign.campaign_id)
+            if key in self.rows:
+                raise Conflict("exists", code="campaign_exists")
+            self.rows[key] = replace(campaign, version=1)
+            return self.rows[key]
+
+    def get(self, shop_id: str, campaign_id: str) -> Campaign:
+        if (shop_id, campaign_id) not in self.rows:
+            raise NotFound(f"no campaign {campaign_id}", code="campaign_not_found")
+        return self.rows[(shop_id, campaign_id)]
+
+    def page(self, shop_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Campaign]:
+        after = _after(cursor)
+        rows = sorted((c for (s, _), c in self.rows.items() if s == shop_id), key=lambda c: c.campaign_id, reverse=True)
+        rows = [c for c in rows if after is None or c.campaign_id < after]
+        return Page(rows[:limit], _cursor(rows[limit - 1].campaign_id) if len(rows) > limit else None)
+
+    def all(self, shop_id: str) -> Iterator[Campaign]:
+        return iter([c for (s, _), c in sorted(self.rows.items()) if s == shop_id])
+
+    def save(self, campaign: Campaign) -> Campaign:
+        with self.lock:
+            current = self.get(campaign.shop_id, campaign.campaign_id)
+            if current.version != campaign.version:
+                raise ConcurrentUpdate("campaign changed")
+            stored = replace(
+                campaign,
+                stats=current.stats,
+                plan_page=current.plan_page,
+                plan_cursor=current.plan_cursor,
+                planning_done=current.planning_done,
+                version=current.version + 1,
+            )
+            self.rows[(campaign.shop_id, campaign.campaign_id)] = stored
+            return stored
+
+    def delete(self, campaign: Campaign) -> None:
+        with self.lock:
+            current = self.get(campaign.shop_id, campaign.campaign_id)
+            if current.version != campaign.version:
+                raise ConcurrentUpdate("campaign changed")
+            del self.rows[(campaign.shop_id, campaign.campaign_id)]
+
+    def checkpoint_plan(self, shop_id: str, campaign_id: str, *, page: int, next_cursor: str | None, planned: int) -> bool:
+        with self.lock:
+            c = self.get(shop_id, campaign_id)
+            if c.plan_page != page or c.status is not CampaignStatus.IN_PROGRESS:
+                return False
+            self.rows[(shop_id, campaign_id)] = replace(
+                c,
+                plan_page=page + 1,
+                plan_cursor=next_cursor,
+                planning_done=next_cursor is None,
+                stats=replace(c.stats, planned=c.stats.planned + planned),
+            )
+            return True
+
+    def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
+        with self.lock:
+            c = self.get(shop_id, campaign_id)
+            if c.status is not CampaignStatus.IN_PROGRESS or not c.planning_done or c.stats.done < c.stats.planned:
+                return False
+            # The version moves too, so an End Campaign racing natural completion cannot relabel it.
+            self.rows[(shop_id, campaign_id)] = replace(
+                c, status=CampaignStatus.COMPLETED, completed_at=at, version=c.version + 1
+            )
+            return True
+
+    def add(self, shop_id: str, campaign_id: str, **counters: int) -> None:
+        c = self.get(shop_id, campaign_id)
+        stats = replace(c.stats, **{k: getattr(c.stats, k) + v for k, v in counters.items()})
+        self.rows[(shop_id, campaign_id)] = replace(c, stats=stats)
+
+
+class FakeLedger:
+    """Like DynamoSendLedger: claim checks campaign + subscriber + row in one atomic step."""
+
+    def __init__(self, campaigns: FakeCampaigns, subscribers: FakeSubscriberStore, contacts: FakeContacts) -> None:
+        self.rows: dict[tuple[str, str, str], LedgerEntry] = {}
+        self.waves: dict[tuple[str, str, datetime], list[str]] = {}
+        self.campaigns, self.subscribers, self.contacts = campaigns, subscribers, contacts
+        self.lock = subscribers.lock
+        self.crash_after_claim: set[str] = set()  # phones whose claim 'crashes' the worker (test hook)
+        self.crash_before_record: set[str] = set()  # phones whose SENT record 'crashes' the worker
+
+    def get_many(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> dict[str, LedgerEntry]:
+        return {p: self.rows[(shop_id, campaign_id, p)] for p in phones if (shop_id, campaign_id, p) in self.rows}
+
+    def claim(self, shop_id: str, campaign_id: str, phone: str, at: datetime) -> ClaimResult:
+        with self.lock:
+            if self.campaigns.get(shop_id, campaign_id).status is not CampaignStatus.IN_PROGRESS:
+                return ClaimResult.CAMPAIGN_NOT_RUNNING
+            sub = self.subscribers.get(shop_id, phone)
+            if sub is None or sub.status is not SubscriberStatus.ACTIVE:
+                return ClaimResult.NOT_SUBSCRIBED
+            current = self.rows.get((shop_id, campaign_id, phone))
+            if current is not None and current.state is not SendState.DEFERRED:
+                return ClaimResult.TAKEN
+            attempts = (current.attempts if current else 0) + 1
+            self.rows[(shop_id, campaign_id, phone)] = LedgerEntry(
+                shop_id,
+                campaign_id,
+                phone,
+                SendState.CLAIMED,
+                at,
+                release_at=current.release_at if current else None,
+                attempts=attempts,
+            )
+        if phone in self.crash_after_claim:
+            self.crash_after_claim.discard(phone)
+            raise WorkerCrash(f"crashed after claiming {phone}")
+        return ClaimResult.CLAIMED
+
+    def finish(self, entry: LedgerEntry, *, previous: SendState | None) -> bool:
+        if entry.state is SendState.SENT and entry.phone in self.crash_before_record:
+            self.crash_before_record.discard(entry.phone)
+            raise WorkerCrash(f"crashed after sending to {entry.phone}, before recording it")
+        with self.lock:
+            key = (entry.shop_id, entry.campaign_id, entry.phone)
+            current = self.rows.get(key)
+            if (current.state if current else None) is not previous:
+                return False
+            self.rows[key] = entry
+            counter = {SendState.SENT: "sent", SendState.SKIPPED: "skipped", SendState.FAILED: "failed"}[entry.state]
+            self.campaigns.add(entry.shop_id, entry.campaign_id, **{counter: 1, "segments": entry.segments})
+            if entry.state is SendState.SENT:
+                self.contacts.sent.append((entry.shop_id, entry.phone, entry.at))
+            return True
+
+    def defer(self, shop_id: str, campaign_id: str, phone: str, release_at: datetime, at: datetime) -> bool:
+        with self.lock:
+            key = (shop_id, campaign_id, phone)
+            current = self.rows.get(key)
+            if current is not None and current.state is not SendState.DEFERRED:
+                return False
+            self.rows[key] = LedgerEntry(shop_id, campaign_id, phone, SendState.DEFERRED, at, release_at=release_at)
+            wave = self.waves.setdefault((shop_id, campaign_id, release_at), [])
+            if phone not in wave:
+                wave.append(phone)
+            if current is None:
+                self.campaigns.add(shop_id, campaign_id, deferred=1)
+                return True
+            return False
+
+    def unclaim(self, shop_id: str, campaign_id: str, phone: str) -> None:
+        with self.lock:
+            key = (shop_id, campaign_id, phone)
+            if key in self.rows and self.rows[key].state is SendState.CLAIMED:
+                del self.rows[key]
+
+    def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
+        phones = sorted(self.waves.get((shop_id, campaign_id, release_at), []))
+        after = _after(cursor)
+        phones = [p for p in phones if after is None or p > after]
+        return Page(phones[:limit], _cursor(phones[limit - 1]) if len(phones) > limit else None)
+
+    def states(self, shop_id: str, campaign_id: str) -> dict[str, SendState]:
+        return {p: e.state for (s, c, p), e in self.rows.items() if (s, c) == (shop_id, campaign_id)}
+
+
+class WorkerCrash(BaseException):
+    """Stands for a Lambda dying mid-invocation: not an Exception, so no handler in the code catches it."""
+
+
+class FakeContacts:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, datetime]] = []
+
+    def count_since(self, shop_id: str, phone: str, since: datetime) -> int:
+        return sum(1 for s, p, at in self.sent if (s, p) == (shop_id, phone) and at >= since)
+
+
+class VirtualTime:
+    """A clock plus a sleep that only moves the clock: pacing tests run instantly and exactly."""
+
+    def __init__(self, clock: FrozenClock) -> None:
+        self.clock = clock
+        self.slept = 0.0
+
+    def __call__(self, seconds: float) -> None:
+        self.slept += seconds
+        self.clock.advance(seconds=seconds)
+
+
+class FakePacer:
+    """The sliding-log pacer over the clock (no storage needed in memory)."""
+
+    def __init__(self, clock: FrozenClock) -> None:
+        self.clock = clock
+        self.logs: dict[str, tuple[tuple[int, int], ...]] = {}
+        self.admitted: list[tuple[int, int]] = []
+
+    def reserve(self, shop_id: str, parts: int, limit: int) -> int:
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        result = reserve(self.logs.get(shop_id, ()), now_ms, parts, limit)
+        if result.log is None:
+            return result.wait_ms
+        self.logs[shop_id] = result.log
+        self.admitted.append((now_ms, min(parts, limit)))
+        return 0
+
+
+class FakeSegments:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], Segment] = {}
+
+    def create(self, segment: Segment) -> Segment:
+        self.rows[(segment.shop_id, segment.segment_id)] = segment
+        return segment
+
+    def get(self, shop_id: str, segment_id: str) -> Segment:
+        if (shop_id, segment_id) not in self.rows:
+            raise NotFound(f"no segment {segment_id}", code="segment_not_found")
+        return self.rows[(shop_id, segment_id)]
+
+    def list(self, shop_id: str) -> list[Segment]:
+        return [s for (shop, _), s in self.rows.items() if shop == shop_id]
+
+
+@dataclass
+class FakeSchedule:
+    when: datetime
+    timezone: str
+    job: Job
+
+
+class FakeSchedules:
+    def __init__(self) -> None:
+        self.schedules: dict[str, FakeSchedule] = {}
+        self.cancelled: list[str] = []
+        self.created: list[str] = []
+
+    def at(self, name: str, when: datetime, timezone: str, job: Job) -> None:
+        self.created.append(name)
+        self.schedules[name] = FakeSchedule(when, timezone, job)
+
+    def cancel(self, name: str) -> None:
+        self.cancelled.append(name)
+        self.schedules.pop(name, None)
+
+    def due(self, now: datetime) -> list[tuple[str, Job]]:
+        """Schedules whose time has come, removed as EventBridge's ActionAfterCompletion DELETE does."""
+        fired = []
+        for name, s in list(self.schedules.items()):
+            if s.when.replace(tzinfo=ZoneInfo(s.timezone)) <= now:
+                fired.append((name, s.job))
+                del self.schedules[name]
+        return fired
+
+
+class FakeJobs:
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Job, int]] = []
+        self.sends: list[tuple[SendBatch, int]] = []
+
+    def enqueue(self, job: Job, *, delay_seconds: int = 0) -> None:
+        self.jobs.append((job, delay_seconds))
+
+    def enqueue_sends(self, batches: Sequence[SendBatch], *, delay_seconds: int = 0) -> None:
+        self.sends.extend((b, delay_seconds) for b in batches)
+
+
 def fake_ports(clock: FrozenClock | None = None) -> Ports:
     """A full set of fakes, fictional numbers allowed (tests use +1 555)."""
+    clock = clock or FrozenClock()
     conversations = FakeConversations()
+    subscribers = FakeSubscriberStore(conversations)
+    campaigns = FakeCampaigns(subscribers)
+    contacts = FakeContacts()
     return Ports(
-        clock=clock or FrozenClock(),
+        clock=clock,
         shops=FakeShops(),
-        subscribers=FakeSubscriberStore(conversations),
+        subscribers=subscribers,
         conversations=conversations,
         claims=FakeClaims(),
-        sms=FakeSms(),
+        sms=FakeSms(clock),
+        campaigns=campaigns,
+        ledger=FakeLedger(campaigns, subscribers, contacts),
+        contacts=contacts,
+        pacer=FakePacer(clock),
+        segments=FakeSegments(),
+        schedules=FakeSchedules(),
+        jobs=FakeJobs(),
+        sleep=VirtualTime(clock),
         allow_fictional_numbers=True,
     )

@@ -20,6 +20,7 @@ from chalicelib.domain.errors import (
     ProviderError,
     ProviderThrottled,
     SmscastError,
+    TransientError,
     Unauthorized,
 )
 from chalicelib.services.auth import Caller, ShopifyApp, authenticate
@@ -36,6 +37,7 @@ _STATUS: tuple[tuple[type[SmscastError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (ProviderThrottled, 503),
+    (TransientError, 503),
     (ProviderError, 502),
     (ConfigurationError, 500),
 )

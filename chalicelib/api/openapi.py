@@ -97,6 +97,124 @@ SCHEMAS: dict[str, Any] = {
             "consent_text": {"type": "string", "maxLength": 500, "description": "the consent wording the person saw"},
         },
     },
+    "Stats": {
+        "type": "object",
+        "properties": {
+            **{
+                k: {"type": "integer", "minimum": 0}
+                for k in ("planned", "sent", "skipped", "failed", "deferred", "segments", "clicks", "orders")
+            },
+            "revenue": {
+                "type": "object",
+                "properties": {"amount": {"type": "integer"}, "currency": {"type": ["string", "null"]}},
+            },
+        },
+    },
+    "Campaign": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "message": {"type": "string"},
+            "segment_id": {"type": "string"},
+            "send_at": {"type": ["string", "null"], "description": '"now" or a store-local date-time'},
+            "send_at_utc": _TIME,
+            "timezone": {"type": "string"},
+            "status": {"enum": ["draft", "scheduled", "in_progress", "completed"]},
+            "active": {"type": "boolean"},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "started_at": _TIME,
+            "completed_at": _TIME,
+            "ended_early": {"type": "boolean"},
+            "not_sent": {"type": "integer", "minimum": 0},
+            "stats": {"$ref": "#/components/schemas/Stats"},
+        },
+    },
+    "NewCampaign": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "message", "segment_id"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 100},
+            "message": {"type": "string", "maxLength": 1000, "description": "{first_name|fallback}, {name}, {shop_name}"},
+            "segment_id": {"type": "string"},
+            "send_at": {"type": "string", "description": '"now" or a store-local date-time such as 2026-12-01T10:00'},
+            "draft": {"type": "boolean", "default": False},
+        },
+    },
+    "CampaignChange": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "maxLength": 100},
+            "message": {"type": "string", "maxLength": 1000},
+            "segment_id": {"type": "string"},
+            "send_at": {"type": "string"},
+            "draft": {"type": "boolean", "description": "false launches a draft; true takes a scheduled one back"},
+        },
+    },
+    "CampaignPage": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Campaign"}},
+            "next_cursor": {"type": ["string", "null"]},
+            "totals": {"$ref": "#/components/schemas/Stats"},
+        },
+    },
+    "Active": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["active"],
+        "properties": {"active": {"type": "boolean"}},
+    },
+    "PreviewRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["message", "segment_id"],
+        "properties": {"message": {"type": "string"}, "segment_id": {"type": "string"}, "send_at": {"type": "string"}},
+    },
+    "Preview": {
+        "type": "object",
+        "properties": {
+            "characters": {"type": "integer"},
+            "encoding": {"enum": ["GSM-7", "UCS-2"]},
+            "segments": {"type": "integer"},
+            "recipients": {"type": "integer"},
+            "deferred": {"type": "integer"},
+            "waves": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"release_at": _TIME, "recipients": {"type": "integer"}}},
+            },
+            "estimated_cost": {
+                "type": "object",
+                "properties": {"amount": {"type": "integer"}, "currency": {"type": "string"}, "parts": {"type": "integer"}},
+            },
+        },
+    },
+    "Segment": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "rule": {"type": "object", "description": '{"all"|"any": [conditions or groups]}; condition {field, op, value}'},
+            "builtin": {"type": "boolean"},
+        },
+    },
+    "NewSegment": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name", "rule"],
+        "properties": {"name": {"type": "string", "maxLength": 100}, "rule": {"type": "object"}},
+    },
+    "SegmentList": {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Segment"}}},
+    },
+    "SegmentCount": {
+        "type": "object",
+        "properties": {"segment_id": {"type": "string"}, "count": {"type": "integer", "minimum": 0}},
+    },
     "SubscriberPage": {
         "type": "object",
         "properties": {
@@ -120,6 +238,12 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): _json("Error", words[s]) for s in statuses}
 
 
+_CAMPAIGN = {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SEGMENT = {"name": "segment_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+]
 _PHONE = {
     "name": "phone",
     "in": "path",
@@ -185,6 +309,65 @@ PATHS: dict[str, dict[str, Any]] = {
             "Opt a subscriber out (idempotent)",
             {"200": _json("Subscriber", "opted out"), **_errors(400, 401, 404)},
             params=[_PHONE],
+        ),
+    },
+    "/segments": {
+        "get": _op("Built-in and custom segments", {"200": _json("SegmentList", "segments"), **_errors(401)}),
+        "post": _op("Create a custom segment", {"201": _json("Segment", "created"), **_errors(400, 401, 413)}, body="NewSegment"),
+    },
+    "/segments/{segment_id}/count": {
+        "get": _op(
+            "How many subscribers a segment reaches now",
+            {"200": _json("SegmentCount", "count"), **_errors(401, 404)},
+            params=[_SEGMENT],
+        ),
+    },
+    "/campaigns": {
+        "post": _op(
+            "Create a campaign: a draft, scheduled for a store-local date, or sent now",
+            {"201": _json("Campaign", "created"), **_errors(400, 401, 413)},
+            body="NewCampaign",
+        ),
+        "get": _op(
+            "Campaigns, newest first, with stats and totals",
+            {"200": _json("CampaignPage", "one page"), **_errors(400, 401)},
+            params=_PAGING,
+        ),
+    },
+    "/campaigns/preview": {
+        "post": _op(
+            "Size, audience, quiet-hours waves and estimated cost of a campaign",
+            {"200": _json("Preview", "preview"), **_errors(400, 401, 413)},
+            body="PreviewRequest",
+        ),
+    },
+    "/campaigns/{campaign_id}": {
+        "get": _op("One campaign", {"200": _json("Campaign", "campaign"), **_errors(401, 404)}, params=[_CAMPAIGN]),
+        "patch": _op(
+            "Edit a draft or scheduled campaign (a schedule moves with its date)",
+            {"200": _json("Campaign", "campaign"), **_errors(400, 401, 404, 409, 413)},
+            body="CampaignChange",
+            params=[_CAMPAIGN],
+        ),
+        "delete": _op(
+            "Delete a draft or scheduled campaign",
+            {"204": {"description": "deleted"}, **_errors(401, 404, 409)},
+            params=[_CAMPAIGN],
+        ),
+    },
+    "/campaigns/{campaign_id}/active": {
+        "put": _op(
+            "The on/off switch of a dated campaign (Draft <-> Scheduled)",
+            {"200": _json("Campaign", "campaign"), **_errors(400, 401, 404, 409)},
+            body="Active",
+            params=[_CAMPAIGN],
+        ),
+    },
+    "/campaigns/{campaign_id}/end": {
+        "post": _op(
+            "End an in-progress campaign now: nothing further is sent",
+            {"200": _json("Campaign", "campaign"), **_errors(401, 404, 409)},
+            params=[_CAMPAIGN],
         ),
     },
 }

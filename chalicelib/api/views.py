@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.campaigns import Campaign, CampaignStats
+from chalicelib.domain.segments import Segment
 from chalicelib.domain.subscribers import ConsentEvent, Subscriber
+from chalicelib.services.campaigns import Preview
 
 
 def iso(at: datetime | None) -> str | None:
@@ -31,3 +34,62 @@ def subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
 def consent_json(events: Sequence[ConsentEvent]) -> list[dict[str, Any]]:
     """Consent history, oldest first."""
     return [{"at": iso(e.at), "action": e.action.value, "source": e.source.value, "text": e.text} for e in events]
+
+
+def stats_json(stats: CampaignStats) -> dict[str, Any]:
+    """Campaign results; revenue in minor units with its currency."""
+    return {
+        "planned": stats.planned,
+        "sent": stats.sent,
+        "skipped": stats.skipped,
+        "failed": stats.failed,
+        "deferred": stats.deferred,
+        "segments": stats.segments,
+        "clicks": stats.clicks,
+        "orders": stats.orders,
+        "revenue": {"amount": stats.revenue, "currency": stats.currency},
+    }
+
+
+def campaign_json(campaign: Campaign) -> dict[str, Any]:
+    """A campaign as the API shows it."""
+    return {
+        "id": campaign.campaign_id,
+        "name": campaign.name,
+        "message": campaign.message,
+        "segment_id": campaign.segment_id,
+        "send_at": "now" if campaign.send_now else (campaign.send_at_local.isoformat() if campaign.send_at_local else None),
+        "send_at_utc": iso(campaign.send_at_utc),
+        "timezone": campaign.timezone,
+        "status": campaign.status.value,
+        "active": campaign.active,
+        "created_at": iso(campaign.created_at),
+        "updated_at": iso(campaign.updated_at),
+        "started_at": iso(campaign.started_at),
+        "completed_at": iso(campaign.completed_at),
+        "ended_early": campaign.ended_early,
+        "not_sent": campaign.not_sent if campaign.ended_early else 0,
+        "stats": stats_json(campaign.stats),
+    }
+
+
+def segment_json(segment: Segment) -> dict[str, Any]:
+    """A segment as the API shows it."""
+    return {"id": segment.segment_id, "name": segment.name, "rule": dict(segment.rule), "builtin": segment.builtin}
+
+
+def preview_json(preview: Preview) -> dict[str, Any]:
+    """What a campaign would be: size, audience, quiet-hours waves and estimated cost."""
+    return {
+        "characters": preview.shape.characters,
+        "encoding": preview.shape.encoding.value,
+        "segments": preview.shape.segments,
+        "recipients": preview.recipients,
+        "deferred": preview.deferred,
+        "waves": [{"release_at": iso(w.release_at), "recipients": w.recipients} for w in preview.waves],
+        "estimated_cost": {
+            "amount": preview.estimated_cost.amount,
+            "currency": preview.estimated_cost.currency,
+            "parts": preview.estimated_cost.parts,
+        },
+    }

@@ -81,7 +81,7 @@ class Campaign:
         """The custom date as an instant."""
         if self.send_at_local is None:
             return None
-        return self.send_at_local.replace(tzinfo=ZoneInfo(self.timezone)).astimezone(timezone.utc)
+        return local_instant(self.send_at_local, self.timezone)
 
     @property
     def editable(self) -> bool:
@@ -128,9 +128,10 @@ class Campaign:
         """Scheduled (its time came) or Draft (Send Now) -> In Progress, with the audience frozen."""
         if self.status not in (CampaignStatus.SCHEDULED, CampaignStatus.DRAFT):
             raise self._refuse("start")
-        return replace(
-            self, status=CampaignStatus.IN_PROGRESS, started_at=at, audience_rule=dict(audience_rule), updated_at=at
-        )
+        if self.status is CampaignStatus.DRAFT and not self.send_now:
+            # A dated campaign in Draft was switched off: a schedule firing that slipped through must not send it.
+            raise self._refuse("start")
+        return replace(self, status=CampaignStatus.IN_PROGRESS, started_at=at, audience_rule=dict(audience_rule), updated_at=at)
 
     def end(self, at: datetime) -> Campaign:
         """In Progress -> Completed by the merchant: nothing further is sent."""
@@ -145,6 +146,11 @@ class Campaign:
         if not (self.planning_done and self.stats.done >= self.stats.planned):
             raise Conflict("recipients are still outstanding", code="not_finished")
         return replace(self, status=CampaignStatus.COMPLETED, completed_at=at, updated_at=at)
+
+
+def local_instant(wall: datetime, zone: str) -> datetime:
+    """A naive store-local wall time as a UTC instant."""
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
 
 
 def parse_send_at(value: object, store_timezone: str, now: datetime) -> datetime | None:
@@ -164,13 +170,19 @@ def parse_send_at(value: object, store_timezone: str, now: datetime) -> datetime
     if wall.tzinfo is not None:
         raise InvalidInput("send_at is in the store's timezone: give it without an offset", code="invalid_send_at")
     wall = wall.replace(second=0, microsecond=0) if wall.second == 0 and wall.microsecond == 0 else wall
+    # Year 1 or 9999 overflows when moved between zones; no UTC offset exceeds a day, so these are safe cuts.
+    if wall.replace(tzinfo=timezone.utc) < now - timedelta(days=2):
+        raise InvalidInput("send_at must be at least a minute in the future", code="send_at_in_past")
+    if wall.replace(tzinfo=timezone.utc) > now + MAX_LEAD + timedelta(days=2):
+        raise InvalidInput("send_at must be within a year", code="send_at_too_far")
     zone = ZoneInfo(store_timezone)
     first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() != second.utcoffset():
-        raise InvalidInput(f"{value} happens twice in {store_timezone} (DST change): pick another time", code="invalid_send_at")
     instant = first.astimezone(timezone.utc)
+    # A skipped wall time also has two offsets, so test "does not exist" before "happens twice".
     if instant.astimezone(zone).replace(tzinfo=None) != wall:
         raise InvalidInput(f"{value} does not exist in {store_timezone} (DST change)", code="invalid_send_at")
+    if first.utcoffset() != second.utcoffset():
+        raise InvalidInput(f"{value} happens twice in {store_timezone} (DST change): pick another time", code="invalid_send_at")
     if instant < now + MIN_LEAD:
         raise InvalidInput("send_at must be at least a minute in the future", code="send_at_in_past")
     if instant > now + MAX_LEAD:

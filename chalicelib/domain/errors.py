@@ -74,3 +74,9 @@ class ConfigurationError(SmscastError):
     """The deployment is misconfigured (missing env var, unknown sender number)."""
 
     code = "configuration_error"
+
+
+class TransientError(SmscastError):
+    """A dependency is busy or briefly unavailable (throttled, internal error); retrying later is safe."""
+
+    code = "temporarily_unavailable"

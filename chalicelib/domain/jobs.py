@@ -73,3 +73,13 @@ def job_from_json(data: Any) -> Job:
         cursor = data.get("cursor")
         return ReleaseWave(shop_id, campaign_id, release_at, cursor if isinstance(cursor, str) else None)
     raise ValueError(f"unknown job kind {kind!r}")
+
+
+def start_schedule_name(campaign_id: str) -> str:
+    """The one schedule that starts a campaign; edits move it, switching off deletes it."""
+    return f"start-{campaign_id}"
+
+
+def wave_schedule_name(campaign_id: str, release_at: datetime) -> str:
+    """The schedule releasing one quiet-hours wave: one per campaign and release minute."""
+    return f"wave-{campaign_id}-{int(release_at.timestamp()) // 60}"

@@ -79,16 +79,17 @@ def _validate(rule: object, depth: int, count: list[int]) -> dict[str, Any]:
     if count[0] > MAX_CONDITIONS:
         raise InvalidInput(f"at most {MAX_CONDITIONS} conditions", code="invalid_rule")
     field, op, value = rule["field"], rule["op"], rule.get("value")
-    if field not in _FIELDS:
+    # JSON lists and objects are unhashable: a set lookup on them would raise TypeError, not InvalidInput.
+    if not isinstance(field, str) or field not in _FIELDS:
         raise InvalidInput(f"unknown field {field!r}; use {sorted(_FIELDS)}", code="invalid_rule")
-    if op not in _FIELDS[field]:
+    if not isinstance(op, str) or op not in _FIELDS[field]:
         raise InvalidInput(f"{field} takes operators {sorted(_FIELDS[field])}", code="invalid_rule")
     if op in ("exists", "not_exists"):
         if "value" in rule:
             raise InvalidInput(f"{op} takes no value", code="invalid_rule")
         return {"field": field, "op": op}
     if field == "source":
-        if value not in {s.value for s in Source}:
+        if not isinstance(value, str) or value not in {s.value for s in Source}:
             raise InvalidInput(f"source is one of {sorted(s.value for s in Source)}", code="invalid_rule")
     elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
         raise InvalidInput(f"{field} {op} takes a whole number from 0 to {MAX_DAYS}", code="invalid_rule")

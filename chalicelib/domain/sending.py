@@ -77,13 +77,14 @@ class SendBatch:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> SendBatch:
-        phones = data["phones"]
+        """Parse a queued batch; ValueError for anything that is not one."""
+        # str(None) would make a batch for shop "None": refuse instead of guessing.
+        if not isinstance(data, dict) or not isinstance(data.get("shop_id"), str) or not isinstance(data.get("campaign_id"), str):
+            raise ValueError("a send batch needs shop_id and campaign_id")
+        phones = data.get("phones")
         if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
             raise ValueError("phones must be a list of strings")
         attempt = data.get("attempt", 0)
-        return cls(
-            shop_id=str(data["shop_id"]),
-            campaign_id=str(data["campaign_id"]),
-            phones=tuple(phones),
-            attempt=int(attempt) if isinstance(attempt, int) else 0,
-        )
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
+            raise ValueError("attempt must be a whole number from 0")
+        return cls(shop_id=str(data["shop_id"]), campaign_id=str(data["campaign_id"]), phones=tuple(phones), attempt=attempt)

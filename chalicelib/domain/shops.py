@@ -154,7 +154,23 @@ def _quiet_hours(current: QuietHours, value: Any) -> QuietHours:
         result = replace(result, start=_hhmm("quiet_hours.start", value["start"]))
     if "end" in value:
         result = replace(result, end=_hhmm("quiet_hours.end", value["end"]))
+    if _open_minutes(result) < MIN_OPEN_MINUTES:
+        raise _bad(
+            "quiet_hours",
+            "leaves less than an hour to send between 12:00 and 20:00, the hours every state's law allows",
+        )
     return result
+
+
+# 12:00-20:00 is what the strictest legal windows share (Connecticut 9-20 on weekdays, Texas 12-21 on
+# Sundays). Quiet hours must leave at least an hour of it, or some recipients could never be reached.
+_ALWAYS_LEGAL = (12 * 60, 20 * 60)
+MIN_OPEN_MINUTES = 60
+
+
+def _open_minutes(quiet: QuietHours) -> int:
+    start, end = _ALWAYS_LEGAL
+    return sum(1 for m in range(start, end) if not quiet.contains(time(m // 60, m % 60)))
 
 
 def _frequency_cap(value: Any) -> FrequencyCap | None:

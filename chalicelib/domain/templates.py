@@ -15,6 +15,8 @@ from chalicelib.domain.errors import InvalidInput
 
 OPT_OUT_HINT = "Reply STOP to opt out"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# The merchant's own words carry the opt-out; a subscriber named Christopher or a shop called "Stop & Shop" does not.
+_MENTIONS_STOP = re.compile(r"\bstop\b", re.IGNORECASE | re.ASCII)
 _FIELDS = frozenset({"first_name", "name", "shop_name"})
 _FALLBACK_MAX = 30
 MAX_MESSAGE_CHARACTERS = 1000  # leaves room in the 1,600 limit for names, links and the opt-out hint
@@ -40,7 +42,8 @@ def validate_template(text: object) -> str:
         raise InvalidInput("message must be non-empty text", code="invalid_message")
     if len(text) > MAX_MESSAGE_CHARACTERS:
         raise InvalidInput(f"message is over {MAX_MESSAGE_CHARACTERS} characters", code="message_too_long")
-    if text.count("{") != text.count("}"):
+    stray = _PLACEHOLDER.sub("", text)
+    if "{" in stray or "}" in stray:  # counts alone let "}x{" and "{{first_name}}" through
         raise InvalidInput("message has an unmatched { or }", code="invalid_placeholder")
     for match in _PLACEHOLDER.finditer(text):
         field, _, fallback = match.group(1).partition("|")
@@ -60,10 +63,11 @@ def render(template: str, who: Personal, *, opt_out_hint: bool) -> str:
     def fill(match: re.Match[str]) -> str:
         field, _, fallback = match.group(1).partition("|")
         value = getattr(who, field.strip(), None)
-        return str(value) if value else fallback
+        value = str(value).strip() if value else ""  # a whitespace-only name is no name
+        return value or fallback
 
     text = _PLACEHOLDER.sub(fill, template).strip()
-    if opt_out_hint and "STOP" not in text.upper():
+    if opt_out_hint and not _MENTIONS_STOP.search(_PLACEHOLDER.sub("", template)):
         text = f"{text}\n{OPT_OUT_HINT}"
     return text
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -104,6 +104,10 @@ class SubscriberStore(Protocol):
         """Subscribers ordered by phone; a bad cursor is InvalidInput."""
         ...
 
+    def get_many(self, shop_id: str, phones: Sequence[str]) -> dict[str, Subscriber]:
+        """The subscribers that exist among ``phones`` (one batched read)."""
+        ...
+
     def consent_history(self, shop_id: str, phone: str) -> list[ConsentEvent]:
         """Every consent event for the number, oldest first."""
         ...
@@ -155,19 +159,6 @@ class SmsProvider(Protocol):
     def remove_opt_out(self, sender_number: str, phone: str) -> None:
         """Take the number off the opt-out list after START."""
         ...
-
-
-@dataclass
-class Ports:
-    """What the use cases need, bundled; built by the composition root or by tests with fakes."""
-
-    clock: Clock
-    shops: ShopRepository
-    subscribers: SubscriberStore
-    conversations: Conversations
-    claims: Claims
-    sms: SmsProvider
-    allow_fictional_numbers: bool = False
 
 
 # --- Campaign engine -------------------------------------------------------------------------------------
@@ -308,3 +299,28 @@ class JobQueue(Protocol):
     def enqueue_sends(self, batches: Sequence[SendBatch], *, delay_seconds: int = 0) -> None:
         """Put send batches on the sends queue (ten per API call)."""
         ...
+
+
+# Waiting goes through a port too, so tests with a virtual clock wait instantly and exactly.
+Sleeper = Callable[[float], None]
+
+
+@dataclass
+class Ports:
+    """What the use cases need, bundled; built by the composition root or by tests with fakes."""
+
+    clock: Clock
+    shops: ShopRepository
+    subscribers: SubscriberStore
+    conversations: Conversations
+    claims: Claims
+    sms: SmsProvider
+    campaigns: CampaignRepository
+    ledger: SendLedger
+    contacts: ContactHistory
+    pacer: Pacer
+    segments: SegmentRepository
+    schedules: Schedules
+    jobs: JobQueue
+    sleep: Sleeper
+    allow_fictional_numbers: bool = False

@@ -115,6 +115,12 @@ class Api:
     def post(self, path: str, body: Any = None) -> requests.Response:
         return self.session.post(self.base_url + path, json=body, timeout=10)
 
+    def patch(self, path: str, body: Any) -> requests.Response:
+        return self.session.patch(self.base_url + path, json=body, timeout=10)
+
+    def put(self, path: str, body: Any) -> requests.Response:
+        return self.session.put(self.base_url + path, json=body, timeout=10)
+
     def subscriber(self, phone: str) -> requests.Response:
         return self.get(f"/subscribers/{quote(phone, safe='')}")
 
@@ -125,7 +131,7 @@ def api(devstack: DevstackConfig) -> Api:
     return Api(devstack.api_url, devstack.api_key)
 
 
-def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition") -> T:
+def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition", interval: float = 0.1) -> T:
     """Poll ``probe`` until it returns something truthy (inbound SMS are handled asynchronously)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -134,7 +140,7 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = 20.0, what: st
             return result
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(interval)
 
 
 _CREATE_SHOP = textwrap.dedent(

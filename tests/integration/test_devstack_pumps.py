@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -12,6 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from chalicelib.adapters.scheduler import EventBridgeSchedules
+from chalicelib.domain.jobs import StartCampaign, job_from_json
+from devstack import wiring
 from devstack.pumps import Pump, SchedulerPump, SnsToLambdaPump, SqsToLambdaPump
 from devstack.stack import _tap_topic
 
@@ -293,6 +297,85 @@ class TestSchedulerPump:
         (parked,) = aws.drain(dlq_url)
         assert json.loads(parked["Body"]) == {"n": 1}
         assert parked["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "LookupError"
+
+
+class TestCampaignSchedulesOnDevstack:
+    """A schedule made by the app's own adapter is what the pump fires: the whole local path of a campaign start."""
+
+    group = "smscast-test"
+
+    def test_an_eventbridge_schedule_reaches_the_jobs_queue_at_its_local_time_once(self, aws: Aws) -> None:
+        url, arn = aws.queue("smscast-test-campaign-jobs")
+        aws.scheduler.create_schedule_group(Name=self.group)
+        schedules = EventBridgeSchedules(
+            aws.scheduler, group=self.group, target_queue_arn=arn, role_arn="arn:aws:iam::123456789012:role/scheduler"
+        )
+        clock = FixedClock(datetime(2030, 7, 1, 15, 59, 59, tzinfo=timezone.utc))  # 08:59:59 in Los Angeles (PDT)
+        pump = SchedulerPump(
+            scheduler=aws.scheduler, sqs=aws.sqs, group_name=self.group, clock=clock, functions={}, region=REGION
+        )
+        job = StartCampaign("alpha.myshopify.com", "c-1")
+        # First set for 08:00, then moved to 09:00 (an edit): the old time must no longer fire.
+        schedules.at("start-c-1", datetime(2030, 7, 1, 8, 0), "America/Los_Angeles", job)
+        schedules.at("start-c-1", datetime(2030, 7, 1, 9, 0), "America/Los_Angeles", job)
+
+        # 09:00 UTC, 09:00 New York and 08:00 Los Angeles have all passed: only the store's 09:00 counts.
+        assert pump.fire_due() == 0
+        assert aws.drain(url) == []
+
+        clock.current = datetime(2030, 7, 1, 16, 0, tzinfo=timezone.utc)
+        assert pump.fire_due() == 1
+        assert [job_from_json(json.loads(m["Body"])) for m in aws.drain(url)] == [job]
+        assert aws.scheduler.list_schedules(GroupName=self.group)["Schedules"] == []  # ActionAfterCompletion DELETE
+
+        clock.current = datetime(2030, 7, 2, tzinfo=timezone.utc)
+        assert pump.fire_due() == 0
+
+    def test_a_cancelled_schedule_never_fires(self, aws: Aws) -> None:
+        url, arn = aws.queue("smscast-test-campaign-jobs")
+        aws.scheduler.create_schedule_group(Name=self.group)
+        schedules = EventBridgeSchedules(
+            aws.scheduler, group=self.group, target_queue_arn=arn, role_arn="arn:aws:iam::123456789012:role/r"
+        )
+        pump = SchedulerPump(
+            scheduler=aws.scheduler,
+            sqs=aws.sqs,
+            group_name=self.group,
+            clock=FixedClock(datetime(2030, 7, 2, tzinfo=timezone.utc)),
+            functions={},
+            region=REGION,
+        )
+        schedules.at("start-c-2", datetime(2030, 7, 1, 9, 0), "America/Los_Angeles", StartCampaign("s", "c-2"))
+        schedules.cancel("start-c-2")
+
+        assert pump.fire_due() == 0
+        assert aws.drain(url) == []
+
+
+class TestWiring:
+    def test_campaign_workers_are_found_by_dotted_path_or_skipped_with_a_log_line(self, caplog: pytest.LogCaptureFixture) -> None:
+        assert wiring.sqs_handler_path("campaign_jobs") == "chalicelib.workers.campaign_jobs.handle_sqs_event"
+        assert wiring.load_handler("chalicelib.workers.inbound_sms.handle_sns_event") is not None
+        with caplog.at_level(logging.WARNING, logger="devstack.wiring"):
+            assert wiring.load_handler("chalicelib.workers.no_such_worker.handle_sqs_event") is None
+            assert wiring.load_handler("chalicelib.workers.inbound_sms.no_such_handler") is None
+        assert "chalicelib.workers.no_such_worker does not exist yet" in caplog.text
+        assert "has no callable no_such_handler" in caplog.text
+
+    def test_a_worker_that_exists_but_is_broken_still_fails_loudly(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        (tmp_path / "broken_worker_for_devstack_test.py").write_text("import no_such_dependency_anywhere\n", encoding="utf-8")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        with pytest.raises(ModuleNotFoundError):
+            wiring.load_handler("broken_worker_for_devstack_test.handle_sqs_event")
+
+    def test_devstack_consumes_the_queues_the_template_maps_with_the_same_batch_sizes(self) -> None:
+        from infra.template import SQS_FUNCTIONS
+
+        found = {w.function_name: (w.queue, w.batch_size) for w in wiring.sqs_workers()}
+        for spec in SQS_FUNCTIONS:
+            if spec.function in found:  # present once the worker module exists
+                assert found[spec.function] == (spec.queue, spec.batch_size)
+        assert {"campaign_jobs", "campaign_sends"} == {spec.function for spec in SQS_FUNCTIONS}
 
 
 class OnceBroken(Pump):

@@ -353,3 +353,34 @@ class TestCursorCodec:
     @pytest.mark.parametrize("limit", [1, 50, 200])
     def test_limit_in_range_is_kept(self, limit: int) -> None:
         assert validate_limit(limit) == limit
+
+
+class TestGetMany:
+    def test_returns_the_existing_subscribers_of_this_shop_only(self, store: DynamoSubscriberStore) -> None:
+        for phone in ("+15555550001", "+15555550002"):
+            store.apply(SubscriberChange(subscriber=subscriber(phone)))
+        store.apply(SubscriberChange(subscriber=subscriber("+15555550003", shop_id=SHOP_B)))
+
+        got = store.get_many(SHOP_A, ["+15555550001", "+15555550002", "+15555550003", "+15555550009", "+15555550001"])
+
+        assert got == {
+            "+15555550001": replace(subscriber("+15555550001"), version=1),
+            "+15555550002": replace(subscriber("+15555550002"), version=1),
+        }
+        assert store.get_many(SHOP_A, []) == {}
+
+    def test_more_than_one_batch_of_keys(self, store: DynamoSubscriberStore) -> None:
+        # DynamoDB (and moto) refuse more than 100 keys per BatchGetItem: this needs chunking.
+        wanted = [f"+1555555{i:04d}" for i in range(205)]
+        for phone in (wanted[0], wanted[150], wanted[204]):
+            store.apply(SubscriberChange(subscriber=subscriber(phone)))
+
+        assert sorted(store.get_many(SHOP_A, wanted)) == [wanted[0], wanted[150], wanted[204]]
+
+    def test_reads_are_current(self, store: DynamoSubscriberStore) -> None:
+        stored = store.apply(SubscriberChange(subscriber=subscriber()))
+        assert stored is not None
+        opted_out = replace(stored, status=SubscriberStatus.OPTED_OUT, opted_out_at=T0)
+        store.apply(SubscriberChange(subscriber=opted_out, expected_version=1))
+
+        assert store.get_many(SHOP_A, [PHONE])[PHONE].status is SubscriberStatus.OPTED_OUT

@@ -18,7 +18,17 @@ from pynamodb.indexes import GlobalSecondaryIndex
 from chalicelib.adapters.dynamo.tables import ALL_TABLES, SmscastTable, bind_tables, create_tables
 from chalicelib.adapters.resources import QUEUES, TOPICS, create_messaging_resources, schedule_group_name
 from chalicelib.settings import Settings, SmsProviderName
-from infra.template import APP_POLICY, APP_ROLE, CHALICE_RESOURCES, SNS_FUNCTIONS, render_json, render_template
+from infra.template import (
+    APP_POLICY,
+    APP_ROLE,
+    CHALICE_RESOURCES,
+    SCHEDULER_ROLE,
+    SCHEDULER_ROLE_ENV,
+    SNS_FUNCTIONS,
+    SQS_FUNCTIONS,
+    render_json,
+    render_template,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +158,7 @@ def test_wired_functions_exist_in_the_chalice_app() -> None:
 
     functions = {f.name for f in app.app.pure_lambda_functions}
     assert {function for _, function, _, _ in SNS_FUNCTIONS} <= functions
+    assert {f.function for f in SQS_FUNCTIONS} <= functions
 
 
 def test_every_deployed_model_is_a_table_with_its_keys_and_indexes() -> None:
@@ -197,6 +208,73 @@ def test_functions_may_reach_every_table_and_queue() -> None:
     assert {r["Fn::GetAtt"][0] for r in statements["Queues"]["Resource"]} == set(_resources(template, "AWS::SQS::Queue"))
 
 
+def _queue_logical_id(template: dict[str, Any], name: str) -> str:
+    (logical,) = [
+        logical
+        for logical, res in _resources(template, "AWS::SQS::Queue").items()
+        if _resolve(res["Properties"]["QueueName"], PREFIX) == name
+    ]
+    return logical
+
+
+def test_the_scheduler_role_may_only_send_to_the_campaign_jobs_queue() -> None:
+    template = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    role = template["Resources"][SCHEDULER_ROLE]
+    assert role["Type"] == "AWS::IAM::Role"
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    (policy,) = role["Properties"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    jobs_queue = _queue_logical_id(template, f"{PREFIX}-campaign-jobs")
+    assert statement == {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": [jobs_queue, "Arn"]}}
+
+
+def test_functions_may_pass_only_the_scheduler_role_and_only_to_scheduler() -> None:
+    template = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    statements = template["Resources"][APP_POLICY]["Properties"]["PolicyDocument"]["Statement"]
+    passing = [s for s in statements if "iam:PassRole" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    assert passing == [
+        {
+            "Sid": "PassSchedulerRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]},
+            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        }
+    ]
+    schedules = next(s for s in statements if s["Sid"] == "Schedules")
+    assert {"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"} <= set(schedules["Action"])
+    assert _resolve(schedules["Resource"], PREFIX).endswith(f":schedule/{PREFIX}/*")
+
+
+def test_every_function_is_told_the_scheduler_role() -> None:
+    template = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"  # Chalice's template is SAM: Globals apply
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables[SCHEDULER_ROLE_ENV] == {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]}
+    assert template["Outputs"][f"{SCHEDULER_ROLE}Arn"]["Value"] == {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]}
+
+
+def test_campaign_queues_feed_their_functions_with_partial_batch_failures() -> None:
+    template = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    mappings = {
+        res["Properties"]["FunctionName"]["Ref"]: res for res in _resources(template, "AWS::Lambda::EventSourceMapping").values()
+    }
+    expected = {"CampaignJobs": ("campaign-jobs", 10, 2), "CampaignSends": ("campaign-sends", 5, 10)}
+    assert {f.function for f in SQS_FUNCTIONS} == {"campaign_jobs", "campaign_sends"}
+    assert set(mappings) == set(expected)  # Chalice names @app.lambda_function(name="campaign_jobs") CampaignJobs
+    for function_id, (queue, batch_size, concurrency) in expected.items():
+        mapping = mappings[function_id]
+        props = mapping["Properties"]
+        assert props["EventSourceArn"] == {"Fn::GetAtt": [_queue_logical_id(template, f"{PREFIX}-{queue}"), "Arn"]}
+        assert props["BatchSize"] == batch_size
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert props["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+        assert mapping["DependsOn"] == [APP_POLICY]  # the role must be allowed to receive before Lambda accepts the mapping
+        assert CHALICE_RESOURCES[function_id] == "AWS::Lambda::Function"
+
+
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_chalice_stage_settings_agree_with_the_template(stage: str) -> None:
     from chalice.config import Config
@@ -207,11 +285,13 @@ def test_chalice_stage_settings_agree_with_the_template(stage: str) -> None:
     settings = Settings.from_env({**stage_config.environment_variables, "AWS_REGION": REGION})
     assert (settings.stage, settings.resource_prefix) == (stage, f"smscast-{stage}")
     assert settings.sms_provider is SmsProviderName.END_USER_MESSAGING and not settings.allow_fictional_numbers
-    for _, function, failures, _ in SNS_FUNCTIONS:
+    consumers = [(function, failures) for _, function, failures, _ in SNS_FUNCTIONS]
+    consumers += [(f.function, f.queue) for f in SQS_FUNCTIONS]
+    for function, queue in consumers:
         function_config = stage_config.scope(stage, function)
         assert function_config.xray_enabled is True
         # AWS advises a queue's visibility timeout of at least six times its consumer's timeout
-        assert 6 * function_config.lambda_timeout <= failures.visibility_timeout
+        assert 6 * function_config.lambda_timeout <= queue.visibility_timeout, function
 
 
 @pytest.fixture

@@ -91,9 +91,32 @@ def test_quiet_hours_patch_changes_only_the_given_keys() -> None:
     assert result == QuietHours(enabled=True, start=time(22, 30), end=time(9, 0))
     result = apply_patch(DEFAULT, {"quiet_hours": {"enabled": False}}).quiet_hours
     assert result == QuietHours(enabled=False, start=time(21, 0), end=time(9, 0))
-    result = apply_patch(DEFAULT, {"quiet_hours": {"enabled": True, "start": "00:00", "end": "23:59"}}).quiet_hours
-    assert result == QuietHours(enabled=True, start=time(0, 0), end=time(23, 59))
+    result = apply_patch(DEFAULT, {"quiet_hours": {"enabled": True, "start": "00:00", "end": "11:00"}}).quiet_hours
+    assert result == QuietHours(enabled=True, start=time(0, 0), end=time(11, 0))
     assert apply_patch(DEFAULT, {"quiet_hours": {}}).quiet_hours == DEFAULT.quiet_hours
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"start": "00:00", "end": "23:59"},  # all day
+        {"start": "08:00", "end": "21:00"},  # inverted by mistake: quiet exactly when the law allows sending
+        {"start": "12:30", "end": "20:00"},  # 30 minutes left in 12:00-20:00
+        {"start": "11:00", "end": "10:00"},  # wraps almost all the way round
+    ],
+)
+def test_quiet_hours_that_leave_no_legal_sending_time_are_refused(window: dict[str, str]) -> None:
+    _refused({"quiet_hours": window}, "quiet_hours")
+
+
+def test_disabled_quiet_hours_may_hold_any_window() -> None:
+    result = apply_patch(DEFAULT, {"quiet_hours": {"enabled": False, "start": "08:00", "end": "21:00"}}).quiet_hours
+    assert not result.enabled
+    with pytest.raises(InvalidInput):
+        apply_patch(
+            apply_patch(DEFAULT, {"quiet_hours": {"enabled": False, "start": "08:00", "end": "21:00"}}),
+            {"quiet_hours": {"enabled": True}},
+        )
 
 
 @pytest.mark.parametrize(
@@ -406,7 +429,7 @@ def test_to_dict_is_plain_json() -> None:
         DEFAULT,
         apply_patch(DEFAULT, _GOOD),
         apply_patch(DEFAULT, {"sender_number": "+15551230000"}, allow_fictional=True),
-        apply_patch(DEFAULT, {"shop_name": "Café ☕", "quiet_hours": {"start": "00:00", "end": "23:59"}}),
+        apply_patch(DEFAULT, {"shop_name": "Café ☕", "quiet_hours": {"start": "00:00", "end": "12:00"}}),
     ],
 )
 def test_round_trip(settings: ShopSettings) -> None:

@@ -34,9 +34,13 @@ class TransactionCancelled(Exception):
 class LabelledTransaction:
     """Collect labelled writes, then commit them all-or-nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, client_request_token: str | None = None) -> None:
         self._ops: dict[str, list[tuple[str, _Op]]] = {"check": [], "delete": [], "put": [], "update": []}
         self._connection_of: type[Model] | None = None
+        # With a token, botocore's own retry of a request whose response was lost is answered by DynamoDB
+        # as the same transaction (idempotent for 10 minutes) instead of running it again and failing its
+        # conditions against its own writes.
+        self._client_request_token = client_request_token
 
     def __len__(self) -> int:
         return sum(len(ops) for ops in self._ops.values())
@@ -69,7 +73,8 @@ class LabelledTransaction:
             return
         ordered = [entry for kind in ("check", "delete", "put", "update") for entry in self._ops[kind]]
         try:
-            with TransactWrite(connection=self._connection_of._get_connection().connection) as tx:
+            connection = self._connection_of._get_connection().connection
+            with TransactWrite(connection=connection, client_request_token=self._client_request_token) as tx:
                 for _, op in ordered:
                     op(tx)
         except TransactWriteError as exc:

@@ -6,6 +6,7 @@ Every datetime handed back is timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import reduce
@@ -212,6 +213,15 @@ class DynamoSubscriberStore:
             return Page(items=items)
         items = items[:limit]
         return Page(items=items, cursor=encode_cursor({"shop_id": {"S": shop_id}, "phone": {"S": items[-1].phone}}))
+
+    def get_many(self, shop_id: str, phones: Sequence[str]) -> dict[str, Subscriber]:
+        """The subscribers that exist among ``phones``, by phone (strongly consistent batched reads).
+
+        PynamoDB sends BatchGetItem in chunks of 100 keys and re-asks for unprocessed keys; duplicates are
+        dropped first because DynamoDB refuses a batch that names one key twice.
+        """
+        keys = [(shop_id, phone) for phone in dict.fromkeys(phones)]
+        return {row.phone: row_to_subscriber(row) for row in SubscriberRow.batch_get(keys, consistent_read=True)}
 
     def consent_history(self, shop_id: str, phone: str) -> list[ConsentEvent]:
         """Every consent event for the number, oldest first."""

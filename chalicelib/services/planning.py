@@ -1,0 +1,146 @@
+"""The campaign engine's planning side: start a campaign, page its audience, release quiet-hours waves.
+
+Every step is a job that may be delivered twice or crash half-way; each one reloads the campaign and does
+nothing when its work is done or gone (STYLE rule 5). Planning is resumable: the campaign row holds the
+checkpoint (page number and cursor), the audience is fixed at start (joined no later than the start, rule
+frozen), and send batches go out page by page so sending begins long before planning ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Literal
+
+from chalicelib.domain.campaigns import Campaign, CampaignStatus
+from chalicelib.domain.errors import ConcurrentUpdate, Conflict, NotFound
+from chalicelib.domain.jobs import PlanPage, ReleaseWave, StartCampaign, start_schedule_name
+from chalicelib.domain.segments import matches
+from chalicelib.domain.sending import SendBatch
+from chalicelib.services import audience
+from chalicelib.services.ports import Ports
+
+logger = logging.getLogger(__name__)
+
+PLAN_PAGE_SIZE = 200  # subscribers read per planning job (the store pages at most 200): well inside one Lambda run
+RECIPIENTS_PER_BATCH = 50  # phones per SQS message: one worker run sends them in sequence
+EARLY_TOLERANCE = timedelta(seconds=60)
+NOT_YET_DELAY_SECONDS = 30
+
+
+def start_campaign(ports: Ports, shop_id: str, campaign_id: str, *, trigger: Literal["now", "schedule"]) -> Campaign:
+    """Move the campaign to In Progress and queue its first planning page; safe to repeat.
+
+    A schedule may only start a Scheduled campaign whose time has come (a firing for a campaign that was
+    switched off, deleted or moved later is ignored or re-armed). Send Now starts a Draft.
+    """
+    for _ in range(5):
+        campaign = ports.campaigns.get(shop_id, campaign_id)
+        now = ports.clock.now()
+        if campaign.status is CampaignStatus.IN_PROGRESS:
+            _ensure_planning(ports, campaign)
+            return campaign
+        if campaign.status is CampaignStatus.COMPLETED:
+            return campaign
+        if trigger == "schedule":
+            if campaign.status is not CampaignStatus.SCHEDULED:
+                return campaign  # switched off after the schedule was made: nothing to start
+            due = campaign.send_at_utc
+            if due is not None and now < due - EARLY_TOLERANCE:
+                # The schedule fired for an older, earlier date (an edit moved it): put it back in place.
+                assert campaign.send_at_local is not None
+                ports.schedules.at(
+                    start_schedule_name(campaign_id),
+                    campaign.send_at_local,
+                    campaign.timezone,
+                    StartCampaign(shop_id, campaign_id),
+                )
+                return campaign
+        elif campaign.status is not CampaignStatus.DRAFT or not campaign.send_now:
+            raise Conflict(f"cannot send a {campaign.status.value} campaign now", code="illegal_transition")
+        rule = dict(audience.resolve(ports, shop_id, campaign.segment_id).rule)
+        try:
+            started = ports.campaigns.save(campaign.start(now, rule))
+        except ConcurrentUpdate:
+            continue  # a concurrent start (double click, duplicate firing) or an edit: look again
+        _ensure_planning(ports, started)
+        return started
+    raise ConcurrentUpdate("campaign kept changing; try again")
+
+
+def _ensure_planning(ports: Ports, campaign: Campaign) -> None:
+    # Re-queueing page 0 is harmless: the checkpoint makes a duplicate page job a no-op. It rescues a
+    # start that crashed between saving In Progress and queueing the first page.
+    if campaign.plan_page == 0 and not campaign.planning_done:
+        ports.jobs.enqueue(PlanPage(campaign.shop_id, campaign.campaign_id, 0))
+
+
+def plan_page(ports: Ports, job: PlanPage) -> None:
+    """Read one page of the audience from the checkpoint, queue its send batches, then move the checkpoint."""
+    try:
+        campaign = ports.campaigns.get(job.shop_id, job.campaign_id)
+    except NotFound:
+        return
+    if campaign.status is not CampaignStatus.IN_PROGRESS or campaign.planning_done:
+        return  # ended, or already planned
+    if job.page < campaign.plan_page:
+        return  # a duplicate of a page already done
+    if job.page > campaign.plan_page:
+        # The previous page queued this job but has not checkpointed yet (or crashed and will be redone):
+        # come back later rather than read from the wrong cursor. Replacing ourselves keeps one copy.
+        ports.jobs.enqueue(job, delay_seconds=NOT_YET_DELAY_SECONDS)
+        return
+    assert campaign.started_at is not None and campaign.audience_rule is not None
+    page = ports.subscribers.page(job.shop_id, limit=PLAN_PAGE_SIZE, cursor=campaign.plan_cursor)
+    phones = [
+        s.phone
+        for s in page.items
+        # fixed at start: nobody who joined afterwards, the rule as it was when the campaign started
+        if s.joined_at <= campaign.started_at and matches(campaign.audience_rule, s, campaign.started_at)
+    ]
+    if phones:
+        ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, phones))
+    if page.cursor is not None:
+        # Queue the next page before the checkpoint, so a crash in between can never stop the chain.
+        ports.jobs.enqueue(PlanPage(job.shop_id, job.campaign_id, job.page + 1))
+    ports.campaigns.checkpoint_plan(job.shop_id, job.campaign_id, page=job.page, next_cursor=page.cursor, planned=len(phones))
+    if page.cursor is None:
+        ports.campaigns.complete_if_done(job.shop_id, job.campaign_id, ports.clock.now())
+
+
+def batches(shop_id: str, campaign_id: str, phones: Sequence[str], attempt: int = 0) -> list[SendBatch]:
+    """Phones packed into send batches."""
+    return [
+        SendBatch(shop_id, campaign_id, tuple(phones[i : i + RECIPIENTS_PER_BATCH]), attempt)
+        for i in range(0, len(phones), RECIPIENTS_PER_BATCH)
+    ]
+
+
+def release_wave(ports: Ports, job: ReleaseWave) -> None:
+    """A quiet-hours wave is due: queue its recipients page by page. The send worker checks quiet hours
+    again, so recipients whose window moved in the meantime are deferred again, never sent early."""
+    try:
+        campaign = ports.campaigns.get(job.shop_id, job.campaign_id)
+    except NotFound:
+        return
+    if campaign.status is not CampaignStatus.IN_PROGRESS:
+        return  # ended: the waiting recipients stay unsent
+    page = ports.ledger.wave(job.shop_id, job.campaign_id, job.release_at, limit=PLAN_PAGE_SIZE, cursor=job.cursor)
+    if page.items:
+        ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, list(page.items)))
+    if page.cursor is not None:
+        ports.jobs.enqueue(ReleaseWave(job.shop_id, job.campaign_id, job.release_at, page.cursor))
+
+
+def run_job(ports: Ports, job: StartCampaign | PlanPage | ReleaseWave) -> None:
+    """Dispatch one campaign job."""
+    if isinstance(job, StartCampaign):
+        try:
+            start_campaign(ports, job.shop_id, job.campaign_id, trigger="schedule")
+        except NotFound:
+            logger.info("schedule fired for a deleted campaign", extra={"campaign_id": job.campaign_id})
+    elif isinstance(job, PlanPage):
+        plan_page(ports, job)
+    else:
+        release_wave(ports, job)

@@ -1,0 +1,259 @@
+"""The campaign engine's sending side: one batch of recipients, each sent at most once.
+
+For each recipient, in order: skip if already settled; settle a claim left by a dead worker as failed
+(never resend); skip if no longer subscribed or over the frequency cap; defer durably if in quiet hours;
+claim in the ledger (atomically with 'campaign still running' and 'still subscribed'); wait for room under
+the shop's MPS; send; record the outcome. Provider throttling gives the claim back and retries the phone
+later with backoff, which cannot double-send because the provider definitely did not accept it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chalicelib.domain import templates
+from chalicelib.domain.campaigns import Campaign, CampaignStatus
+from chalicelib.domain.errors import ConsentRequired, NotFound, ProviderError, ProviderRejected, ProviderThrottled
+from chalicelib.domain.jobs import ReleaseWave, wave_schedule_name
+from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind, OutboundSms
+from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
+from chalicelib.domain.sending import FailReason, LedgerEntry, SendBatch, SendState, SkipReason
+from chalicelib.domain.shops import Shop
+from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
+from chalicelib.services.planning import batches
+from chalicelib.services.ports import ClaimResult, Ports
+
+logger = logging.getLogger(__name__)
+
+MAX_THROTTLE_ATTEMPTS = 8
+MAX_PACING_WAIT = timedelta(seconds=5)  # longer waits hand the rest of the batch back to the queue
+# A claim younger than this may belong to a worker that is still sending (a duplicate delivery running in
+# parallel); older ones can only be left by a worker that died, since redelivery waits out the visibility
+# timeout (six times the worker's own timeout).
+CLAIM_STALE_AFTER = timedelta(minutes=2)
+
+
+@dataclass
+class BatchReport:
+    """What one batch did, for logs, metrics and tests."""
+
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deferred: int = 0
+    already_done: int = 0
+    requeued: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)  # throttled by the provider, queued again with backoff
+    stopped: bool = False  # the campaign ended mid-batch
+    deadline: datetime | None = None
+
+
+def backoff_seconds(attempt: int) -> int:
+    """Exponential backoff for provider throttling: 2, 4, 8 ... capped at SQS's 15-minute delay."""
+    return int(min(2 ** (attempt + 1), 900))
+
+
+def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = None) -> BatchReport:
+    """Send one batch; safe under redelivery. ``deadline`` bounds the run (Lambda's remaining time)."""
+    report = BatchReport(deadline=deadline)
+    try:
+        campaign = ports.campaigns.get(batch.shop_id, batch.campaign_id)
+    except NotFound:
+        return report
+    if campaign.status is not CampaignStatus.IN_PROGRESS:
+        report.stopped = True
+        return report
+    shop = ports.shops.get(batch.shop_id)
+    subscribers = ports.subscribers.get_many(batch.shop_id, batch.phones)
+    entries = ports.ledger.get_many(batch.shop_id, batch.campaign_id, batch.phones)
+    throttled: list[str] = []
+    waves_armed: set[datetime] = set()
+    phones = list(batch.phones)
+    for index, phone in enumerate(phones):
+        if deadline is not None and ports.clock.now() >= deadline:
+            report.requeued = phones[index:]
+            break
+        outcome = _one(ports, shop, campaign, batch, phone, subscribers.get(phone), entries.get(phone), waves_armed, report)
+        if outcome == "throttled":
+            throttled.append(phone)
+        elif outcome == "stop":
+            report.stopped = True
+            break
+        elif outcome == "out_of_time":
+            report.requeued = phones[index:]
+            break
+    if report.requeued:
+        # Out of time or waiting on pacing: hand the rest back, a second later, for a fresh worker.
+        ports.jobs.enqueue_sends(batches(batch.shop_id, batch.campaign_id, report.requeued, batch.attempt), delay_seconds=1)
+    if throttled:
+        _retry_throttled(ports, batch, throttled, report)
+    ports.campaigns.complete_if_done(batch.shop_id, batch.campaign_id, ports.clock.now())
+    return report
+
+
+def _one(
+    ports: Ports,
+    shop: Shop,
+    campaign: Campaign,
+    batch: SendBatch,
+    phone: str,
+    subscriber: Subscriber | None,
+    entry: LedgerEntry | None,
+    waves_armed: set[datetime],
+    report: BatchReport,
+) -> str:
+    now = ports.clock.now()
+    if entry is not None and entry.state.final:
+        report.already_done += 1
+        return "done"
+    if entry is not None and entry.state is SendState.CLAIMED:
+        if now - entry.at < CLAIM_STALE_AFTER:
+            report.already_done += 1  # another delivery of this batch is sending it right now
+            return "done"
+        # Claimed but never recorded: the worker died between claim and send or between send and record.
+        # We cannot know whether the phone got it, so it is settled as failed and never sent again.
+        reason = FailReason.INTERRUPTED.value
+        _finish(ports, batch, phone, SendState.FAILED, reason, previous=SendState.CLAIMED, report=report)
+        return "done"
+    previous = entry.state if entry is not None else None
+    if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
+        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value, previous=previous, report=report)
+        return "done"
+    cap = shop.settings.frequency_cap
+    if cap is not None and ports.contacts.count_since(shop.shop_id, phone, now - timedelta(days=cap.days)) >= cap.messages:
+        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.FREQUENCY_CAP.value, previous=previous, report=report)
+        return "done"
+    recipient = Recipient.of(phone, shop.settings.timezone)
+    if is_quiet(recipient, shop.settings.quiet_hours, now):
+        release_at = next_open(recipient, shop.settings.quiet_hours, now)
+        ports.ledger.defer(shop.shop_id, campaign.campaign_id, phone, release_at, now)
+        if release_at not in waves_armed:
+            # One schedule per campaign and release time, however many recipients share it.
+            ports.schedules.at(
+                wave_schedule_name(campaign.campaign_id, release_at),
+                release_at.replace(tzinfo=None),
+                "UTC",
+                ReleaseWave(shop.shop_id, campaign.campaign_id, release_at),
+            )
+            waves_armed.add(release_at)
+        report.deferred += 1
+        return "deferred"
+    if not shop.settings.sender_number:
+        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NO_SENDER.value, previous=previous, report=report)
+        return "done"
+    body = templates.render(
+        campaign.message,
+        templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name),
+        opt_out_hint=shop.settings.opt_out_hint,
+    )
+    parts = templates.encoding.measure(body).segments
+    if not _wait_for_room(ports, shop, parts, report.deadline):
+        return "out_of_time"  # nothing claimed yet: the phone goes back to the queue untouched
+    claim = ports.ledger.claim(shop.shop_id, campaign.campaign_id, phone, ports.clock.now())
+    if claim is ClaimResult.CAMPAIGN_NOT_RUNNING:
+        return "stop"
+    if claim is ClaimResult.NOT_SUBSCRIBED:
+        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value, previous=previous, report=report)
+        return "done"
+    if claim is ClaimResult.TAKEN:
+        report.already_done += 1
+        return "done"
+    sms = OutboundSms(
+        shop_id=shop.shop_id,
+        from_number=shop.settings.sender_number,
+        to_number=phone,
+        body=body,
+        kind=MessageKind.CAMPAIGN,
+        campaign_id=campaign.campaign_id,
+        dedupe_key=f"{campaign.campaign_id}#{phone}",
+    )
+    try:
+        receipt = ports.sms.send(sms)
+    except ProviderThrottled:
+        ports.ledger.unclaim(shop.shop_id, campaign.campaign_id, phone)
+        return "throttled"
+    except ConsentRequired:
+        reason = SkipReason.CARRIER_OPT_OUT.value
+        _finish(ports, batch, phone, SendState.SKIPPED, reason, previous=SendState.CLAIMED, report=report)
+        return "done"
+    except ProviderRejected as exc:
+        reason = f"{FailReason.REJECTED.value}:{exc.details.get('reason', exc.code)}"
+        _finish(ports, batch, phone, SendState.FAILED, reason, previous=SendState.CLAIMED, report=report)
+        return "done"
+    except ProviderError as exc:
+        # The provider may or may not have accepted it: at most once means we do not try again.
+        reason = f"{FailReason.ERROR.value}:{exc.code}"
+        _finish(ports, batch, phone, SendState.FAILED, reason, previous=SendState.CLAIMED, report=report)
+        return "done"
+    sent_at = ports.clock.now()
+    sent = LedgerEntry(
+        shop.shop_id,
+        campaign.campaign_id,
+        phone,
+        SendState.SENT,
+        sent_at,
+        provider_message_id=receipt.provider_message_id,
+        segments=receipt.segments,
+    )
+    ports.ledger.finish(sent, previous=SendState.CLAIMED)
+    report.sent += 1
+    # The campaign message joins the subscriber's thread, so an Inbox reply shows what it answers.
+    ports.conversations.append(
+        ConversationMessage(
+            shop_id=shop.shop_id,
+            phone=phone,
+            at=sent_at,
+            message_id=f"cmp-{campaign.campaign_id}",
+            direction=Direction.OUTBOUND,
+            body=body,
+            kind=MessageKind.CAMPAIGN,
+            campaign_id=campaign.campaign_id,
+            provider_message_id=receipt.provider_message_id,
+        )
+    )
+    return "sent"
+
+
+def _wait_for_room(ports: Ports, shop: Shop, parts: int, deadline: datetime | None) -> bool:
+    waited = timedelta(0)
+    while True:
+        wait_ms = ports.pacer.reserve(shop.shop_id, parts, shop.settings.mps)
+        if wait_ms <= 0:
+            return True
+        wait = timedelta(milliseconds=wait_ms)
+        if waited + wait > MAX_PACING_WAIT or (deadline is not None and ports.clock.now() + wait >= deadline):
+            return False
+        ports.sleep(wait.total_seconds())
+        waited += wait
+
+
+def _finish(
+    ports: Ports,
+    batch: SendBatch,
+    phone: str,
+    state: SendState,
+    reason: str,
+    *,
+    previous: SendState | None,
+    report: BatchReport,
+) -> None:
+    entry = LedgerEntry(batch.shop_id, batch.campaign_id, phone, state, ports.clock.now(), reason=reason)
+    if ports.ledger.finish(entry, previous=previous):
+        if state is SendState.SKIPPED:
+            report.skipped += 1
+        elif state is SendState.FAILED:
+            report.failed += 1
+    else:
+        report.already_done += 1
+
+
+def _retry_throttled(ports: Ports, batch: SendBatch, phones: list[str], report: BatchReport) -> None:
+    if batch.attempt + 1 >= MAX_THROTTLE_ATTEMPTS:
+        for phone in phones:
+            _finish(ports, batch, phone, SendState.FAILED, FailReason.THROTTLED.value, previous=None, report=report)
+        return
+    retry = batches(batch.shop_id, batch.campaign_id, phones, batch.attempt + 1)
+    ports.jobs.enqueue_sends(retry, delay_seconds=backoff_seconds(batch.attempt))
+    report.retried.extend(phones)

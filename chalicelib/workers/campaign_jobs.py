@@ -1,0 +1,37 @@
+"""SQS consumer for campaign jobs (start, plan a page, release a quiet-hours wave).
+
+Uses Powertools' batch processor so one bad job is retried alone (partial batch response), which
+Chalice's on_sqs_message cannot do. Jobs are idempotent, so a retried or duplicated job is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.composition import container
+from chalicelib.domain.jobs import job_from_json
+from chalicelib.services.planning import run_job
+
+logger = Logger(service="smscast-campaign-jobs")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    """Run one job; a malformed one is logged and dropped (retrying cannot fix it)."""
+    try:
+        job = job_from_json(json.loads(record.body))
+    except ValueError:
+        logger.exception("malformed campaign job dropped", extra={"message_id": record.message_id})
+        return
+    run_job(container().ports, job)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handle_sqs_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Lambda entry point for the campaign-jobs queue."""
+    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context))
