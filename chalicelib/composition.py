@@ -17,12 +17,14 @@ from chalicelib.adapters.clock import FileOffsetClock, SystemClock
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.claims import DynamoClaims
 from chalicelib.adapters.dynamo.conversations import DynamoConversations
+from chalicelib.adapters.dynamo.inbox import DynamoInboxRepository, DynamoReplyRepository
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
 from chalicelib.adapters.dynamo.pacer import DynamoPacer
 from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
 from chalicelib.adapters.dynamo.tables import bind_tables
+from chalicelib.adapters.media import HttpsFetcher, S3MediaLibrary
 from chalicelib.adapters.queues import QueueLocator, SqsJobQueue
 from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, schedule_group_name
 from chalicelib.adapters.scheduler import EventBridgeSchedules
@@ -114,6 +116,11 @@ class Container:
         )
 
     @cached_property
+    def media(self) -> S3MediaLibrary:
+        # devstack has no internet: importing a real link fails there with media_unreachable (see README)
+        return S3MediaLibrary(self.client("s3"), self.settings.media_bucket, HttpsFetcher())
+
+    @cached_property
     def ports(self) -> Ports:
         return Ports(
             clock=self.clock,
@@ -130,6 +137,9 @@ class Container:
             schedules=self.schedules,
             jobs=self.jobs,
             sleep=time.sleep,
+            inbox=DynamoInboxRepository(),
+            replies=DynamoReplyRepository(),
+            media=self.media,
             allow_fictional_numbers=self.settings.allow_fictional_numbers,
         )
 

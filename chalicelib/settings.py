@@ -20,6 +20,7 @@ class SmsProviderName(str, Enum):
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket naming rules (the part a regex can say)
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")  # what Scheduler accepts as a target role
 
 
@@ -50,6 +51,7 @@ class Settings:
     allow_fictional_numbers: bool  # accept +1 555 numbers: devstack and tests only
     clock_file: str | None  # devstack's movable clock; unset in AWS
     scheduler_role_arn: str  # the role EventBridge Scheduler assumes to put jobs on the campaign-jobs queue
+    media_bucket: str  # S3 bucket holding MMS images (End User Messaging sends media only from S3)
     log_level: str
 
     @classmethod
@@ -74,6 +76,11 @@ class Settings:
         scheduler_role_arn = env.get("SMSCAST_SCHEDULER_ROLE_ARN") or f"arn:aws:iam::000000000000:role/{prefix}-scheduler"
         if not _ROLE_ARN.match(scheduler_role_arn):
             raise ConfigurationError(f"SMSCAST_SCHEDULER_ROLE_ARN must be an IAM role ARN, not {scheduler_role_arn!r}")
+        # Bucket names are global across AWS accounts, so deployments get theirs from the template (it adds the
+        # account and region); the default serves devstack and tests.
+        media_bucket = env.get("SMSCAST_MEDIA_BUCKET") or f"{prefix}-media"
+        if not _BUCKET.match(media_bucket):
+            raise ConfigurationError(f"SMSCAST_MEDIA_BUCKET must be a valid S3 bucket name, not {media_bucket!r}")
         return cls(
             stage=stage,
             region=region,
@@ -86,5 +93,6 @@ class Settings:
             allow_fictional_numbers=_flag(env, "SMSCAST_ALLOW_FICTIONAL_NUMBERS", False),
             clock_file=env.get("SMSCAST_CLOCK_FILE") or None,
             scheduler_role_arn=scheduler_role_arn,
+            media_bucket=media_bucket,
             log_level=env.get("SMSCAST_LOG_LEVEL", "INFO"),
         )

@@ -104,7 +104,8 @@ class Devstack:
         use_container(container)
         create_tables()
         sqs, sns, scheduler = container.client("sqs"), container.client("sns"), container.client("scheduler")
-        created = create_messaging_resources(sqs, sns, scheduler, self.prefix)
+        # the media bucket too: MMS campaigns store their image there (importing one needs internet, see README)
+        created = create_messaging_resources(sqs, sns, scheduler, self.prefix, s3=container.client("s3"))
         _, api_key = create_shop(container.ports, shop_id=DEMO_SHOP_ID, settings=DEMO_SETTINGS)
         LOG.info("resources ready: %s", ", ".join(sorted(created)))
 

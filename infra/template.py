@@ -3,13 +3,14 @@
 ``python -m infra.template > infra/resources.json`` writes the merge template that
 ``chalice package --merge-template infra/resources.json`` folds into Chalice's own template.
 
-Besides the tables, queues, topic and schedule group it holds what Chalice cannot express: the managed
+Besides the tables, queues, topic, schedule group and media bucket it holds what Chalice cannot express: the managed
 policy that lets the functions reach those resources (Chalice's ``autogen_policy`` cannot see calls made
 through the composition root), attached to Chalice's ``DefaultRole``; the inbound topic's subscription
 of the ``inbound_sms`` function with its on-failure queue; the campaign queues' event source mappings to
 the ``campaign_jobs`` and ``campaign_sends`` functions; and the role EventBridge Scheduler assumes to put
 jobs on the campaign-jobs queue, whose ARN reaches every function as SMSCAST_SCHEDULER_ROLE_ARN through
-SAM ``Globals`` (Chalice's template is SAM, so the merged template applies them). The wiring refers to
+SAM ``Globals`` (Chalice's template is SAM, so the merged template applies them), as does the media bucket's
+name (SMSCAST_MEDIA_BUCKET: bucket names are global, so the template's carries the account and region). The wiring refers to
 logical ids that only Chalice's template defines (``CHALICE_RESOURCES``), so the file is linted merged over
 a stand-in of them.
 """
@@ -31,6 +32,7 @@ from chalicelib.adapters.resources import (
     CAMPAIGN_SENDS,
     INBOUND_FAILURES,
     INBOUND_SMS_TOPIC,
+    MEDIA_BUCKET,
     QueueSpec,
     TopicSpec,
     messaging_definitions,
@@ -67,6 +69,7 @@ SQS_FUNCTIONS: tuple[SqsFunction, ...] = (
 SCHEDULER_ROLE = "SchedulerRole"
 SCHEDULER_ROLE_ENV = "SMSCAST_SCHEDULER_ROLE_ARN"
 SCHEDULED_QUEUE = CAMPAIGN_JOBS  # the only target campaign schedules have
+MEDIA_BUCKET_ENV = "SMSCAST_MEDIA_BUCKET"
 
 # Logical ids this template refers to but Chalice's template defines.
 CHALICE_RESOURCES: dict[str, str] = (
@@ -98,6 +101,9 @@ _QUEUE_ACTIONS = [
 ]
 _SCHEDULE_ACTIONS = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule"]
 _SMS_SEND_ACTIONS = ["sms-voice:SendMediaMessage", "sms-voice:SendTextMessage"]
+# Put: the media library stores imported images. Get: End User Messaging's SendMediaMessage reads the object
+# with the caller's permissions, so the sending functions need it too.
+_MEDIA_ACTIONS = ["s3:GetObject", "s3:PutObject"]
 _OPT_OUT_ACTIONS = ["sms-voice:DeleteOptedOutNumber", "sms-voice:DescribeOptedOutNumbers", "sms-voice:PutOptedOutNumber"]
 
 
@@ -109,6 +115,7 @@ def _app_policy(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What the functions do through PynamoDB and boto3, scoped to this deployment's resources."""
     tables = _of_type(resources, "AWS::DynamoDB::Table")
     queues = _of_type(resources, "AWS::SQS::Queue")
+    buckets = _of_type(resources, "AWS::S3::Bucket")
     table_arns: list[Any] = []
     for table in tables:
         table_arns += [{"Fn::GetAtt": [table, "Arn"]}, {"Fn::Sub": "${" + table + ".Arn}/index/*"}]
@@ -136,6 +143,12 @@ def _app_policy(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "Effect": "Allow",
             "Action": _OPT_OUT_ACTIONS,
             "Resource": {"Fn::Sub": _IN_ACCOUNT % "sms-voice" + "opt-out-list/${ResourcePrefix}-opt-outs"},
+        },
+        {
+            "Sid": "Media",
+            "Effect": "Allow",
+            "Action": _MEDIA_ACTIONS,
+            "Resource": [{"Fn::Sub": "${" + b + ".Arn}/*"} for b in buckets],
         },
     ]
     return {
@@ -260,6 +273,8 @@ def _outputs(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         outputs[f"{topic}Arn"] = {"Description": "SNS topic ARN", "Value": {"Ref": topic}}
     for group in _of_type(resources, "AWS::Scheduler::ScheduleGroup"):
         outputs[f"{group}Name"] = {"Description": "EventBridge Scheduler group", "Value": {"Ref": group}}
+    for bucket in _of_type(resources, "AWS::S3::Bucket"):
+        outputs[f"{bucket}Name"] = {"Description": "S3 bucket name", "Value": {"Ref": bucket}}
     outputs[f"{SCHEDULER_ROLE}Arn"] = {
         "Description": f"The role campaign schedules run as ({SCHEDULER_ROLE_ENV})",
         "Value": {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]},
@@ -283,8 +298,19 @@ def render_template(*, include_sandbox: bool = False) -> dict[str, Any]:
         "Transform": "AWS::Serverless-2016-10-31",
         # SAM merges these variables into every function's own (Chalice's config.json ones), so the API and
         # the workers all know the role their schedules run as without a per-stage account id in config.
-        "Globals": {"Function": {"Environment": {"Variables": {SCHEDULER_ROLE_ENV: {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]}}}}},
-        "Description": "smscast data resources (tables, queues, topics, schedule group) and the functions' access to them",
+        "Globals": {
+            "Function": {
+                "Environment": {
+                    "Variables": {
+                        SCHEDULER_ROLE_ENV: {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]},
+                        MEDIA_BUCKET_ENV: {"Ref": MEDIA_BUCKET.logical_id},
+                    }
+                }
+            }
+        },
+        "Description": (
+            "smscast data resources (tables, queues, topics, schedule group, media bucket) and the functions' access to them"
+        ),
         "Parameters": {
             "ResourcePrefix": {
                 "Type": "String",

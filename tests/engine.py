@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.sending import SendBatch
-from chalicelib.services import planning, sending
+from chalicelib.services import jobs, sending
 from chalicelib.services.ports import Ports
 from tests.fakes import FakeJobs, FakeSchedules, FrozenClock, WorkerCrash
 
@@ -66,7 +66,7 @@ class Engine:
             if isinstance(message.body, SendBatch):
                 sending.send_batch(self.ports, message.body, deadline=now + timedelta(seconds=60))
             else:
-                planning.run_job(self.ports, message.body)
+                jobs.run_job(self.ports, message.body)
         except WorkerCrash:
             self.crashes += 1
             message.available_at = self.clock.now() + VISIBILITY_TIMEOUT

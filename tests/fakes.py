@@ -21,7 +21,9 @@ from chalicelib.domain.errors import (
     ProviderRejected,
     ProviderThrottled,
 )
+from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
 from chalicelib.domain.jobs import Job
+from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.pacing import reserve
 from chalicelib.domain.segments import Segment
@@ -224,7 +226,9 @@ class FakeSms:
             raise ProviderThrottled("slow down")
         if (sms.from_number, sms.to_number) in self.opted_out:  # like AWS: no kind is exempt
             raise ConsentRequired("opted out at the provider")
-        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}", segments=measure(sms.body).segments)
+        # like End User Messaging: an MMS is one part whatever its text
+        segments = 1 if sms.media_urls else measure(sms.body).segments
+        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}", segments=segments)
         self.sent.append(Sent(sms, receipt, self.clock.now() if self.clock else None))
         if self.on_send is not None:
             self.on_send(sms)
@@ -518,6 +522,103 @@ class FakeJobs:
         self.sends.extend((b, delay_seconds) for b in batches)
 
 
+class FakeInbox:
+    """Like DynamoInboxRepository: version-checked saves that move the unresolved count in the same step."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.rows: dict[tuple[str, str], Conversation] = {}
+        self.counters: dict[str, int] = {}
+        self.lock = lock
+
+    def get(self, shop_id: str, phone: str) -> Conversation | None:
+        return self.rows.get((shop_id, phone))
+
+    def save(self, conversation: Conversation, *, previous: Conversation | None) -> Conversation:
+        with self.lock:
+            key = (conversation.shop_id, conversation.phone)
+            current = self.rows.get(key)
+            if (current is None) != (previous is None) or (current and previous and current.version != previous.version):
+                raise ConcurrentUpdate("conversation changed")
+            stored = replace(conversation, version=(previous.version if previous else 0) + 1)
+            delta = int(stored.counts_as_unresolved) - int(previous.counts_as_unresolved if previous else 0)
+            self.rows[key] = stored
+            self.counters[conversation.shop_id] = self.counters.get(conversation.shop_id, 0) + delta
+            return stored
+
+    def page(self, shop_id: str, status: ConversationStatus, *, limit: int = 50, cursor: str | None = None) -> Page[Conversation]:
+        rows = sorted(
+            (c for (s, _), c in self.rows.items() if s == shop_id and c.status is status),
+            key=lambda c: (c.last_activity_at, c.phone),
+            reverse=True,
+        )
+        start = int(_after(cursor) or 0)
+        items = rows[start : start + limit]
+        return Page(items, _cursor(str(start + limit)) if len(rows) > start + limit else None)
+
+    def unresolved_count(self, shop_id: str) -> int:
+        return self.counters.get(shop_id, 0)
+
+
+class FakeReplies:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str], Reply] = {}
+
+    def create(self, reply: Reply) -> Reply:
+        key = (reply.shop_id, reply.phone, reply.reply_id)
+        if key in self.rows:
+            raise Conflict("reply exists", code="reply_exists")
+        self.rows[key] = reply
+        return reply
+
+    def get(self, shop_id: str, phone: str, reply_id: str) -> Reply | None:
+        return self.rows.get((shop_id, phone, reply_id))
+
+    def pending(self, shop_id: str, phone: str) -> list[Reply]:
+        return sorted(
+            (r for (s, p, _), r in self.rows.items() if (s, p) == (shop_id, phone) and r.state is ReplyState.SCHEDULED),
+            key=lambda r: r.created_at,
+        )
+
+    def settle(self, reply: Reply) -> bool:
+        key = (reply.shop_id, reply.phone, reply.reply_id)
+        if key not in self.rows or self.rows[key].state is not ReplyState.SCHEDULED:
+            return False
+        self.rows[key] = reply
+        return True
+
+
+# The smallest things that pass for images by their magic numbers (the media rules look at nothing else).
+TINY_PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
+TINY_GIF = b"GIF89a" + bytes(24)
+TINY_JPEG = b"\xff\xd8\xff\xe0" + bytes(24)
+
+
+class FakeMedia:
+    """Like S3MediaLibrary over a pretend web: the same URL rules and image checks (the domain's pure
+    functions), a content-addressed store; ``serve`` decides what a link returns (unknown links: 404)."""
+
+    def __init__(self, bucket: str = "fake-media") -> None:
+        self.bucket = bucket
+        self.web: dict[str, bytes] = {}
+        self.objects: dict[str, bytes] = {}
+        self.downloads: list[str] = []
+
+    def serve(self, url: str, data: bytes) -> None:
+        self.web[validate_media_url(url).url] = data
+
+    def import_image(self, shop_id: str, url: str) -> StoredMedia:
+        link = validate_media_url(url)
+        self.downloads.append(link.url)
+        if link.url not in self.web:
+            raise unreachable(link.url, "HTTP 404")
+        data = self.web[link.url]
+        kind = check_image(data, link.url)
+        key = media_key(shop_id, data, kind)
+        self.objects.setdefault(key, data)
+        uri = f"s3://{self.bucket}/{key}"
+        return StoredMedia(source_url=link.url, s3_uri=uri, content_type=kind.content_type, size=len(data))
+
+
 def fake_ports(clock: FrozenClock | None = None) -> Ports:
     """A full set of fakes, fictional numbers allowed (tests use +1 555)."""
     clock = clock or FrozenClock()
@@ -540,5 +641,8 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         schedules=FakeSchedules(),
         jobs=FakeJobs(),
         sleep=VirtualTime(clock),
+        media=FakeMedia(),
+        inbox=FakeInbox(subscribers.lock),
+        replies=FakeReplies(),
         allow_fictional_numbers=True,
     )

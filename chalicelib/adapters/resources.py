@@ -1,4 +1,4 @@
-"""Queues, topics and the schedule group, defined once (tables live in adapters/dynamo/tables.py).
+"""Queues, topics, the schedule group and the media bucket, defined once (tables live in adapters/dynamo/tables.py).
 
 devstack and the tests create these with ``create_messaging_resources``; ``infra/`` renders them with
 ``messaging_definitions``. Names carry the deployment prefix.
@@ -49,13 +49,45 @@ INBOUND_SMS_TOPIC = TopicSpec("inbound-sms")
 TOPICS: tuple[TopicSpec, ...] = (INBOUND_SMS_TOPIC,)
 
 
+@dataclass(frozen=True)
+class BucketSpec:
+    """A private, encrypted S3 bucket whose objects expire."""
+
+    base_name: str
+    logical_id: str
+    expire_after_days: int
+
+    def name(self, prefix: str) -> str:
+        """The name devstack and tests use (and SMSCAST_MEDIA_BUCKET's default); AWS deployments add the
+        account and region, because bucket names are global (see ``messaging_definitions``)."""
+        return f"{prefix}-{self.base_name}"
+
+
+# MMS images imported from merchants' links; End User Messaging sends media only from S3. A campaign can be
+# scheduled up to a year ahead, so objects live 400 days: long enough for the latest send, then gone.
+MEDIA_BUCKET = BucketSpec("media", "MediaBucket", expire_after_days=400)
+BUCKETS: tuple[BucketSpec, ...] = (MEDIA_BUCKET,)
+# SSE-S3, not a customer KMS key: End User Messaging reads the object with the sender's s3:GetObject, and a
+# KMS key would need a grant of its own. (CloudFormation and the S3 API spell the same settings differently.)
+_ENCRYPTION_API = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]}
+_ENCRYPTION_CFN = {
+    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+}
+_NO_PUBLIC_ACCESS = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+
+
+def _rule_id(spec: BucketSpec) -> str:
+    return f"expire-after-{spec.expire_after_days}-days"
+
+
 def schedule_group_name(prefix: str) -> str:
     """The EventBridge Scheduler group that holds every one-time campaign and release schedule."""
     return prefix
 
 
-def create_messaging_resources(sqs: Any, sns: Any, scheduler: Any, prefix: str) -> dict[str, str]:
-    """Create queues (with DLQs), topics and the schedule group; returns names to URLs/ARNs."""
+def create_messaging_resources(sqs: Any, sns: Any, scheduler: Any, prefix: str, *, s3: Any = None) -> dict[str, str]:
+    """Create queues (with DLQs), topics, the schedule group and, given an S3 client, the buckets; returns
+    names to URLs/ARNs (a bucket maps to its own name)."""
     created: dict[str, str] = {}
     for spec in QUEUES:
         dlq_url = sqs.create_queue(QueueName=spec.dlq_name(prefix), Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
@@ -77,7 +109,27 @@ def create_messaging_resources(sqs: Any, sns: Any, scheduler: Any, prefix: str) 
     except scheduler.exceptions.ConflictException:
         pass
     created[group] = group
+    if s3 is not None:
+        for bucket in BUCKETS:
+            created[bucket.name(prefix)] = _create_bucket(s3, bucket, prefix)
     return created
+
+
+def _create_bucket(s3: Any, spec: BucketSpec, prefix: str) -> str:
+    name = spec.name(prefix)
+    region = s3.meta.region_name
+    try:
+        if region == "us-east-1":  # the one region that refuses a LocationConstraint naming itself
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=_NO_PUBLIC_ACCESS)
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=_ENCRYPTION_API)
+    rule = {"ID": _rule_id(spec), "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": spec.expire_after_days}}
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [rule]})
+    return name
 
 
 def messaging_definitions() -> dict[str, dict[str, Any]]:
@@ -112,4 +164,20 @@ def messaging_definitions() -> dict[str, dict[str, Any]]:
             "Properties": {"TopicName": {"Fn::Sub": "${ResourcePrefix}-" + topic.base_name}},
         }
     resources["ScheduleGroup"] = {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {"Name": {"Ref": "ResourcePrefix"}}}
+    for bucket in BUCKETS:
+        resources[bucket.logical_id] = {
+            "Type": "AWS::S3::Bucket",
+            # Campaigns still point at these objects: a stack deletion or replacement must not take them along.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": {"Fn::Sub": "${ResourcePrefix}-" + bucket.base_name + "-${AWS::AccountId}-${AWS::Region}"},
+                "BucketEncryption": _ENCRYPTION_CFN,
+                "PublicAccessBlockConfiguration": _NO_PUBLIC_ACCESS,
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "LifecycleConfiguration": {
+                    "Rules": [{"Id": _rule_id(bucket), "Status": "Enabled", "ExpirationInDays": bucket.expire_after_days}]
+                },
+            },
+        }
     return resources

@@ -19,6 +19,13 @@ _HHMM = {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"}
 _E164 = {"type": "string", "pattern": "^\\+[1-9]\\d{6,14}$", "example": "+12125551234"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 
+_MEDIA_URL = {
+    "type": ["string", "null"],
+    "maxLength": 2048,
+    "description": "https link to a GIF, JPEG or PNG of at most 2 MB on a public host (port 443, no credentials): "
+    "the campaign goes out as MMS. null: no image. Refused with 400 invalid_media_url, media_too_large, "
+    "unsupported_media_type or media_unreachable.",
+}
 SCHEMAS: dict[str, Any] = {
     "Error": _ERROR,
     "QuietHours": {
@@ -116,6 +123,8 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"},
             "name": {"type": "string"},
             "message": {"type": "string"},
+            "media_url": {"type": ["string", "null"], "description": "the image link the campaign was given"},
+            "channel": {"enum": ["sms", "mms"]},
             "segment_id": {"type": "string"},
             "send_at": {"type": ["string", "null"], "description": '"now" or a store-local date-time'},
             "send_at_utc": _TIME,
@@ -138,6 +147,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "maxLength": 100},
             "message": {"type": "string", "maxLength": 1000, "description": "{first_name|fallback}, {name}, {shop_name}"},
+            "media_url": _MEDIA_URL,
             "segment_id": {"type": "string"},
             "send_at": {"type": "string", "description": '"now" or a store-local date-time such as 2026-12-01T10:00'},
             "draft": {"type": "boolean", "default": False},
@@ -149,6 +159,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "maxLength": 100},
             "message": {"type": "string", "maxLength": 1000},
+            "media_url": _MEDIA_URL,
             "segment_id": {"type": "string"},
             "send_at": {"type": "string"},
             "draft": {"type": "boolean", "description": "false launches a draft; true takes a scheduled one back"},
@@ -172,14 +183,20 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["message", "segment_id"],
-        "properties": {"message": {"type": "string"}, "segment_id": {"type": "string"}, "send_at": {"type": "string"}},
+        "properties": {
+            "message": {"type": "string"},
+            "segment_id": {"type": "string"},
+            "send_at": {"type": "string"},
+            "media_url": _MEDIA_URL,
+        },
     },
     "Preview": {
         "type": "object",
         "properties": {
             "characters": {"type": "integer"},
             "encoding": {"enum": ["GSM-7", "UCS-2"]},
-            "segments": {"type": "integer"},
+            "channel": {"enum": ["sms", "mms"]},
+            "segments": {"type": "integer", "description": "billed parts per recipient (an MMS is 1 whatever its text)"},
             "recipients": {"type": "integer"},
             "deferred": {"type": "integer"},
             "waves": {
@@ -214,6 +231,86 @@ SCHEMAS: dict[str, Any] = {
     "SegmentCount": {
         "type": "object",
         "properties": {"segment_id": {"type": "string"}, "count": {"type": "integer", "minimum": 0}},
+    },
+    "Conversation": {
+        "type": "object",
+        "properties": {
+            "phone": _E164,
+            "status": {"enum": ["unresolved", "resolved", "opted_out"]},
+            "last_activity_at": _TIME,
+            "last_inbound_at": _TIME,
+            "last_message": {"type": "string"},
+            "last_direction": {"enum": ["inbound", "outbound"]},
+        },
+    },
+    "ConversationPage": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Conversation"}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+    "UnresolvedCount": {"type": "object", "properties": {"unresolved": {"type": "integer", "minimum": 0}}},
+    "Message": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "at": _TIME,
+            "direction": {"enum": ["inbound", "outbound"]},
+            "kind": {"enum": ["campaign", "reply", "compliance", None]},
+            "body": {"type": "string"},
+            "media_urls": {"type": "array", "items": {"type": "string"}},
+            "campaign_id": {"type": ["string", "null"]},
+        },
+    },
+    "Reply": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "phone": _E164,
+            "text": {"type": "string"},
+            "state": {"enum": ["scheduled", "sent", "cancelled", "failed"]},
+            "created_at": _TIME,
+            "send_at": _TIME,
+            "image_url": {"type": ["string", "null"]},
+            "reason": {"type": ["string", "null"]},
+        },
+    },
+    "NewReply": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["text"],
+        "properties": {
+            "text": {"type": "string"},
+            "image_url": {"type": "string", "format": "uri", "description": "https image (gif, jpeg, png)"},
+            "discount_code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
+            "quiet_hours": {
+                "enum": ["ask", "send_now", "schedule"],
+                "default": "ask",
+                "description": "ask: 409 quiet_hours with opens_at; send_now: override; schedule: send when the window opens",
+            },
+        },
+    },
+    "Thread": {
+        "type": "object",
+        "properties": {
+            "subscriber": {
+                "type": "object",
+                "properties": {
+                    "phone": _E164,
+                    "name": {"type": ["string", "null"]},
+                    "profile_url": {"type": ["string", "null"]},
+                    "source": {"enum": ["checkout", "keyword", "import", "api"]},
+                    "consent": {"enum": ["pending", "active", "opted_out"]},
+                    "quiet_hours_now": {"type": "boolean"},
+                    "quiet_until": _TIME,
+                },
+            },
+            "conversation": {"$ref": "#/components/schemas/Conversation"},
+            "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+            "next_cursor": {"type": ["string", "null"]},
+            "scheduled_replies": {"type": "array", "items": {"$ref": "#/components/schemas/Reply"}},
+        },
     },
     "SubscriberPage": {
         "type": "object",
@@ -368,6 +465,59 @@ PATHS: dict[str, dict[str, Any]] = {
             "End an in-progress campaign now: nothing further is sent",
             {"200": _json("Campaign", "campaign"), **_errors(401, 404, 409)},
             params=[_CAMPAIGN],
+        ),
+    },
+    "/inbox": {
+        "get": _op(
+            "Conversations in one status, most recent activity first",
+            {"200": _json("ConversationPage", "one page"), **_errors(400, 401)},
+            params=[
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"enum": ["unresolved", "resolved", "opted_out"], "default": "unresolved"},
+                },
+                *_PAGING,
+            ],
+        ),
+    },
+    "/inbox/unresolved-count": {
+        "get": _op("Unresolved conversations (the red dot)", {"200": _json("UnresolvedCount", "count"), **_errors(401)}),
+    },
+    "/inbox/{phone}": {
+        "get": _op(
+            "A conversation: subscriber card, history oldest first, scheduled replies",
+            {"200": _json("Thread", "thread"), **_errors(400, 401, 404)},
+            params=[_PHONE, *_PAGING],
+        ),
+    },
+    "/inbox/{phone}/replies": {
+        "post": _op(
+            "Reply; in quiet hours: ask (409 quiet_hours), send_now, or schedule",
+            {
+                "201": _json("Reply", "sent"),
+                "202": _json("Reply", "scheduled for when the subscriber's quiet hours end"),
+                **_errors(400, 401, 404, 409, 413),
+            },
+            body="NewReply",
+            params=[_PHONE],
+        ),
+    },
+    "/inbox/{phone}/resolve": {
+        "post": _op(
+            "Mark resolved", {"200": _json("Conversation", "conversation"), **_errors(400, 401, 404, 409)}, params=[_PHONE]
+        ),
+    },
+    "/inbox/{phone}/unresolve": {
+        "post": _op(
+            "Mark unresolved", {"200": _json("Conversation", "conversation"), **_errors(400, 401, 404, 409)}, params=[_PHONE]
+        ),
+    },
+    "/inbox/{phone}/opt-out": {
+        "post": _op(
+            "Unsubscribe (consent event with the merchant as source)",
+            {"200": _json("Conversation", "conversation"), **_errors(400, 401, 404)},
+            params=[_PHONE],
         ),
     },
 }

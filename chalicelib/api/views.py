@@ -7,9 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.campaigns import Campaign, CampaignStats
+from chalicelib.domain.inbox import Conversation, Reply
+from chalicelib.domain.messages import ConversationMessage
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.subscribers import ConsentEvent, Subscriber
 from chalicelib.services.campaigns import Preview
+from chalicelib.services.inbox import Thread
 
 
 def iso(at: datetime | None) -> str | None:
@@ -57,6 +60,9 @@ def campaign_json(campaign: Campaign) -> dict[str, Any]:
         "id": campaign.campaign_id,
         "name": campaign.name,
         "message": campaign.message,
+        # the merchant's link; the stored s3:// copy is an internal detail of sending
+        "media_url": campaign.media_url,
+        "channel": "mms" if campaign.is_mms else "sms",
         "segment_id": campaign.segment_id,
         "send_at": "now" if campaign.send_now else (campaign.send_at_local.isoformat() if campaign.send_at_local else None),
         "send_at_utc": iso(campaign.send_at_utc),
@@ -83,7 +89,9 @@ def preview_json(preview: Preview) -> dict[str, Any]:
     return {
         "characters": preview.shape.characters,
         "encoding": preview.shape.encoding.value,
-        "segments": preview.shape.segments,
+        "channel": preview.channel,
+        # billed parts per recipient: the text's SMS parts, or 1 for an MMS whatever its length
+        "segments": preview.parts,
         "recipients": preview.recipients,
         "deferred": preview.deferred,
         "waves": [{"release_at": iso(w.release_at), "recipients": w.recipients} for w in preview.waves],
@@ -92,4 +100,63 @@ def preview_json(preview: Preview) -> dict[str, Any]:
             "currency": preview.estimated_cost.currency,
             "parts": preview.estimated_cost.parts,
         },
+    }
+
+
+def conversation_json(conversation: Conversation) -> dict[str, Any]:
+    """A row of the Inbox list."""
+    return {
+        "phone": conversation.phone,
+        "status": conversation.status.value,
+        "last_activity_at": iso(conversation.last_activity_at),
+        "last_inbound_at": iso(conversation.last_inbound_at),
+        "last_message": conversation.last_message,
+        "last_direction": conversation.last_direction,
+    }
+
+
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """A one-to-one reply and where it stands."""
+    return {
+        "id": reply.reply_id,
+        "phone": reply.phone,
+        "text": reply.text,
+        "state": reply.state.value,
+        "created_at": iso(reply.created_at),
+        "send_at": iso(reply.send_at),
+        "image_url": reply.media_url,
+        "reason": reply.reason,
+    }
+
+
+def message_json(message: ConversationMessage) -> dict[str, Any]:
+    """One line of a thread."""
+    return {
+        "id": message.message_id,
+        "at": iso(message.at),
+        "direction": message.direction.value,
+        "kind": message.kind.value if message.kind else None,
+        "body": message.body,
+        "media_urls": list(message.media_urls),
+        "campaign_id": message.campaign_id,
+    }
+
+
+def thread_json(thread: Thread) -> dict[str, Any]:
+    """The conversation view: subscriber card, status, history oldest first, replies waiting for quiet hours."""
+    subscriber = thread.subscriber
+    return {
+        "subscriber": {
+            "phone": subscriber.phone,
+            "name": subscriber.name,
+            "profile_url": subscriber.profile_url,
+            "source": subscriber.source.value,
+            "consent": subscriber.status.value,
+            "quiet_hours_now": thread.quiet.quiet,
+            "quiet_until": iso(thread.quiet.until),
+        },
+        "conversation": conversation_json(thread.conversation),
+        "messages": [message_json(m) for m in thread.messages.items],
+        "next_cursor": thread.messages.cursor,
+        "scheduled_replies": [reply_json(r) for r in thread.scheduled],
     }

@@ -65,7 +65,8 @@ class Campaign:
     status: CampaignStatus
     created_at: datetime
     updated_at: datetime
-    media_url: str | None = None
+    media_url: str | None = None  # the merchant's https link to the image (MMS), as given
+    media_s3_uri: str | None = None  # the stored copy End User Messaging sends (s3://bucket/key)
     started_at: datetime | None = None
     audience_rule: dict[str, Any] | None = None  # the segment's rule, frozen when the campaign starts
     plan_page: int = 0  # next page the planner will read (checkpoint)
@@ -82,6 +83,11 @@ class Campaign:
         if self.send_at_local is None:
             return None
         return local_instant(self.send_at_local, self.timezone)
+
+    @property
+    def is_mms(self) -> bool:
+        """The campaign carries an image, so it goes out as MMS."""
+        return self.media_s3_uri is not None
 
     @property
     def editable(self) -> bool:

@@ -40,7 +40,18 @@ class ReleaseWave:
     kind = "release"
 
 
-Job = StartCampaign | PlanPage | ReleaseWave
+@dataclass(frozen=True)
+class SendReply:
+    """An Inbox reply scheduled for the end of the subscriber's quiet hours is due."""
+
+    shop_id: str
+    campaign_id: str  # unused for replies; kept so every job has the same envelope
+    phone: str
+    reply_id: str
+    kind = "reply"
+
+
+Job = StartCampaign | PlanPage | ReleaseWave | SendReply
 
 
 def job_to_json(job: Job) -> dict[str, Any]:
@@ -51,6 +62,9 @@ def job_to_json(job: Job) -> dict[str, Any]:
     if isinstance(job, ReleaseWave):
         data["release_at"] = job.release_at.isoformat()
         data["cursor"] = job.cursor
+    if isinstance(job, SendReply):
+        data["phone"] = job.phone
+        data["reply_id"] = job.reply_id
     return data
 
 
@@ -72,6 +86,11 @@ def job_from_json(data: Any) -> Job:
             raise ValueError("release_at must carry its offset")
         cursor = data.get("cursor")
         return ReleaseWave(shop_id, campaign_id, release_at, cursor if isinstance(cursor, str) else None)
+    if kind == "reply":
+        phone, reply_id = data.get("phone"), data.get("reply_id")
+        if not isinstance(phone, str) or not isinstance(reply_id, str) or not phone or not reply_id:
+            raise ValueError("reply job needs phone and reply_id")
+        return SendReply(shop_id, campaign_id, phone, reply_id)
     raise ValueError(f"unknown job kind {kind!r}")
 
 
@@ -83,3 +102,8 @@ def start_schedule_name(campaign_id: str) -> str:
 def wave_schedule_name(campaign_id: str, release_at: datetime) -> str:
     """The schedule releasing one quiet-hours wave: one per campaign and release minute."""
     return f"wave-{campaign_id}-{int(release_at.timestamp()) // 60}"
+
+
+def reply_schedule_name(reply_id: str) -> str:
+    """The schedule that sends one Inbox reply when the subscriber's quiet hours end."""
+    return f"reply-{reply_id}"

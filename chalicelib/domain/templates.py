@@ -79,9 +79,18 @@ def measure_worst_case(template: str, shop_name: str, *, opt_out_hint: bool) -> 
     )
 
 
-def check_fits(template: str, shop_name: str, *, opt_out_hint: bool) -> encoding.SmsShape:
-    """Refuse a template that cannot be sent even for a long name."""
+def check_fits(template: str, shop_name: str, *, opt_out_hint: bool, mms: bool = False) -> encoding.SmsShape:
+    """Refuse a template that cannot be sent even for a long name: an SMS within 10 parts, an MMS (one part
+    whatever its length) within the 1,600 characters End User Messaging accepts."""
     shape = measure_worst_case(template, shop_name, opt_out_hint=opt_out_hint)
+    if mms:
+        if shape.characters > encoding.MAX_CHARACTERS:
+            raise InvalidInput(
+                f"message would be {shape.characters} characters; an MMS takes at most {encoding.MAX_CHARACTERS}",
+                code="message_too_long",
+                details={"characters": shape.characters, "channel": "mms"},
+            )
+        return shape
     if shape.characters > encoding.MAX_CHARACTERS or shape.segments > encoding.MAX_SEGMENTS:
         raise InvalidInput(
             f"message would be {shape.segments} SMS parts; at most {encoding.MAX_SEGMENTS}",

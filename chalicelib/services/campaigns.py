@@ -13,6 +13,7 @@ from chalicelib.domain import encoding, pricing
 from chalicelib.domain.campaigns import SEND_NOW, Campaign, CampaignStats, CampaignStatus, local_instant, parse_send_at
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.jobs import StartCampaign, start_schedule_name
+from chalicelib.domain.media import INVALID_URL, StoredMedia
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import ShopSettings
 from chalicelib.domain.templates import check_fits, validate_template
@@ -20,9 +21,9 @@ from chalicelib.services import audience
 from chalicelib.services.planning import start_campaign
 from chalicelib.services.ports import Page, Ports
 
-_CREATE_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft"})
-_EDIT_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft"})
-_PREVIEW_FIELDS = frozenset({"message", "segment_id", "send_at"})
+_CREATE_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft", "media_url"})
+_EDIT_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft", "media_url"})
+_PREVIEW_FIELDS = frozenset({"message", "segment_id", "send_at", "media_url"})
 _MAX_ATTEMPTS = 5
 
 
@@ -46,10 +47,20 @@ def _name(value: Any) -> str:
     return value.strip()
 
 
-def _message(value: Any, settings: ShopSettings) -> str:
+def _message(value: Any, settings: ShopSettings, *, mms: bool) -> str:
     template = validate_template(value)
-    check_fits(template, settings.shop_name, opt_out_hint=settings.opt_out_hint)
+    check_fits(template, settings.shop_name, opt_out_hint=settings.opt_out_hint, mms=mms)
     return template
+
+
+def _import_media(ports: Ports, shop_id: str, value: Any) -> StoredMedia | None:
+    """None for no image (null); otherwise the image imported into the media library (a download, so callers
+    run it after every cheaper check)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("media_url must be an https link to an image, or null", code=INVALID_URL)
+    return ports.media.import_image(shop_id, value)
 
 
 def create_campaign(ports: Ports, shop_id: str, body: Any) -> Campaign:
@@ -65,11 +76,16 @@ def create_campaign(ports: Ports, shop_id: str, body: Any) -> Campaign:
     send_at_raw = fields.get("send_at", SEND_NOW)
     send_at = parse_send_at(send_at_raw, shop.settings.timezone, now)
     segment = audience.require_segment(ports, shop_id, fields.get("segment_id"))
+    name = _name(fields.get("name"))
+    message = _message(fields.get("message"), shop.settings, mms=fields.get("media_url") is not None)
+    media = _import_media(ports, shop_id, fields.get("media_url"))
     campaign = Campaign(
         shop_id=shop_id,
         campaign_id=new_campaign_id(now),
-        name=_name(fields.get("name")),
-        message=_message(fields.get("message"), shop.settings),
+        name=name,
+        message=message,
+        media_url=media.source_url if media else None,
+        media_s3_uri=media.s3_uri if media else None,
         segment_id=segment.segment_id,
         send_now=send_at is None,
         send_at_local=send_at,
@@ -123,6 +139,13 @@ def list_campaigns(ports: Ports, shop_id: str, *, limit: int = 50, cursor: str |
 def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, body: Any) -> Campaign:
     """Change a Draft or Scheduled campaign; a Scheduled one's schedule moves with its date."""
     fields = _fields(body, _EDIT_FIELDS)
+    media: StoredMedia | None = None
+    if fields.get("media_url") is not None:
+        # The download happens once, outside the retry loop, and only for a campaign that may still change.
+        ports.campaigns.get(shop_id, campaign_id).require_editable("edit")
+        if "message" in fields:
+            validate_template(fields["message"])
+        media = _import_media(ports, shop_id, fields["media_url"])
     for _ in range(_MAX_ATTEMPTS):
         campaign = ports.campaigns.get(shop_id, campaign_id)
         campaign.require_editable("edit")
@@ -131,8 +154,13 @@ def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, body: Any) -> Ca
         changes: dict[str, Any] = {"updated_at": now}
         if "name" in fields:
             changes["name"] = _name(fields["name"])
-        if "message" in fields:
-            changes["message"] = _message(fields["message"], shop.settings)
+        if "media_url" in fields:  # null takes the image off: the campaign goes out as SMS again
+            changes["media_url"] = media.source_url if media else None
+            changes["media_s3_uri"] = media.s3_uri if media else None
+        if "message" in fields or "media_url" in fields:
+            # Adding or removing the image changes the size rule, so the text is checked again either way.
+            mms = changes.get("media_s3_uri", campaign.media_s3_uri) is not None
+            changes["message"] = _message(fields.get("message", campaign.message), shop.settings, mms=mms)
         if "segment_id" in fields:
             changes["segment_id"] = audience.require_segment(ports, shop_id, fields["segment_id"]).segment_id
         if "send_at" in fields:
@@ -254,17 +282,23 @@ class Preview:
     deferred: int
     waves: list[Wave]
     estimated_cost: pricing.Cost
+    channel: str = "sms"  # "mms" when the campaign carries an image
+    parts: int = 0  # billed parts per recipient: the text's SMS parts, or 1 for an MMS
 
 
 def preview(ports: Ports, shop_id: str, body: Any) -> Preview:
-    """Characters, encoding, parts, recipients, quiet-hours waves and an estimated cost."""
+    """Characters, encoding, channel, parts, recipients, quiet-hours waves and an estimated cost."""
     fields = _fields(body, _PREVIEW_FIELDS)
     shop = ports.shops.get(shop_id)
     now = ports.clock.now()
+    mms = fields.get("media_url") is not None
     template = validate_template(fields.get("message"))
-    shape = check_fits(template, shop.settings.shop_name, opt_out_hint=shop.settings.opt_out_hint)
+    shape = check_fits(template, shop.settings.shop_name, opt_out_hint=shop.settings.opt_out_hint, mms=mms)
     segment = audience.require_segment(ports, shop_id, fields.get("segment_id"))
     send_at = parse_send_at(fields.get("send_at", SEND_NOW), shop.settings.timezone, now)
+    # The image is imported now, not just looked at, so a link that will fail is reported before the campaign
+    # is saved; storage is content-addressed, so saving it afterwards stores nothing twice.
+    _import_media(ports, shop_id, fields.get("media_url"))
     at = now if send_at is None else local_instant(send_at, shop.settings.timezone)
     recipients, waves = 0, Counter[datetime]()
     regions: Counter[str] = Counter()
@@ -279,5 +313,7 @@ def preview(ports: Ports, shop_id: str, body: Any) -> Preview:
         recipients=recipients,
         deferred=sum(waves.values()),
         waves=[Wave(release_at, n) for release_at, n in sorted(waves.items())],
-        estimated_cost=pricing.estimate(regions, shape.segments),
+        estimated_cost=pricing.estimate(regions, shape.segments, mms=mms),
+        channel="mms" if mms else "sms",
+        parts=1 if mms else shape.segments,
     )

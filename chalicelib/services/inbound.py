@@ -27,7 +27,8 @@ from chalicelib.domain.keywords import Intent, classify
 from chalicelib.domain.messages import ConversationMessage, Direction, InboundSms, MessageKind, OutboundSms
 from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.shops import Shop
-from chalicelib.domain.subscribers import ConsentEvent, ConsentSource, Subscriber
+from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Subscriber
+from chalicelib.services import inbox
 from chalicelib.services.ports import AlreadyDone, Ports, SubscriberChange
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,12 @@ def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Inten
 
 def _plan(decision: InboundDecision) -> dict[str, str]:
     plan: dict[str, str] = {}
+    if decision.is_conversation:
+        plan["inbox"] = "message"
+    elif decision.consent_action is ConsentAction.OPTED_OUT:
+        plan["inbox"] = "opt_out"
+    elif decision.consent_action is ConsentAction.OPTED_IN:
+        plan["inbox"] = "opt_in"
     if decision.reply:
         plan["reply"] = decision.reply.value
     if decision.opt_out_list:
@@ -153,6 +160,9 @@ def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, receipt: d
     if change == OptOutListChange.ADD.value:
         # After the confirmation: End User Messaging refuses every send to a listed number.
         ports.sms.add_opt_out(sender, phone)
+    if receipt.get("inbox"):
+        # Idempotent (the conversation ignores news it already has), so a retried delivery may repeat it.
+        inbox.on_inbound(ports, shop.shop_id, phone, at=sms.received_at, body=sms.body, event=receipt["inbox"])
     return replied
 
 

@@ -131,16 +131,3 @@ def release_wave(ports: Ports, job: ReleaseWave) -> None:
         ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, list(page.items)))
     if page.cursor is not None:
         ports.jobs.enqueue(ReleaseWave(job.shop_id, job.campaign_id, job.release_at, page.cursor))
-
-
-def run_job(ports: Ports, job: StartCampaign | PlanPage | ReleaseWave) -> None:
-    """Dispatch one campaign job."""
-    if isinstance(job, StartCampaign):
-        try:
-            start_campaign(ports, job.shop_id, job.campaign_id, trigger="schedule")
-        except NotFound:
-            logger.info("schedule fired for a deleted campaign", extra={"campaign_id": job.campaign_id})
-    elif isinstance(job, PlanPage):
-        plan_page(ports, job)
-    else:
-        release_wave(ports, job)

@@ -9,7 +9,9 @@ from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.campaigns import Campaign
+from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
+from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
@@ -301,6 +303,67 @@ class JobQueue(Protocol):
         ...
 
 
+# --- Inbox ----------------------------------------------------------------------------------------------
+
+
+class InboxRepository(Protocol):
+    """Conversations as the Inbox lists them, and the shop's unresolved count (the red dot)."""
+
+    def get(self, shop_id: str, phone: str) -> Conversation | None:
+        """One conversation or None."""
+        ...
+
+    def save(self, conversation: Conversation, *, previous: Conversation | None) -> Conversation:
+        """Write ``conversation`` if the stored one is still ``previous`` (None: none stored yet; else same
+        version), and in the same transaction move the shop's unresolved count by the difference. So the count
+        is exact under any concurrency: every change to it rides on a version-checked write. Raises
+        ConcurrentUpdate when someone else wrote first; returns the stored conversation (version + 1)."""
+        ...
+
+    def page(self, shop_id: str, status: ConversationStatus, *, limit: int = 50, cursor: str | None = None) -> Page[Conversation]:
+        """Conversations in ``status``, most recent activity first."""
+        ...
+
+    def unresolved_count(self, shop_id: str) -> int:
+        """How many conversations are unresolved."""
+        ...
+
+
+class ReplyRepository(Protocol):
+    """One-to-one replies, including those waiting for quiet hours to end."""
+
+    def create(self, reply: Reply) -> Reply:
+        """Store a new reply (Conflict if the id exists)."""
+        ...
+
+    def get(self, shop_id: str, phone: str, reply_id: str) -> Reply | None:
+        """One reply or None."""
+        ...
+
+    def pending(self, shop_id: str, phone: str) -> list[Reply]:
+        """Scheduled replies not yet sent or cancelled, oldest first."""
+        ...
+
+    def settle(self, reply: Reply) -> bool:
+        """Move a SCHEDULED reply to ``reply.state`` (sent / cancelled / failed, with reason and provider id);
+        False if it was no longer scheduled (someone settled it first)."""
+        ...
+
+
+# --- Media -----------------------------------------------------------------------------------------------
+
+
+class MediaLibrary(Protocol):
+    """Images for MMS: End User Messaging sends media only from the deployment's S3 bucket (s3://bucket/key)."""
+
+    def import_image(self, shop_id: str, url: str) -> StoredMedia:
+        """Download a merchant's https image and store it for sending; the same image is stored once.
+        InvalidInput with code invalid_media_url (https, public host, port 443, no credentials),
+        media_too_large (over 2 MB), unsupported_media_type (not GIF/JPEG/PNG by its bytes) or
+        media_unreachable (download failed)."""
+        ...
+
+
 # Waiting goes through a port too, so tests with a virtual clock wait instantly and exactly.
 Sleeper = Callable[[float], None]
 
@@ -323,4 +386,7 @@ class Ports:
     schedules: Schedules
     jobs: JobQueue
     sleep: Sleeper
+    media: MediaLibrary
+    inbox: InboxRepository
+    replies: ReplyRepository
     allow_fictional_numbers: bool = False

@@ -148,7 +148,9 @@ def _one(
         templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name),
         opt_out_hint=shop.settings.opt_out_hint,
     )
-    parts = templates.encoding.measure(body).segments
+    # An MMS travels, is paced and is billed as one part whatever its text; an SMS as its text's parts.
+    media_urls = (campaign.media_s3_uri,) if campaign.media_s3_uri else ()
+    parts = 1 if media_urls else templates.encoding.measure(body).segments
     if not _wait_for_room(ports, shop, parts, report.deadline):
         return "out_of_time"  # nothing claimed yet: the phone goes back to the queue untouched
     claim = ports.ledger.claim(shop.shop_id, campaign.campaign_id, phone, ports.clock.now())
@@ -166,6 +168,7 @@ def _one(
         to_number=phone,
         body=body,
         kind=MessageKind.CAMPAIGN,
+        media_urls=media_urls,
         campaign_id=campaign.campaign_id,
         dedupe_key=f"{campaign.campaign_id}#{phone}",
     )
@@ -209,6 +212,8 @@ def _one(
             direction=Direction.OUTBOUND,
             body=body,
             kind=MessageKind.CAMPAIGN,
+            # the merchant's link, which a browser can show; the s3:// copy is for the provider only
+            media_urls=(campaign.media_url,) if media_urls and campaign.media_url else media_urls,
             campaign_id=campaign.campaign_id,
             provider_message_id=receipt.provider_message_id,
         )

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.composition import container
 from chalicelib.domain.jobs import job_from_json
-from chalicelib.services.planning import run_job
+from chalicelib.services.jobs import run_job
 
 logger = Logger(service="smscast-campaign-jobs")
 processor = BatchProcessor(event_type=EventType.SQS)

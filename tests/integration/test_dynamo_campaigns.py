@@ -13,7 +13,7 @@ from chalicelib.adapters.dynamo.cursors import encode_cursor
 from chalicelib.adapters.dynamo.tables import CampaignRow
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
-from tests.integration.test_dynamo_ledger import contention
+from tests.integration.conftest import Contention
 
 SHOP_A = "alpha.myshopify.com"
 SHOP_B = "beta.myshopify.com"
@@ -289,14 +289,14 @@ class TestPage:
 
 
 class TestContention:
-    def test_end_campaign_outlasts_a_brief_transaction_conflict(self, repo: DynamoCampaignRepository) -> None:
+    def test_end_campaign_outlasts_a_brief_conflict(self, repo: DynamoCampaignRepository, contention: Contention) -> None:
         running = started(repo)
         with contention("UpdateItem", times=2) as answered:
             ended = repo.save(running.end(T0))
         assert len(answered) == 2
         assert ended.status is CampaignStatus.COMPLETED and repo.get(SHOP_A, "c001").ended_early
 
-    def test_lasting_contention_is_transient(self, repo: DynamoCampaignRepository) -> None:
+    def test_lasting_contention_is_transient(self, repo: DynamoCampaignRepository, contention: Contention) -> None:
         started(repo)
         with contention("UpdateItem", times=100), pytest.raises(TransientError):
             repo.checkpoint_plan(SHOP_A, "c001", page=0, next_cursor=None, planned=1)

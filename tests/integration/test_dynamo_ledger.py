@@ -3,30 +3,24 @@ racing workers, End Campaign and STOP; outcomes are counted once; deferrals and 
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar, cast
 
 import pytest
-from botocore.awsrequest import AWSResponse, HTTPHeaders
-from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.cursors import encode_cursor
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger, campaign_key, wave_key
 from chalicelib.adapters.dynamo.subscribers import subscriber_to_row
-from chalicelib.adapters.dynamo.tables import ALL_TABLES, CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
+from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
 from chalicelib.domain.campaigns import Campaign, CampaignStatus
 from chalicelib.domain.errors import InvalidInput, TransientError
 from chalicelib.domain.sending import FailReason, LedgerEntry, SendState, SkipReason
 from chalicelib.domain.subscribers import Source, Subscriber, SubscriberStatus
 from chalicelib.services.ports import ClaimResult
+from tests.integration.conftest import Contention, Race
 
 SHOP = "alpha.myshopify.com"
 OTHER_SHOP = "beta.myshopify.com"
@@ -38,69 +32,6 @@ RELEASE = datetime(2025, 3, 1, 13, 0, tzinfo=timezone.utc)
 RELEASE_LATER = datetime(2025, 3, 1, 14, 0, tzinfo=timezone.utc)
 
 pytestmark = pytest.mark.integration
-R = TypeVar("R")
-
-
-@pytest.fixture
-def serialised_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serialise faked AWS requests. moto's DynamoDB is not thread-safe (a cancelled transaction restores a
-    deep copy of whole tables, erasing a concurrent winner's write); real DynamoDB serialises writes to one
-    item. With this lock each request is atomic, as in DynamoDB, while threads still interleave between
-    requests, which is where the races under test live."""
-    lock = threading.RLock()
-    original = BotocoreStubber.__call__
-
-    def locked(self: BotocoreStubber, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(BotocoreStubber, "__call__", locked)
-
-
-@contextmanager
-def contention(operation: str, times: int) -> Iterator[list[str]]:
-    """Answer the next ``times`` calls of ``operation`` as DynamoDB does when another transaction is writing
-    the same item (moto never does): TransactWriteItems is cancelled with a TransactionConflict reason, a
-    single-item write fails with TransactionConflictException. Uses botocore's before-call hook, so the
-    error travels through botocore and PynamoDB exactly like a real one. Yields the calls it answered."""
-    answered: list[str] = []
-
-    def conflict(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        if len(answered) >= times:
-            return None
-        answered.append(operation)
-        if operation == "TransactWriteItems":
-            items = json.loads(params["body"])["TransactItems"]
-            reasons = [{"Code": "TransactionConflict"}] + [{"Code": "None"}] * (len(items) - 1)
-            body: dict[str, Any] = {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons}
-        else:
-            body = {"Error": {"Code": "TransactionConflictException", "Message": "Transaction is ongoing for the item"}}
-        body["ResponseMetadata"] = {"HTTPStatusCode": 400}
-        return AWSResponse("https://dynamodb.us-east-1.amazonaws.com", 400, HTTPHeaders(), None), body
-
-    event = f"before-call.dynamodb.{operation}"
-    # The stubs type hooks as returning None; a before-call hook's return value is botocore's documented short-circuit.
-    handler = cast(Callable[..., None], conflict)
-    emitters = {id(e): e for e in (model._get_connection().connection.client.meta.events for model in ALL_TABLES)}
-    for emitter in emitters.values():
-        emitter.register(event, handler)
-    try:
-        yield answered
-    finally:
-        for emitter in emitters.values():
-            emitter.unregister(event, handler)
-
-
-def race(n: int, action: Callable[[int], R]) -> list[R]:
-    """Run ``action(i)`` on ``n`` threads released together."""
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> R:
-        barrier.wait()
-        return action(i)
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def add_subscriber(phone: str, *, status: SubscriberStatus = SubscriberStatus.ACTIVE, shop_id: str = SHOP) -> None:
@@ -180,7 +111,7 @@ class TestClaim:
         got = row()
         assert got is not None and (got.at, got.attempts) == (T0, 1)
 
-    def test_threads_racing_for_one_recipient_claim_it_once(self, ledger: DynamoSendLedger, serialised_moto: None) -> None:
+    def test_threads_racing_for_one_recipient_claim_it_once(self, ledger: DynamoSendLedger, race: Race) -> None:
         results = race(8, lambda i: ledger.claim(SHOP, CAMPAIGN, PHONE, T0 + timedelta(milliseconds=i)))
 
         assert Counter(results) == {ClaimResult.CLAIMED: 1, ClaimResult.TAKEN: 7}
@@ -255,7 +186,7 @@ class TestClaim:
 
 
 class TestContention:
-    def test_a_conflicting_transaction_is_retried(self, running: Campaign) -> None:
+    def test_a_conflicting_transaction_is_retried(self, running: Campaign, contention: Contention) -> None:
         slept: list[float] = []
         ledger = DynamoSendLedger(sleep=slept.append)
         with contention("TransactWriteItems", times=2) as answered:
@@ -264,7 +195,7 @@ class TestContention:
         got = row()
         assert got is not None and got.attempts == 1
 
-    def test_lasting_contention_is_transient_and_writes_nothing(self, ledger: DynamoSendLedger) -> None:
+    def test_lasting_contention_is_transient_and_writes_nothing(self, ledger: DynamoSendLedger, contention: Contention) -> None:
         with contention("TransactWriteItems", times=100), pytest.raises(TransientError):
             ledger.finish(skipped(), previous=None)
         assert row() is None
@@ -292,7 +223,7 @@ class TestFinish:
         assert counters()["done"] == 1 and counters()["sent"] == 1 and counters()["failed"] == 0
         assert len(list(ContactRow.scan())) == 1
 
-    def test_racing_redeliveries_count_once(self, ledger: DynamoSendLedger, serialised_moto: None) -> None:
+    def test_racing_redeliveries_count_once(self, ledger: DynamoSendLedger, race: Race) -> None:
         ledger.claim(SHOP, CAMPAIGN, PHONE, T0)
         interrupted = LedgerEntry(SHOP, CAMPAIGN, PHONE, SendState.FAILED, T0, reason=FailReason.INTERRUPTED.value)
 
@@ -381,7 +312,7 @@ class TestDefer:
         assert counters()["deferred"] == 1
         assert ledger.wave(SHOP, CAMPAIGN, RELEASE_LATER, limit=10, cursor=None).items == [PHONE]
 
-    def test_racing_deferrals_count_once(self, ledger: DynamoSendLedger, serialised_moto: None) -> None:
+    def test_racing_deferrals_count_once(self, ledger: DynamoSendLedger, race: Race) -> None:
         results = race(6, lambda i: ledger.defer(SHOP, CAMPAIGN, PHONE, RELEASE, T0))
         assert results.count(True) == 1
         assert counters()["deferred"] == 1

@@ -4,17 +4,15 @@ shop's limit, however many workers ask at once, and the pace stays close to the 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
-from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.adapters.dynamo.pacer import DynamoPacer
 from chalicelib.adapters.dynamo.tables import PacerRow
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.pacing import window_peak
+from tests.integration.conftest import Race
 
 SHOP = "alpha.myshopify.com"
 OTHER_SHOP = "beta.myshopify.com"
@@ -50,20 +48,6 @@ class VirtualClock:
     def advance(self, ms: int) -> None:
         with self._lock:
             self._ms += ms
-
-
-@pytest.fixture
-def serialised_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serialise faked AWS requests: moto's DynamoDB is not thread-safe, real DynamoDB serialises writes to
-    one item. Threads still interleave between the pacer's read and its conditional write."""
-    lock = threading.RLock()
-    original = BotocoreStubber.__call__
-
-    def locked(self: BotocoreStubber, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(BotocoreStubber, "__call__", locked)
 
 
 @pytest.fixture
@@ -107,16 +91,10 @@ class TestFrozenClock:
         log = PacerRow.get(SHOP).log
         assert isinstance(log, list) and len(log) <= 3
 
-    def test_racing_workers_never_share_the_last_room(self, clock: VirtualClock, serialised_moto: None) -> None:
+    def test_racing_workers_never_share_the_last_room(self, clock: VirtualClock, race: Race) -> None:
         pacer = DynamoPacer(clock)
-        barrier = threading.Barrier(10)
 
-        def ask(_: int) -> int:
-            barrier.wait()
-            return pacer.reserve(SHOP, 1, 4)
-
-        with ThreadPoolExecutor(max_workers=10) as pool:
-            waits = list(pool.map(ask, range(10)))
+        waits = race(10, lambda _: pacer.reserve(SHOP, 1, 4))
 
         assert waits.count(0) == 4
         assert all(wait == 1000 for wait in waits if wait)
@@ -138,16 +116,14 @@ class TestFrozenClock:
 
 
 class TestAdvancingClock:
-    def test_concurrent_workers_stay_within_the_limit_and_close_to_it(self, clock: VirtualClock, serialised_moto: None) -> None:
+    def test_concurrent_workers_stay_within_the_limit_and_close_to_it(self, clock: VirtualClock, race: Race) -> None:
         pacer = DynamoPacer(clock)
         limit = 6
         messages = {worker: [1 + (worker + i) % 3 for i in range(6)] for worker in range(4)}  # parts per message
         admitted: list[tuple[int, int]] = []
         record = threading.Lock()
-        barrier = threading.Barrier(len(messages))
 
         def work(worker: int) -> None:
-            barrier.wait()
             for parts in messages[worker]:
                 while True:
                     wait = pacer.reserve(SHOP, parts, limit)
@@ -159,8 +135,7 @@ class TestAdvancingClock:
                     assert wait > 0
                     clock.advance_to(decided_at + wait)  # a virtual sleep
 
-        with ThreadPoolExecutor(max_workers=len(messages)) as pool:
-            list(pool.map(work, messages))
+        race(len(messages), work)
 
         total = sum(sum(parts) for parts in messages.values())
         assert sum(parts for _, parts in admitted) == total

@@ -155,7 +155,8 @@ class CampaignRow(SmscastTable):
     status = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
-    media_url = UnicodeAttribute(null=True)
+    media_url = UnicodeAttribute(null=True)  # the merchant's https image link (MMS)
+    media_s3_uri = UnicodeAttribute(null=True)  # its stored copy, what End User Messaging sends
     started_at = UTCDateTimeAttribute(null=True)
     audience_rule = JSONAttribute(null=True)
     completed_at = UTCDateTimeAttribute(null=True)
@@ -302,6 +303,72 @@ class SandboxControlRow(SmscastTable):
     enabled = BooleanAttribute(default=True)
 
 
+class ConversationStatusIndex(GlobalSecondaryIndex["ConversationRow"]):
+    """A shop's conversations by ``<status>#<last activity>``: begins_with(status#) lists one status in time order."""
+
+    class Meta:
+        index_name = "by-status"
+        projection = AllProjection()
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    activity_key = UnicodeAttribute(range_key=True)
+
+
+class ConversationRow(SmscastTable):
+    """A subscriber's conversation as the Inbox lists it, guarded by ``version``. ``status`` and
+    ``activity_key`` are derived from the other attributes on every write (see adapters/dynamo/inbox.py)."""
+
+    base_name = "conversations"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "conversations"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    phone = UnicodeAttribute(range_key=True)
+    needs_reply = BooleanAttribute()
+    opted_out = BooleanAttribute()
+    last_activity_at = UTCDateTimeAttribute()
+    last_inbound_at = UTCDateTimeAttribute(null=True)
+    last_message = UnicodeAttribute(default="")
+    last_direction = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    status = UnicodeAttribute()
+    activity_key = UnicodeAttribute()  # <status>#<last_activity_at, fixed-width UTC ISO with microseconds>
+    by_status = ConversationStatusIndex()
+
+
+class InboxCounterRow(SmscastTable):
+    """A shop's unresolved conversation count (the red dot); only ever ADDed to, in the conversation's transaction."""
+
+    base_name = "inbox-counters"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "inbox-counters"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    unresolved = NumberAttribute(default=0)
+
+
+class ReplyRow(SmscastTable):
+    """A one-to-one reply from the Inbox; ``thread_key`` is ``shop_id#phone``."""
+
+    base_name = "replies"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "replies"
+
+    thread_key = UnicodeAttribute(hash_key=True)
+    reply_id = UnicodeAttribute(range_key=True)
+    text = UnicodeAttribute()
+    state = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    send_at = UTCDateTimeAttribute(null=True)
+    media_url = UnicodeAttribute(null=True)
+    media_s3_uri = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    provider_message_id = UnicodeAttribute(null=True)
+
+
 ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ShopRow,
     ShopKeyRow,
@@ -317,6 +384,9 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     PacerRow,
     SandboxMessageRow,
     SandboxControlRow,
+    ConversationRow,
+    InboxCounterRow,
+    ReplyRow,
 )
 
 

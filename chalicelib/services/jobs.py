@@ -1,0 +1,27 @@
+"""Dispatch for the jobs queue: campaign starts, planning pages, quiet-hours waves, scheduled Inbox replies."""
+
+from __future__ import annotations
+
+import logging
+
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.jobs import Job, PlanPage, ReleaseWave, SendReply, StartCampaign
+from chalicelib.services import inbox, planning
+from chalicelib.services.ports import Ports
+
+logger = logging.getLogger(__name__)
+
+
+def run_job(ports: Ports, job: Job) -> None:
+    """Run one job; each is idempotent, so redelivery is harmless."""
+    if isinstance(job, StartCampaign):
+        try:
+            planning.start_campaign(ports, job.shop_id, job.campaign_id, trigger="schedule")
+        except NotFound:
+            logger.info("schedule fired for a deleted campaign", extra={"campaign_id": job.campaign_id})
+    elif isinstance(job, PlanPage):
+        planning.plan_page(ports, job)
+    elif isinstance(job, ReleaseWave):
+        planning.release_wave(ports, job)
+    elif isinstance(job, SendReply):
+        inbox.send_scheduled_reply(ports, job)

@@ -1,0 +1,46 @@
+"""bench.campaign_calls still runs the real engine end to end and its figures add up, so the bench cannot rot."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from bench.campaign_calls import ENGINE, SANDBOX, main
+
+pytestmark = pytest.mark.integration
+
+CLAIM = (ENGINE, "dynamodb", "TransactWriteItems", "campaigns+send-ledger+subscribers")
+OUTBOX_WRITE = (SANDBOX, "dynamodb", "PutItem", "sandbox-messages")
+
+
+def test_a_small_campaign_sends_once_per_recipient_and_its_counts_add_up() -> None:
+    out = io.StringIO()
+
+    result = main(["--subscribers", "20", "--json"], out=out)
+
+    assert result.status == "completed"
+    assert result.recipients == result.sent == result.outbox == 20
+    assert (result.skipped, result.failed, result.deferred, result.failed_records) == (0, 0, 0, 0)
+    assert result.total_calls > 0
+    assert result.total_calls == result.count(ENGINE) + result.count(SANDBOX) == sum(result.by_phase.values())
+    # One claim per recipient, and the sandbox provider's outbox write per message, counted on its own side.
+    assert result.calls[CLAIM] == 20 and result.calls[OUTBOX_WRITE] == 20
+    assert not any(who == ENGINE and "sandbox" in tables for (who, _, _, tables) in result.calls)
+    text = out.getvalue()
+    assert "recipients 20, sent 20, sandbox outbox 20" in text
+    assert f"{result.total_calls:6d}   {result.total_calls / 20:6.2f}" in text
+    assert f'"total_calls": {result.total_calls}' in text
+
+
+def test_deferral_and_duplicate_deliveries_still_send_each_recipient_once() -> None:
+    result = main(["--subscribers", "20", "--quiet-hours", "--duplicates", "--mps", "3"], out=io.StringIO())
+
+    assert result.status == "completed"
+    assert result.recipients == result.sent == result.outbox == 20
+    assert result.deferred == 10 and result.waves_fired == 1  # the New York half waited for 9:00
+    assert result.calls[CLAIM] == 20 and result.calls[OUTBOX_WRITE] == 20
+    assert result.calls[(ENGINE, "dynamodb", "TransactWriteItems", "campaigns+release-waves+send-ledger")] == 10
+    # Every message was delivered a second time, and those deliveries cost calls but sent nothing.
+    assert result.deliveries["campaign_sends (2nd delivery)"] == result.deliveries["campaign_sends"] > 0
+    assert result.by_phase["campaign_sends (2nd delivery)"] > 0
