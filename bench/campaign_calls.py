@@ -137,7 +137,7 @@ def tables_of(params: Mapping[str, Any]) -> set[str]:
 
 @dataclass
 class CallMeter:
-    """Counts API calls by (who, service, operation) and by the phase (worker, delivery) that made them."""
+    """Counts API calls by (who, service, operation, tables) and by the phase (worker, delivery) that made them."""
 
     sandbox_tables: frozenset[str]
     calls: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (who, service, operation, tables)

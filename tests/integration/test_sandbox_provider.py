@@ -162,7 +162,7 @@ class TestFaults:
         assert outcomes == ["throttled", "throttled", "sent", "sent"]
         assert [m.body for m in sandbox.received(PHONE)] == ["2", "3"]
 
-    def test_throttle_next_is_exact_under_concurrent_workers(self, clock: FrozenClock) -> None:
+    def test_throttle_next_is_exact_under_concurrent_workers(self, clock: FrozenClock, serialised_moto: None) -> None:
         SandboxProvider(clock).throttle_next(5)
         workers, sends_each = 6, 3
         start = Barrier(workers)
