@@ -17,7 +17,7 @@ from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
 from tests.engine import Engine
-from tests.fakes import FakeInbox, FakeSms, FrozenClock, fake_ports
+from tests.fakes import FakeInbox, FakeMedia, FakeSms, FrozenClock, fake_ports
 
 SHOP = "demo.myshopify.com"
 SENDER = "+15550100000"
@@ -307,3 +307,41 @@ class TestUnresolvedCounter:
         assert isinstance(ports.inbox, FakeInbox)
         actual = sum(1 for c in ports.inbox.rows.values() if c.status is ConversationStatus.UNRESOLVED)
         assert inbox.unresolved_count(ports, SHOP) == actual
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+class TestReplyImages:
+    def test_reply_with_image_goes_out_as_mms_from_the_media_bucket(self) -> None:
+        ports = make_ports()
+        join(ports)
+        media = ports.media
+        assert isinstance(media, FakeMedia)
+        media.serve("https://cdn.shopify.com/s/files/blue-scarf.png", PNG)
+        sent = inbox.reply(ports, SHOP, NY, {"text": "Here it is", "image_url": "https://cdn.shopify.com/s/files/blue-scarf.png"})
+        assert sent.state is ReplyState.SENT
+        [mms] = [s.sms for s in sms(ports).sent if s.sms.kind is MessageKind.REPLY]
+        assert len(mms.media_urls) == 1 and mms.media_urls[0].startswith("s3://fake-media/demo.myshopify.com/")
+        # the thread shows the merchant's link, not the bucket copy
+        assert inbox.thread(ports, SHOP, NY).messages.items[-1].media_urls == ("https://cdn.shopify.com/s/files/blue-scarf.png",)
+
+    @pytest.mark.parametrize(
+        "url, code",
+        [
+            ("http://cdn.shopify.com/a.png", "invalid_media_url"),
+            ("https://127.0.0.1/a.png", "invalid_media_url"),
+            ("https://user:pw@cdn.shopify.com/a.png", "invalid_media_url"),
+            ("https://cdn.shopify.com/missing.png", "media_unreachable"),
+            ("https://cdn.shopify.com/not-an-image.png", "unsupported_media_type"),
+        ],
+    )
+    def test_bad_images_are_refused_before_anything_is_sent(self, url: str, code: str) -> None:
+        ports = make_ports()
+        join(ports)
+        assert isinstance(ports.media, FakeMedia)
+        ports.media.serve("https://cdn.shopify.com/not-an-image.png", b"<html>nope</html>")
+        with pytest.raises(InvalidInput) as caught:
+            inbox.reply(ports, SHOP, NY, {"text": "look", "image_url": url})
+        assert caught.value.code == code and reply_texts(ports) == []
+        assert ports.replies.pending(SHOP, NY) == []

@@ -7,6 +7,7 @@ one place so repositories never read error message text.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.errors import TransientError
 
 _CANCELLED = "TransactionCanceledException"
 
@@ -86,3 +89,34 @@ class LabelledTransaction:
             if not failed and not conflicted:
                 raise  # throttling, validation, ...: not something a caller can act on
             raise TransactionCancelled(failed, conflicted) from exc
+
+
+# DynamoDB cancels a transaction that touches an item another transaction is writing at that moment (a busy
+# campaign row takes every finish). A few short retries absorb that; after them the caller gets
+# TransientError and the message is retried later by its queue.
+CONFLICT_RETRIES = 5
+CONFLICT_BACKOFF_SECONDS = 0.02
+
+
+def commit_with_retries(
+    build: Callable[[LabelledTransaction], None],
+    *,
+    sleep: Callable[[float], None],
+    busy: str,
+) -> frozenset[str]:
+    """Commit the transaction ``build`` fills; return the labels whose conditions failed (empty: committed).
+
+    A fresh client request token per attempt makes botocore's own retries of that attempt idempotent, so a
+    lost response never turns our own successful claim into a 'taken'."""
+    for attempt in range(CONFLICT_RETRIES):
+        tx = LabelledTransaction(client_request_token=uuid.uuid4().hex)
+        build(tx)
+        try:
+            tx.commit()
+        except TransactionCancelled as exc:
+            if exc.failed:
+                return exc.failed
+            sleep(CONFLICT_BACKOFF_SECONDS * (attempt + 1))
+            continue
+        return frozenset()
+    raise TransientError(busy)

@@ -19,6 +19,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
+from chalicelib.adapters.dynamo._transactions import CONFLICT_BACKOFF_SECONDS, CONFLICT_RETRIES
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.subscribers import utc
 from chalicelib.adapters.dynamo.tables import CampaignRow
@@ -31,8 +32,6 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 # send ledger's transactions update the campaign row all the time while a campaign runs, so an End
 # Campaign or a checkpoint can meet one. Nothing was written, so a few quick retries are safe.
 _TRANSACTION_CONFLICT = "TransactionConflictException"
-CONFLICT_RETRIES = 5
-CONFLICT_BACKOFF_SECONDS = 0.02
 _CAMPAIGN_CURSOR_KEYS = {"shop_id", "campaign_id"}
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -24,21 +23,16 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
+from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.subscribers import thread_key, utc
 from chalicelib.adapters.dynamo.tables import ConversationRow, InboxCounterRow, ReplyRow
-from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, TransientError
+from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
 from chalicelib.services.ports import Page
 
 logger = logging.getLogger(__name__)
 
-# Every save of every conversation of a shop ADDs to the same counter item, so DynamoDB cancels a save
-# that meets another shop-mate's save in flight (TransactionConflict). Nothing was written, so a few quick
-# tries absorb that; after them the caller gets TransientError and may retry later.
-CONFLICT_RETRIES = 5
-CONFLICT_BACKOFF_SECONDS = 0.02
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _CONVERSATION_CURSOR_KEYS = {"shop_id", "phone", "activity_key"}
 
@@ -92,20 +86,7 @@ class DynamoInboxRepository:
         self._sleep = sleep
 
     def _commit(self, build: Callable[[LabelledTransaction], None]) -> frozenset[str]:
-        """Commit the transaction ``build`` fills; the labels whose conditions failed (empty: committed)."""
-        for attempt in range(CONFLICT_RETRIES):
-            # A fresh token per attempt: it only has to make botocore's retries of this one attempt idempotent.
-            tx = LabelledTransaction(client_request_token=uuid.uuid4().hex)
-            build(tx)
-            try:
-                tx.commit()
-            except TransactionCancelled as exc:
-                if exc.failed:
-                    return exc.failed
-                self._sleep(CONFLICT_BACKOFF_SECONDS * (attempt + 1))
-                continue
-            return frozenset()
-        raise TransientError("the inbox is busy with concurrent changes; retry later")
+        return commit_with_retries(build, sleep=self._sleep, busy="the inbox is busy with concurrent changes; retry later")
 
     def get(self, shop_id: str, phone: str) -> Conversation | None:
         """One conversation or None (strongly consistent: its version guards the next save)."""

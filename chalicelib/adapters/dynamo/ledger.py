@@ -13,7 +13,6 @@ See domain/sending.py for the states.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,12 +20,12 @@ from typing import Any
 from pynamodb.exceptions import DeleteError
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
+from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.subscribers import thread_key, time_key, utc
 from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
 from chalicelib.domain.campaigns import CampaignStatus
-from chalicelib.domain.errors import InvalidInput, TransientError
+from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.sending import LedgerEntry, SendState
 from chalicelib.domain.subscribers import SubscriberStatus
 from chalicelib.services.ports import ClaimResult, Page
@@ -35,11 +34,6 @@ from chalicelib.services.ports import ClaimResult, Page
 CONTACT_TTL = timedelta(days=100)
 # A wave entry is only a pointer to its ledger row; keep it a while after its release for inspection.
 WAVE_TTL = timedelta(days=30)
-# DynamoDB cancels a transaction that touches an item another transaction is writing at that moment
-# (TransactionConflict): every finish writes the campaign row every claim checks. Nothing was written, so
-# trying again is safe; a few quick tries absorb the contention, then the queue's redelivery takes over.
-CONFLICT_RETRIES = 5
-CONFLICT_BACKOFF_SECONDS = 0.02
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _WAVE_CURSOR_KEYS = {"wave_key", "phone"}
 
@@ -86,20 +80,9 @@ class DynamoSendLedger:
         self._sleep = sleep
 
     def _commit(self, build: Callable[[LabelledTransaction], None]) -> frozenset[str]:
-        """Commit the transaction ``build`` fills; the labels whose conditions failed (empty: committed)."""
-        for attempt in range(CONFLICT_RETRIES):
-            # A fresh token per attempt: it only has to make botocore's retries of this one attempt idempotent.
-            tx = LabelledTransaction(client_request_token=uuid.uuid4().hex)
-            build(tx)
-            try:
-                tx.commit()
-            except TransactionCancelled as exc:
-                if exc.failed:
-                    return exc.failed
-                self._sleep(CONFLICT_BACKOFF_SECONDS * (attempt + 1))
-                continue
-            return frozenset()
-        raise TransientError("the send ledger is busy with concurrent transactions; retry later")
+        return commit_with_retries(
+            build, sleep=self._sleep, busy="the send ledger is busy with concurrent transactions; retry later"
+        )
 
     def get_many(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> dict[str, LedgerEntry]:
         """Existing rows for these phones (strongly consistent batched reads)."""
