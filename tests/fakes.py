@@ -492,9 +492,10 @@ class FakeSchedules:
         self.cancelled: list[str] = []
         self.created: list[str] = []
 
-    def at(self, name: str, when: datetime, timezone: str, job: Job) -> None:
+    def at(self, name: str, when: datetime, timezone: str, job: Job, *, move: bool = True) -> None:
         self.created.append(name)
-        self.schedules[name] = FakeSchedule(when, timezone, job)
+        if move or name not in self.schedules:
+            self.schedules[name] = FakeSchedule(when, timezone, job)
 
     def cancel(self, name: str) -> None:
         self.cancelled.append(name)

@@ -89,8 +89,9 @@ class EventBridgeSchedules:
             "Target": {"Arn": self._queue_arn(), "RoleArn": self._role_arn, "Input": json.dumps(job_to_json(job))},
         }
 
-    def at(self, name: str, when: datetime, timezone: str, job: Job) -> None:
-        """Create or move the schedule ``name`` to the naive wall time ``when`` in ``timezone``."""
+    def at(self, name: str, when: datetime, timezone: str, job: Job, *, move: bool = True) -> None:
+        """Create or move the schedule ``name`` to the naive wall time ``when`` in ``timezone``. With
+        ``move=False`` an existing schedule is left as it is (its name already fixes time and job)."""
         request = self.definition(name, when, timezone, job)
         try:
             self._client.create_schedule(**request)
@@ -98,6 +99,8 @@ class EventBridgeSchedules:
         except ClientError as exc:
             if _error_code(exc) != "ConflictException":
                 raise _translate(exc, f"create schedule {request['Name']}") from exc
+            if not move:
+                return
         # It exists: move it. If it fired (and deleted itself) in between, creating it again is what was asked.
         try:
             self._client.update_schedule(**request)

@@ -57,13 +57,14 @@ class Conversation:
         """A conversation nobody has written in yet."""
         return cls(shop_id=shop_id, phone=phone, needs_reply=False, opted_out=opted_out, last_activity_at=at)
 
-    def received(self, at: datetime, body: str) -> Conversation:
-        """A subscriber's message: the conversation needs a reply (again). Older news changes nothing."""
+    def received(self, at: datetime, body: str, *, needs_reply: bool = True) -> Conversation:
+        """A subscriber's message: the conversation needs a reply (again). Older news changes nothing.
+        ``needs_reply`` False records a message that is answered automatically (a STOP)."""
         if self.last_inbound_at is not None and at <= self.last_inbound_at:
             return self  # a redelivery, or a message that arrived out of order behind a newer one
         return replace(
             self,
-            needs_reply=True,
+            needs_reply=self.needs_reply or needs_reply,
             last_inbound_at=at,
             last_activity_at=max(at, self.last_activity_at),
             last_message=preview(body),

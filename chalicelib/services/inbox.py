@@ -74,8 +74,9 @@ def on_inbound(ports: Ports, shop_id: str, phone: str, *, at: datetime, body: st
     if event == "message":
         _update(ports, shop_id, phone, lambda c: c.received(at, body))
     elif event == "opt_out":
-        # A STOP is an answer to marketing too: it shows in the Inbox under Opted out.
-        _update(ports, shop_id, phone, lambda c: c.received(at, body).opt_out(at))
+        # A STOP is an answer to marketing too: it shows in the Inbox under Opted out. It needs no reply
+        # from the merchant (the STOP confirmation answered it), so it does not reopen the conversation.
+        _update(ports, shop_id, phone, lambda c: c.received(at, body, needs_reply=False).opt_out(at))
     elif event == "opt_in":
         _update(ports, shop_id, phone, lambda c: c.opt_in(at), create=False)
 

@@ -281,9 +281,10 @@ class SegmentRepository(Protocol):
 class Schedules(Protocol):
     """One-time schedules that put a job on the job queue when they fire (EventBridge Scheduler)."""
 
-    def at(self, name: str, when: datetime, timezone: str, job: Job) -> None:
+    def at(self, name: str, when: datetime, timezone: str, job: Job, *, move: bool = True) -> None:
         """Create or move the schedule ``name`` to the naive wall time ``when`` in ``timezone``; it deletes
-        itself after firing."""
+        itself after firing. ``move=False``: leave an existing schedule alone (a quiet-hours wave's name
+        already fixes its time, so the second batch to need it saves the update call)."""
         ...
 
     def cancel(self, name: str) -> None:

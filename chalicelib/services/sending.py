@@ -136,6 +136,7 @@ def _one(
                 release_at.replace(tzinfo=None),
                 "UTC",
                 ReleaseWave(shop.shop_id, campaign.campaign_id, release_at),
+                move=False,
             )
             waves_armed.add(release_at)
         report.deferred += 1

@@ -94,6 +94,14 @@ class TestAt:
         assert set(update) - {"ClientToken"} == set(first_create) - {"ClientToken"}
         assert update["ActionAfterCompletion"] == "DELETE" and update["FlexibleTimeWindow"] == {"Mode": "OFF"}
 
+    def test_without_move_an_existing_schedule_is_left_alone_in_one_call(self, env: Env) -> None:
+        wave = ReleaseWave("alpha.myshopify.com", "c-1", datetime(2030, 3, 11, 14, 0, tzinfo=timezone.utc))
+        env.schedules.at("wave-c-1-1", datetime(2030, 3, 11, 14, 0), "UTC", wave, move=False)
+        env.schedules.at("wave-c-1-1", datetime(2030, 3, 12, 14, 0), "UTC", wave, move=False)
+        operations = [op for op, _ in env.requests if op.endswith("Schedule") and not op.startswith("Get")]
+        assert operations == ["CreateSchedule", "CreateSchedule"]  # the second hits the conflict and stops
+        assert env.get("wave-c-1-1")["ScheduleExpression"] == "at(2030-03-11T14:00:00)"
+
     def test_an_aware_time_is_taken_as_the_instant_it_names(self, env: Env) -> None:
         instant = datetime(2030, 7, 1, 16, 0, tzinfo=timezone.utc)
         env.schedules.at("start-c-1", instant, "America/Los_Angeles", START)

@@ -141,6 +141,26 @@ class TestStatuses:
         assert status(ports) is ConversationStatus.UNRESOLVED  # what it needed before the STOP
         assert inbox.unresolved_count(ports, SHOP) == 1
 
+    def test_stop_on_a_resolved_conversation_does_not_reopen_it_after_start(self) -> None:
+        ports = make_ports()
+        join(ports)
+        text(ports, "question")
+        tick(ports)
+        inbox.reply(ports, SHOP, NY, {"text": "answer"})
+        tick(ports)
+        text(ports, "STOP")
+        assert status(ports) is ConversationStatus.OPTED_OUT
+        assert ports.inbox.get(SHOP, NY).last_message == "STOP"  # type: ignore[union-attr]
+        tick(ports)
+        text(ports, "START")
+        assert status(ports) is ConversationStatus.RESOLVED and inbox.unresolved_count(ports, SHOP) == 0
+
+    def test_stop_from_someone_who_never_wrote_lists_under_opted_out(self) -> None:
+        ports = make_ports()
+        join(ports)
+        text(ports, "stop")
+        assert status(ports) is ConversationStatus.OPTED_OUT and inbox.unresolved_count(ports, SHOP) == 0
+
     def test_inbox_opt_out_records_the_merchant(self) -> None:
         ports = make_ports()
         join(ports)
