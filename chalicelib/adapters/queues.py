@@ -9,8 +9,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.adapters.aws_errors import translate
 from chalicelib.adapters.resources import QueueSpec
-from chalicelib.domain.errors import ConfigurationError, SmscastError, TransientError
+from chalicelib.domain.errors import SmscastError, TransientError
 from chalicelib.domain.jobs import Job, job_to_json
 from chalicelib.domain.sending import SendBatch
 
@@ -35,17 +36,8 @@ _RETRYABLE = {
 UrlSource = Callable[[], str] | str
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _translate(exc: ClientError, action: str) -> SmscastError:
-    code = _error_code(exc)
-    message = f"SQS refused to {action}: {code}: {exc.response.get('Error', {}).get('Message', '')}"
-    if code in _RETRYABLE:
-        return TransientError(message, details={"aws_code": code})
-    # Access denied, a missing queue, an invalid parameter: retrying will not fix the deployment.
-    return ConfigurationError(message, details={"aws_code": code})
+    return translate(exc, service="SQS", action=action, retryable=_RETRYABLE)
 
 
 def clamp_delay(delay_seconds: int) -> int:

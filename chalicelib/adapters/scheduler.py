@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.errors import ConfigurationError, SmscastError, TransientError
+from chalicelib.adapters.aws_errors import error_code, translate
+from chalicelib.domain.errors import ConfigurationError, SmscastError
 from chalicelib.domain.jobs import Job, job_to_json
 
 MAX_NAME_LENGTH = 64  # Scheduler's limit for schedule (and group) names
@@ -43,17 +44,8 @@ def at_expression(when: datetime, timezone: str) -> str:
     return f"at({when.strftime('%Y-%m-%dT%H:%M:%S')})"
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _translate(exc: ClientError, action: str) -> SmscastError:
-    code = _error_code(exc)
-    message = f"EventBridge Scheduler refused to {action}: {code}: {exc.response.get('Error', {}).get('Message', '')}"
-    if code in _RETRYABLE:
-        return TransientError(message, details={"aws_code": code})
-    # Everything else (access denied, validation, a missing group) is something retrying will not fix.
-    return ConfigurationError(message, details={"aws_code": code})
+    return translate(exc, service="EventBridge Scheduler", action=action, retryable=_RETRYABLE)
 
 
 class EventBridgeSchedules:
@@ -97,7 +89,7 @@ class EventBridgeSchedules:
             self._client.create_schedule(**request)
             return
         except ClientError as exc:
-            if _error_code(exc) != "ConflictException":
+            if error_code(exc) != "ConflictException":
                 raise _translate(exc, f"create schedule {request['Name']}") from exc
             if not move:
                 return
@@ -105,7 +97,7 @@ class EventBridgeSchedules:
         try:
             self._client.update_schedule(**request)
         except ClientError as exc:
-            if _error_code(exc) != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise _translate(exc, f"update schedule {request['Name']}") from exc
             try:
                 self._client.create_schedule(**request)
@@ -117,6 +109,6 @@ class EventBridgeSchedules:
         try:
             self._client.delete_schedule(Name=schedule_name(name), GroupName=self._group)
         except ClientError as exc:
-            if _error_code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return
             raise _translate(exc, f"delete schedule {name}") from exc
