@@ -17,6 +17,7 @@ from chalicelib.adapters.clock import FileOffsetClock, SystemClock
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.claims import DynamoClaims
 from chalicelib.adapters.dynamo.conversations import DynamoConversations
+from chalicelib.adapters.dynamo.idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamo.inbox import DynamoInboxRepository, DynamoReplyRepository
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
 from chalicelib.adapters.dynamo.pacer import DynamoPacer
@@ -31,6 +32,7 @@ from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import EndUserMessagingProvider
 from chalicelib.adapters.sms.sandbox import SandboxProvider
+from chalicelib.services.idempotency import IdempotencyStore
 from chalicelib.services.ports import Clock, Ports, SmsProvider
 from chalicelib.settings import Settings, SmsProviderName
 
@@ -45,12 +47,14 @@ class Container:
         clock: Clock | None = None,
         sms: SmsProvider | None = None,
         ports: Ports | None = None,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._clock = clock
         self._sms = sms
+        self._idempotency = idempotency
         if ports is not None:
             self.ports = ports  # tests: every use case runs on the given ports (fakes)
         bind_tables(settings.resource_prefix, settings.region)
@@ -119,6 +123,11 @@ class Container:
     def media(self) -> S3MediaLibrary:
         # devstack has no internet: importing a real link fails there with media_unreachable (see README)
         return S3MediaLibrary(self.client("s3"), self.settings.media_bucket, HttpsFetcher())
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        # Only requests with an Idempotency-Key reach this, so tests on fake ports without one never touch AWS.
+        return self._idempotency if self._idempotency is not None else DynamoIdempotencyStore()
 
     @cached_property
     def ports(self) -> Ports:

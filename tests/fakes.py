@@ -30,6 +30,7 @@ from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
+from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
 from chalicelib.services.ports import AlreadyDone, ClaimResult, Page, Ports, SubscriberChange
 
 
@@ -618,6 +619,37 @@ class FakeMedia:
         self.objects.setdefault(key, data)
         uri = f"s3://{self.bucket}/{key}"
         return StoredMedia(source_url=link.url, s3_uri=uri, content_type=kind.content_type, size=len(data))
+
+
+class FakeIdempotencyStore:
+    """``IdempotencyStore`` in memory, with the DynamoDB adapter's conditions (expiry, lease, fingerprint)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, IdempotencyRecord] = {}
+        self.lock = threading.Lock()
+
+    def start(
+        self, key: str, fingerprint: str, *, now: datetime, lease_until: datetime, expires_at: datetime
+    ) -> IdempotencyRecord | None:
+        with self.lock:
+            held = self.records.get(key)
+            if held is not None and held.expires_at >= now and (held.response is not None or held.lease_until >= now):
+                return held
+            self.records[key] = IdempotencyRecord(fingerprint, None, lease_until, expires_at)
+            return None
+
+    def finish(self, key: str, fingerprint: str, response: StoredResponse, *, expires_at: datetime) -> None:
+        with self.lock:
+            held = self.records.get(key)
+            if held is None or held.fingerprint != fingerprint or held.response is not None:
+                raise Conflict("idempotency key taken over", code="temporarily_unavailable")
+            self.records[key] = replace(held, response=response, expires_at=expires_at)
+
+    def release(self, key: str, fingerprint: str) -> None:
+        with self.lock:
+            held = self.records.get(key)
+            if held is not None and held.fingerprint == fingerprint and held.response is None:
+                del self.records[key]
 
 
 def fake_ports(clock: FrozenClock | None = None) -> Ports:

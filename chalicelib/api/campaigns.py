@@ -14,7 +14,7 @@ from chalicelib.services import campaigns
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/campaigns", ["POST"], status=201)
+@endpoint(bp, "/campaigns", ["POST"], status=201, idempotent=True)
 def create_campaign(call: Call) -> dict[str, Any]:
     return campaign_json(campaigns.create_campaign(call.ports, call.shop_id, call.json()))
 

@@ -23,6 +23,7 @@ from chalicelib.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from chalicelib.services import idempotency
 from chalicelib.services.auth import Caller, ShopifyApp, authenticate
 from chalicelib.services.ports import Ports
 
@@ -32,6 +33,7 @@ MAX_BODY_BYTES = 64 * 1024
 
 # Most specific first: the first matching class decides the status.
 _STATUS: tuple[tuple[type[SmscastError], int], ...] = (
+    (idempotency.IdempotencyKeyReused, 422),
     (InvalidInput, 400),
     (Unauthorized, 401),
     (NotFound, 404),
@@ -104,10 +106,43 @@ def _shopify_app() -> ShopifyApp | None:
     return None
 
 
+def _as_stored(result: Any, status: int) -> idempotency.StoredResponse:
+    if isinstance(result, Response):
+        return idempotency.StoredResponse(result.status_code, result.body)
+    return idempotency.StoredResponse(status, result)
+
+
+def _run_once(call: Call, route: str, key: str, params: Mapping[str, str], run: Callable[[], Any], status: int) -> Response:
+    """Run the view at most once per (shop, route, Idempotency-Key); a repeat gets the first response."""
+    # A view that raises gives the key back (``once``) and its error is mapped by ``endpoint``: never kept.
+    # Path parameters belong to the request: the same key for a reply to another phone is another request.
+    target = json.dumps(params, sort_keys=True)
+    stored, replayed = idempotency.once(
+        container().idempotency,
+        call.ports.clock.now(),
+        shop_id=call.shop_id,
+        route=route,
+        key=idempotency.check_key(key),
+        request_fingerprint=idempotency.fingerprint(target, call.raw_body),
+        run=lambda: _as_stored(run(), status),
+    )
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"  # as Stripe: the client can tell a replay from a first answer
+    return Response(body=stored.body, status_code=stored.status, headers=headers)
+
+
 def endpoint(
-    bp: Blueprint, path: str, methods: list[str], *, auth: bool = True, status: int = 200
+    bp: Blueprint,
+    path: str,
+    methods: list[str],
+    *,
+    auth: bool = True,
+    status: int = 200,
+    idempotent: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(call, **path_params)`` as a JSON route: authenticated, parsed, errors mapped once."""
+    # idempotent=True: honour an Idempotency-Key header (services/idempotency.py), checked after auth.
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -130,6 +165,9 @@ def endpoint(
                     raw_body=raw,
                     ports=ports,
                 )
+                key = request.headers.get("idempotency-key") if idempotent else None
+                if key is not None:
+                    return _run_once(call, f"{request.method} {path}", key, params, lambda: fn(call, **params), status)
                 result = fn(call, **params)
             except SmscastError as exc:
                 code = status_for(exc)

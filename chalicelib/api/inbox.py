@@ -41,7 +41,7 @@ def conversation(call: Call, phone: str) -> dict[str, Any]:
     return thread_json(thread)
 
 
-@endpoint(bp, "/inbox/{phone}/replies", ["POST"])
+@endpoint(bp, "/inbox/{phone}/replies", ["POST"], idempotent=True)
 def reply(call: Call, phone: str) -> Response:
     sent = inbox.reply(call.ports, call.shop_id, phone, call.json())
     # 201 for a reply that went out, 202 for one waiting for the subscriber's quiet hours to end

@@ -331,7 +331,14 @@ def _json(name: str, description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    words = {400: "invalid input", 401: "missing or bad token", 404: "not found", 409: "conflict", 413: "body too large"}
+    words = {
+        400: "invalid input",
+        401: "missing or bad token",
+        404: "not found",
+        409: "conflict",
+        413: "body too large",
+        422: "Idempotency-Key reused for a different request (idempotency_key_reused)",
+    }
     return {str(s): _json("Error", words[s]) for s in statuses}
 
 
@@ -341,6 +348,16 @@ _PAGING = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
 ]
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+    "description": "Any unique string (a UUID) to make a retry safe: for 24 h, the same key from the same shop on "
+    "this route with the same body returns the first response again (header Idempotent-Replayed: true) without "
+    "doing it twice; with another body 422 idempotency_key_reused; while the first is running 409 "
+    "request_in_progress. Failed requests are not kept. Otherwise 400 invalid_idempotency_key.",
+}
 _PHONE = {
     "name": "phone",
     "in": "path",
@@ -422,8 +439,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/campaigns": {
         "post": _op(
             "Create a campaign: a draft, scheduled for a store-local date, or sent now",
-            {"201": _json("Campaign", "created"), **_errors(400, 401, 413)},
+            {"201": _json("Campaign", "created"), **_errors(400, 401, 409, 413, 422)},
             body="NewCampaign",
+            params=[_IDEMPOTENCY_KEY],
         ),
         "get": _op(
             "Campaigns, newest first, with stats and totals",
@@ -497,10 +515,10 @@ PATHS: dict[str, dict[str, Any]] = {
             {
                 "201": _json("Reply", "sent"),
                 "202": _json("Reply", "scheduled for when the subscriber's quiet hours end"),
-                **_errors(400, 401, 404, 409, 413),
+                **_errors(400, 401, 404, 409, 413, 422),
             },
             body="NewReply",
-            params=[_PHONE],
+            params=[_PHONE, _IDEMPOTENCY_KEY],
         ),
     },
     "/inbox/{phone}/resolve": {

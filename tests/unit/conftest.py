@@ -14,14 +14,14 @@ from chalicelib.composition import Container, use_container
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
 from chalicelib.settings import Settings
-from tests.fakes import fake_ports
+from tests.fakes import FakeIdempotencyStore, fake_ports
 
 SHOPIFY_KEY, SHOPIFY_SECRET = "app-key-123", "app-secret-0123456789abcdef0123456789abcdef"
 
 
 class Api:
-    def __init__(self, client: Client, ports: Ports, keys: dict[str, str]) -> None:
-        self.client, self.ports, self.keys = client, ports, keys
+    def __init__(self, client: Client, ports: Ports, keys: dict[str, str], idempotency: FakeIdempotencyStore) -> None:
+        self.client, self.ports, self.keys, self.idempotency = client, ports, keys, idempotency
 
     def call(
         self,
@@ -32,8 +32,9 @@ class Api:
         body: Any = None,
         raw: bytes | None = None,
         token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
             headers["Authorization"] = token
         elif shop is not None:
@@ -56,9 +57,10 @@ def api() -> Iterator[Api]:
             "SMSCAST_ALLOW_FICTIONAL_NUMBERS": "true",
         }
     )
-    use_container(Container(settings, ports=ports))
+    idempotency = FakeIdempotencyStore()
+    use_container(Container(settings, ports=ports, idempotency=idempotency))
     with Client(app) as client:
-        yield Api(client, ports, {"demo": demo_key, "other": other_key})
+        yield Api(client, ports, {"demo": demo_key, "other": other_key}, idempotency)
     use_container(None)
 
 

@@ -369,6 +369,23 @@ class ReplyRow(SmscastTable):
     provider_message_id = UnicodeAttribute(null=True)
 
 
+class IdempotencyRow(SmscastTable):
+    """An ``Idempotency-Key`` taken by a request; ``key`` is ``shop_id#route#key``. ``status`` and ``body`` are
+    set when the request finished (absent while in progress). See services/idempotency.py."""
+
+    base_name = "idempotency"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "idempotency"
+
+    key = UnicodeAttribute(hash_key=True)
+    fingerprint = UnicodeAttribute()
+    status = NumberAttribute(null=True)
+    body = JSONAttribute(null=True)
+    lease_until = NumberAttribute()  # epoch seconds: an unfinished request older than this was abandoned
+    expires_at = NumberAttribute()  # DynamoDB TTL (epoch seconds); also checked on read, TTL deletes late
+
+
 ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ShopRow,
     ShopKeyRow,
@@ -387,6 +404,7 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ConversationRow,
     InboxCounterRow,
     ReplyRow,
+    IdempotencyRow,
 )
 
 
