@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import Attribute
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import CONFLICT_BACKOFF_SECONDS, CONFLICT_RETRIES
+from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.subscribers import utc
 from chalicelib.adapters.dynamo.tables import CampaignRow
@@ -27,7 +28,6 @@ from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
 from chalicelib.services.ports import Page
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 # A plain write to an item that a transaction is writing at that moment is refused with this code; the
 # send ledger's transactions update the campaign row all the time while a campaign runs, so an End
 # Campaign or a checkpoint can meet one. Nothing was written, so a few quick retries are safe.
@@ -154,7 +154,7 @@ class DynamoCampaignRepository:
             try:
                 row.update(actions=actions, condition=condition)
             except UpdateError as exc:
-                if exc.cause_response_code == _CONDITION_FAILED:
+                if condition_failed(exc):
                     return False
                 if exc.cause_response_code != _TRANSACTION_CONFLICT:
                     raise
@@ -166,12 +166,8 @@ class DynamoCampaignRepository:
     def create(self, campaign: Campaign) -> Campaign:
         """Store a new campaign at version 1 (Conflict with code ``campaign_exists`` if the id is taken)."""
         row = campaign_to_new_row(campaign)
-        try:
-            row.save(condition=CampaignRow.campaign_id.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
-                raise Conflict(f"campaign {campaign.campaign_id} already exists", code="campaign_exists") from exc
-            raise
+        if not save_new(row, CampaignRow.campaign_id.does_not_exist()):
+            raise Conflict(f"campaign {campaign.campaign_id} already exists", code="campaign_exists")
         return row_to_campaign(row)
 
     def get(self, shop_id: str, campaign_id: str) -> Campaign:
@@ -225,7 +221,7 @@ class DynamoCampaignRepository:
         try:
             CampaignRow(campaign.shop_id, campaign.campaign_id).delete(condition=CampaignRow.version == campaign.version)
         except DeleteError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            if condition_failed(exc):
                 raise self._missing_or_stale(campaign) from exc
             raise
 

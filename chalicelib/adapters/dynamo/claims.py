@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pynamodb.exceptions import PutError
-
+from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.subscribers import utc
 from chalicelib.adapters.dynamo.tables import DedupeRow
 
@@ -16,13 +15,7 @@ class DynamoClaims:
     def claim(self, key: str, at: datetime) -> bool:
         """True if this call took ``key``, False if anyone took it before."""
         # No expiry: the port promises a claim succeeds once, ever (send ledger, order ids).
-        try:
-            DedupeRow(key, taken_at=utc(at)).save(condition=DedupeRow.key.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return save_new(DedupeRow(key, taken_at=utc(at)), DedupeRow.key.does_not_exist())
 
     def release(self, key: str) -> None:
         """Give ``key`` back (deleting a key nobody holds is fine), so the next claim succeeds."""

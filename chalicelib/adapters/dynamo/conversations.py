@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import PutError
-
+from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.subscribers import message_to_row, row_to_message, thread_key
 from chalicelib.adapters.dynamo.tables import MessageRow
@@ -20,12 +19,8 @@ class DynamoConversations:
 
     def append(self, message: ConversationMessage) -> None:
         """Add a line to the thread; the same line again (same time and message id) is silently kept once."""
-        try:
-            message_to_row(message).save(condition=MessageRow.line_key.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return  # a redelivery of a line we already have
-            raise
+        # False means a redelivery of a line we already have: nothing more to do.
+        save_new(message_to_row(message), MessageRow.line_key.does_not_exist())
 
     def thread(self, shop_id: str, phone: str, *, limit: int = 100, cursor: str | None = None) -> Page[ConversationMessage]:
         """The thread, oldest first; ``cursor`` continues after the last line of the previous page."""

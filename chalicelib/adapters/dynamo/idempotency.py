@@ -6,12 +6,11 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import DeleteError, GetError, PutError, UpdateError
 
+from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.subscribers import utc
 from chalicelib.adapters.dynamo.tables import IdempotencyRow
 from chalicelib.domain.errors import TransientError
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def _epoch(at: datetime) -> int:
@@ -52,7 +51,7 @@ class DynamoIdempotencyStore:
                 row.save(condition=free)
                 return None
             except PutError as exc:
-                if exc.cause_response_code != _CONDITION_FAILED:
+                if not condition_failed(exc):
                     raise _unavailable() from exc
             try:
                 held = IdempotencyRow.get(key, consistent_read=True)
@@ -84,5 +83,5 @@ class DynamoIdempotencyStore:
                 condition=(IdempotencyRow.fingerprint == fingerprint) & IdempotencyRow.status.does_not_exist()
             )
         except DeleteError as exc:
-            if exc.cause_response_code != _CONDITION_FAILED:
+            if not condition_failed(exc):
                 raise _unavailable() from exc

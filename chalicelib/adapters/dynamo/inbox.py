@@ -19,11 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import Attribute
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
+from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.subscribers import thread_key, utc
 from chalicelib.adapters.dynamo.tables import ConversationRow, InboxCounterRow, ReplyRow
@@ -33,7 +34,6 @@ from chalicelib.services.ports import Page
 
 logger = logging.getLogger(__name__)
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _CONVERSATION_CURSOR_KEYS = {"shop_id", "phone", "activity_key"}
 
 
@@ -211,12 +211,8 @@ class DynamoReplyRepository:
 
     def create(self, reply: Reply) -> Reply:
         """Store a new reply (Conflict with code ``reply_exists`` if the id is taken in this thread)."""
-        try:
-            reply_to_row(reply).save(condition=ReplyRow.reply_id.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
-                raise Conflict(f"reply {reply.reply_id} already exists", code="reply_exists") from exc
-            raise
+        if not save_new(reply_to_row(reply), ReplyRow.reply_id.does_not_exist()):
+            raise Conflict(f"reply {reply.reply_id} already exists", code="reply_exists")
         return reply
 
     def get(self, shop_id: str, phone: str, reply_id: str) -> Reply | None:
@@ -253,7 +249,7 @@ class DynamoReplyRepository:
                 actions=actions, condition=ReplyRow.state == ReplyState.SCHEDULED.value
             )
         except UpdateError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            if condition_failed(exc):
                 return False
             raise
         return True

@@ -21,6 +21,7 @@ from pynamodb.exceptions import DeleteError
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
+from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.subscribers import thread_key, time_key, utc
 from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
@@ -34,7 +35,6 @@ from chalicelib.services.ports import ClaimResult, Page
 CONTACT_TTL = timedelta(days=100)
 # A wave entry is only a pointer to its ledger row; keep it a while after its release for inspection.
 WAVE_TTL = timedelta(days=30)
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _WAVE_CURSOR_KEYS = {"wave_key", "phone"}
 
 
@@ -214,7 +214,7 @@ class DynamoSendLedger:
                 condition=SendLedgerRow.state == SendState.CLAIMED.value
             )
         except DeleteError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
+            if condition_failed(exc):
                 return
             raise
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.tables import PacerRow
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.pacing import reserve
 from chalicelib.services.ports import Clock
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 ATTEMPTS = 10
 # After ATTEMPTS lost races the item is hot: back off briefly and let the caller ask again.
 CONTENDED_WAIT_MS = 25
@@ -64,7 +64,7 @@ class DynamoPacer:
             try:
                 PacerRow(shop_id, log=[list(entry) for entry in outcome.log], version=version + 1).save(condition=condition)
             except PutError as exc:
-                if exc.cause_response_code == _CONDITION_FAILED:
+                if condition_failed(exc):
                     continue  # another worker wrote first: decide again on what it wrote
                 raise
             return 0  # room taken: the caller must send now, not wait and ask again (that would take it twice)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import PutError
-
+from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.subscribers import utc
 from chalicelib.adapters.dynamo.tables import SegmentRow
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.segments import Segment
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def row_to_segment(row: SegmentRow) -> Segment:
@@ -29,12 +26,8 @@ class DynamoSegmentRepository:
         # Only for listing order; nothing decides anything on it.
         created_at = utc(datetime.now(timezone.utc))
         row = SegmentRow(segment.shop_id, segment.segment_id, name=segment.name, rule=dict(segment.rule), created_at=created_at)
-        try:
-            row.save(condition=SegmentRow.segment_id.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
-                raise Conflict(f"segment {segment.segment_id} already exists", code="segment_exists") from exc
-            raise
+        if not save_new(row, SegmentRow.segment_id.does_not_exist()):
+            raise Conflict(f"segment {segment.segment_id} already exists", code="segment_exists")
         return row_to_segment(row)
 
     def get(self, shop_id: str, segment_id: str) -> Segment:

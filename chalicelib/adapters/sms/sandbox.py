@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
+from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.tables import SandboxControlRow, SandboxMessageRow
 from chalicelib.adapters.sms.end_user_messaging import check_sendable, segments_of
 from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled
@@ -29,7 +30,6 @@ FAIL_NUMBERS = "fault#numbers"  # data.numbers: destinations that are always rej
 _FAULTS = (THROTTLE, FAIL_NEXT, FAIL_NUMBERS)
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so sent_key sorts as time does
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def _opt_out_key(sender_number: str, phone: str) -> str:
@@ -229,7 +229,7 @@ def _take_one(name: str) -> bool:
             condition=SandboxControlRow.counter > 0,
         )
     except UpdateError as exc:
-        if exc.cause_response_code == _CONDITION_FAILED:
+        if condition_failed(exc):
             return False
         raise
     return True
