@@ -45,7 +45,6 @@ class SendReply:
     """An Inbox reply scheduled for the end of the subscriber's quiet hours is due."""
 
     shop_id: str
-    campaign_id: str  # unused for replies; kept so every job has the same envelope
     phone: str
     reply_id: str
     kind = "reply"
@@ -56,23 +55,33 @@ Job = StartCampaign | PlanPage | ReleaseWave | SendReply
 
 def job_to_json(job: Job) -> dict[str, Any]:
     """The wire form of a job."""
-    data: dict[str, Any] = {"kind": job.kind, "shop_id": job.shop_id, "campaign_id": job.campaign_id}
+    data: dict[str, Any] = {"kind": job.kind, "shop_id": job.shop_id}
+    if isinstance(job, SendReply):
+        data["phone"] = job.phone
+        data["reply_id"] = job.reply_id
+        return data
+    data["campaign_id"] = job.campaign_id
     if isinstance(job, PlanPage):
         data["page"] = job.page
     if isinstance(job, ReleaseWave):
         data["release_at"] = job.release_at.isoformat()
         data["cursor"] = job.cursor
-    if isinstance(job, SendReply):
-        data["phone"] = job.phone
-        data["reply_id"] = job.reply_id
     return data
 
 
 def job_from_json(data: Any) -> Job:
     """Parse a job; ValueError for anything that is not one."""
-    if not isinstance(data, dict) or not isinstance(data.get("shop_id"), str) or not isinstance(data.get("campaign_id"), str):
-        raise ValueError("a job needs kind, shop_id and campaign_id")
-    shop_id, campaign_id, kind = data["shop_id"], data["campaign_id"], data.get("kind")
+    if not isinstance(data, dict) or not isinstance(data.get("shop_id"), str):
+        raise ValueError("a job needs kind and shop_id")
+    shop_id, kind = data["shop_id"], data.get("kind")
+    if kind == "reply":
+        phone, reply_id = data.get("phone"), data.get("reply_id")
+        if not isinstance(phone, str) or not isinstance(reply_id, str) or not phone or not reply_id:
+            raise ValueError("reply job needs phone and reply_id")
+        return SendReply(shop_id, phone, reply_id)
+    campaign_id = data.get("campaign_id")
+    if not isinstance(campaign_id, str):
+        raise ValueError("a campaign job needs campaign_id")
     if kind == "start":
         return StartCampaign(shop_id, campaign_id)
     if kind == "plan":
@@ -86,11 +95,6 @@ def job_from_json(data: Any) -> Job:
             raise ValueError("release_at must carry its offset")
         cursor = data.get("cursor")
         return ReleaseWave(shop_id, campaign_id, release_at, cursor if isinstance(cursor, str) else None)
-    if kind == "reply":
-        phone, reply_id = data.get("phone"), data.get("reply_id")
-        if not isinstance(phone, str) or not isinstance(reply_id, str) or not phone or not reply_id:
-            raise ValueError("reply job needs phone and reply_id")
-        return SendReply(shop_id, campaign_id, phone, reply_id)
     raise ValueError(f"unknown job kind {kind!r}")
 
 

@@ -239,7 +239,7 @@ def reply(ports: Ports, shop_id: str, phone: str, body: Mapping[str, Any]) -> Re
             reply_schedule_name(stored.reply_id),
             quiet.until.replace(tzinfo=None),
             "UTC",
-            SendReply(shop_id, "", e164, stored.reply_id),
+            SendReply(shop_id, e164, stored.reply_id),
         )
         # A scheduled reply answers the conversation already: the merchant's work is done.
         _update(ports, shop_id, e164, lambda c: c.replied(now, text, started_at=now))
