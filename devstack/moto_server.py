@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -12,9 +11,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import IO
 
-_PR_SET_PDEATHSIG = 1
+from devstack.lifetime import die_with_parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,16 +24,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: on Linux, ask the kernel to SIGTERM moto if devstack dies (even by SIGKILL)."""
-    # Its own session keeps a terminal's Ctrl-C away from moto, so devstack can stop pumps before the
-    # AWS stand-in goes away; the death signal covers the case where devstack gets no chance to clean up.
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except OSError:
-            pass
+class StartCancelled(Exception):
+    """A stop was requested before start-up finished."""
 
 
 class MotoServer:
@@ -44,6 +36,7 @@ class MotoServer:
         self.port = port or free_port(host)
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+        self._group: int | None = None  # kept after stop() forgets the process, for kill()
 
     @property
     def endpoint(self) -> str:
@@ -55,8 +48,11 @@ class MotoServer:
         """The moto process id, while it runs."""
         return self._process.pid if self._process else None
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Launch moto in its own process (so it runs on another core) and wait until it answers HTTP."""
+    def start(self, timeout: float = 30.0, *, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Launch moto in its own process (so it runs on another core) and wait until it answers HTTP.
+
+        Raises ``StartCancelled`` as soon as ``cancelled()`` turns true while waiting.
+        """
         with contextlib.ExitStack() as stack:
             log: IO[bytes] | int = stack.enter_context(open(self._log_path, "ab")) if self._log_path else subprocess.DEVNULL
             self._process = subprocess.Popen(
@@ -64,14 +60,18 @@ class MotoServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                preexec_fn=_die_with_parent,  # setsid + death signal need a pre-exec hook
+                preexec_fn=die_with_parent(),  # setsid + death signal need a pre-exec hook
             )
-        self._wait_ready(timeout)
+            self._group = self._process.pid
+        self._wait_ready(timeout, cancelled)
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, cancelled: Callable[[], bool]) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self._process is not None
+            if cancelled():
+                self.stop()
+                raise StartCancelled("stop requested while moto was starting")
             if self._process.poll() is not None:
                 raise RuntimeError(f"moto server exited with code {self._process.returncode} before it was ready")
             try:
@@ -87,13 +87,21 @@ class MotoServer:
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate moto's whole process group; kill it if it will not go. Safe to call twice."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
         try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout)
         except ProcessLookupError:
-            return
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout)
+        self._group = None  # reaped: the id may be reused, so kill() must not aim at it any more
+
+    def kill(self) -> None:
+        """SIGKILL moto's whole process group at once, without waiting: for a forced stop that exits right after."""
+        if self._group is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._group, signal.SIGKILL)

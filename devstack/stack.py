@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from chalice.local import LocalDevServer
 
 from devstack import wiring
 from devstack.config import DEFAULT_CLOCK_FILE, REPO_ROOT, DevstackConfig, remove_state, state_file_path, write_state
-from devstack.moto_server import MotoServer
+from devstack.moto_server import MotoServer, StartCancelled
 from devstack.pumps import Pump, SchedulerPump, SnsToLambdaPump, SqsToLambdaPump
 from devstack.serving import build_server
 
@@ -80,12 +80,22 @@ class Devstack:
     _server_thread: threading.Thread | None = None
     _stopped: bool = False
 
-    def start(self) -> DevstackConfig:
-        """Start moto, create resources, seed the demo shop, start pumps and the API; write the state file last."""
+    def start(self, cancelled: Callable[[], bool] = lambda: False) -> DevstackConfig:
+        """Start moto, create resources, seed the demo shop, start pumps and the API; write the state file last.
+
+        ``cancelled`` is asked between steps: once it says yes, start raises ``StartCancelled`` and ``stop``
+        cleans up whatever had started. Checking between steps, rather than raising from a signal handler,
+        never leaves a lock or a half-made client behind.
+        """
+
+        def checkpoint() -> None:
+            if cancelled():
+                raise StartCancelled("stop requested while starting")
+
         self.clock_file.parent.mkdir(parents=True, exist_ok=True)
         _require_free_port(HOST, self.port)  # fail before starting anything if the API port is taken
         self.moto = MotoServer(HOST, log_path=self.moto_log)
-        self.moto.start()
+        self.moto.start(cancelled=cancelled)
         configure_environment(self.moto.endpoint, prefix=self.prefix, clock_file=str(self.clock_file))
 
         # Imported only now: the app and the composition root must see the environment set above.
@@ -100,14 +110,17 @@ class Devstack:
         from chalicelib.services.shops import create_shop
         from chalicelib.settings import Settings
 
+        checkpoint()
         container = Container(Settings.from_env())
         use_container(container)
         create_tables()
+        checkpoint()
         sqs, sns, scheduler = container.client("sqs"), container.client("sns"), container.client("scheduler")
         # the media bucket too: MMS campaigns store their image there (importing one needs internet, see README)
         created = create_messaging_resources(sqs, sns, scheduler, self.prefix, s3=container.client("s3"))
         _, api_key = create_shop(container.ports, shop_id=DEMO_SHOP_ID, settings=DEMO_SETTINGS)
         LOG.info("resources ready: %s", ", ".join(sorted(created)))
+        checkpoint()
 
         if str(REPO_ROOT) not in sys.path:
             sys.path.insert(0, str(REPO_ROOT))
@@ -156,6 +169,7 @@ class Devstack:
                 region=REGION,
             )
         )
+        checkpoint()
         for pump in self.pumps:
             pump.start()
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
@@ -171,6 +185,7 @@ class Devstack:
             clock_file=str(self.clock_file),
             shop_id=DEMO_SHOP_ID,
         )
+        checkpoint()  # a stop asked for during start-up must never leave a state file behind
         write_state(self.config, self.state_file)
         return self.config
 
@@ -191,6 +206,16 @@ class Devstack:
             pump.join(timeout=10)
         if self.moto is not None:
             self.moto.stop()
+
+    def kill(self) -> None:
+        """Stop at once (a second Ctrl-C, or a stop that overran): state file gone, moto SIGKILLed, no waiting.
+
+        The caller exits the process right after, which ends the pumps and the API server (daemon threads).
+        """
+        if self.config is not None:
+            remove_state(self.state_file)
+        if self.moto is not None:
+            self.moto.kill()
 
 
 def _require_free_port(host: str, port: int) -> None:

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from devstack.config import DevstackConfig, load_state
+from devstack.lifetime import die_with_parent
 from devstack.moto_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,9 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevstackConfi
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # our own group, so a kill at the end cannot miss a child
+            # Its own group, so a kill at the end cannot miss a child; and it dies with this test run, so an
+            # interrupted or killed pytest leaves no devstack (and through it no moto) behind.
+            preexec_fn=die_with_parent(),
         )
 
     def log_tail() -> str:
