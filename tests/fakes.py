@@ -228,8 +228,8 @@ class FakeSms:
         if (sms.from_number, sms.to_number) in self.opted_out:  # like AWS: no kind is exempt
             raise ConsentRequired("opted out at the provider")
         # like End User Messaging: an MMS is one part whatever its text
-        segments = 1 if sms.media_urls else measure(sms.body).segments
-        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}", segments=segments)
+        parts = 1 if sms.media_urls else measure(sms.body).parts
+        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}", parts=parts)
         self.sent.append(Sent(sms, receipt, self.clock.now() if self.clock else None))
         if self.on_send is not None:
             self.on_send(sms)
@@ -385,7 +385,7 @@ class FakeLedger:
                 return False
             self.rows[key] = entry
             counter = {SendState.SENT: "sent", SendState.SKIPPED: "skipped", SendState.FAILED: "failed"}[entry.state]
-            self.campaigns.add(entry.shop_id, entry.campaign_id, **{counter: 1, "segments": entry.segments})
+            self.campaigns.add(entry.shop_id, entry.campaign_id, **{counter: 1, "parts": entry.parts})
             if entry.state is SendState.SENT:
                 self.contacts.sent.append((entry.shop_id, entry.phone, entry.at))
             return True

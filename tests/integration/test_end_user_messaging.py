@@ -78,7 +78,7 @@ class TestSendText:
         )
         receipt = provider(client).send(sms(body=body))
         assert receipt.provider_message_id == "msg-1"
-        assert receipt.segments == 2
+        assert receipt.parts == 2
 
     @pytest.mark.parametrize("kind", [MessageKind.REPLY, MessageKind.COMPLIANCE])
     def test_reply_and_compliance_are_transactional_without_empty_context(
@@ -97,7 +97,7 @@ class TestSendText:
         )
         receipt = provider(client, configuration_set=None).send(sms(kind, body="Thanks! 😊", campaign_id=""))
         assert receipt.provider_message_id == "msg-2"
-        assert receipt.segments == 1
+        assert receipt.parts == 1
 
     def test_blank_body_is_refused_before_calling_aws(self, client: Any, stubber: Stubber) -> None:
         with pytest.raises(ProviderRejected) as caught:
@@ -121,7 +121,7 @@ class TestSendMedia:
         )
         receipt = provider(client).send(sms(body="Look at this", media_urls=(MEDIA,)))
         assert receipt.provider_message_id == "mms-1"
-        assert receipt.segments == 1
+        assert receipt.parts == 1
 
     def test_media_without_text_omits_the_body(self, client: Any, stubber: Stubber) -> None:
         stubber.add_response(

@@ -66,9 +66,9 @@ def check_sendable(sms: OutboundSms) -> None:
             )
 
 
-def segments_of(sms: OutboundSms) -> int:
+def parts_of(sms: OutboundSms) -> int:
     """Billed parts: an MMS travels as one message however long its text; an SMS as many parts as its body needs."""
-    return 1 if sms.media_urls else measure(sms.body).segments
+    return 1 if sms.media_urls else measure(sms.body).parts
 
 
 def _context(sms: OutboundSms) -> dict[str, str]:
@@ -140,7 +140,7 @@ class EndUserMessagingProvider:
             raise ProviderRejected(
                 "the message does not fit End User Messaging's request rules", details={"reason": "PARAM_VALIDATION"}
             ) from exc
-        return SendReceipt(provider_message_id=str(response["MessageId"]), segments=segments_of(sms))
+        return SendReceipt(provider_message_id=str(response["MessageId"]), parts=parts_of(sms))
 
     # The deployment has one opt-out list shared by all its sender numbers (settings.opt_out_list), so
     # the sender is not needed to find the list; it is part of the port because a provider with
