@@ -369,6 +369,7 @@ class ReplyRow(SmscastTable):
     media_s3_uri = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     provider_message_id = UnicodeAttribute(null=True)
+    settled_at = UTCDateTimeAttribute(null=True)  # absent on rows settled before it was kept
 
 
 class IdempotencyRow(SmscastTable):
