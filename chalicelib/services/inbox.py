@@ -22,6 +22,7 @@ from chalicelib.domain.errors import (
     ProviderThrottled,
     SmscastError,
 )
+from chalicelib.domain.inbound import InboxEvent
 from chalicelib.domain.inbox import (
     Conversation,
     ConversationStatus,
@@ -74,15 +75,15 @@ def _update(
 # --- fed by inbound SMS (services/inbound.py) ---------------------------------------------------------
 
 
-def on_inbound(ports: Ports, shop_id: str, phone: str, *, at: datetime, body: str, event: str) -> None:
-    """Keep the conversation in step with an inbound SMS: ``event`` is message, opt_out or opt_in."""
-    if event == "message":
+def on_inbound(ports: Ports, shop_id: str, phone: str, *, at: datetime, body: str, event: InboxEvent) -> None:
+    """Keep the conversation in step with an inbound SMS."""
+    if event is InboxEvent.MESSAGE:
         _update(ports, shop_id, phone, lambda c: c.received(at, body))
-    elif event == "opt_out":
+    elif event is InboxEvent.OPT_OUT:
         # A STOP is an answer to marketing too: it shows in the Inbox under Opted out. It needs no reply
         # from the merchant (the STOP confirmation answered it), so it does not reopen the conversation.
         _update(ports, shop_id, phone, lambda c: c.received(at, body, needs_reply=False).opt_out(at))
-    elif event == "opt_in":
+    elif event is InboxEvent.OPT_IN:
         _update(ports, shop_id, phone, lambda c: c.opt_in(at), create=False)
 
 
