@@ -11,11 +11,23 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from botocore.stub import Stubber
 
-from chalicelib.adapters.sms.end_user_messaging import EndUserMessagingProvider
-from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled
+from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
+from chalicelib.domain.errors import (
+    ConsentRequired,
+    ProviderError,
+    ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
 from chalicelib.domain.messages import MessageKind, OutboundSms
 
 pytestmark = pytest.mark.integration
@@ -193,6 +205,47 @@ def test_send_errors_are_translated_by_code_and_reason(
     assert type(error) is expected  # not merely a subclass: AccessDenied must not look retryable
     assert isinstance(error.__cause__, ClientError)
     assert getattr(error, "details", {}).get("reason") == reason
+
+
+class NoAnswer:
+    """A client whose send calls fail below the API layer, as botocore raises network failures."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def send_text_message(self, **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        raise self.error
+
+    send_media_message = send_text_message
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # never connected: the provider did not see the message, so retrying later is safe
+        (ConnectTimeoutError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderUnavailable),
+        (EndpointConnectionError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderUnavailable),
+        # the request went out and no answer came back: it may have been sent, so a plain (never retried) error
+        (ReadTimeoutError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderError),
+        (ConnectionClosedError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderError),
+    ],
+)
+def test_network_failures_say_whether_the_message_may_have_left(error: Exception, expected: type[Exception]) -> None:
+    client = NoAnswer(error)
+    with pytest.raises(ProviderError) as caught:
+        EndUserMessagingProvider(client, opt_out_list=OPT_OUTS).send(sms())  # type: ignore[arg-type]
+    assert type(caught.value) is expected and caught.value.__cause__ is error and client.calls == 1
+    assert isinstance(caught.value, ProviderThrottled) is (expected is ProviderUnavailable)
+
+
+def test_the_sms_client_makes_one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore would otherwise resend after a 5xx or a read timeout: a message that may have gone out, twice
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.client("pinpoint-sms-voice-v2", region_name="us-east-1", config=CLIENT_CONFIG)
+    assert client.meta.config.retries["total_max_attempts"] == 1
 
 
 def test_opt_out_text_in_the_message_alone_is_not_an_opt_out(client: Any, stubber: Stubber) -> None:
