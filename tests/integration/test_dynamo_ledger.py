@@ -210,6 +210,9 @@ class TestFinish:
 
         assert ledger.get_many(SHOP, CAMPAIGN, [PHONE])[PHONE] == replace(sent(parts=2), attempts=1)
         assert counters() == {"sent": 1, "skipped": 0, "failed": 0, "done": 1, "deferred": 0, "parts": 2}
+        # parts keeps the attribute name rows were written with before the rename: no migration
+        (item,) = SendLedgerRow.scan()
+        assert item.attribute_values["parts"] == 2 and "segments" in item.serialize()
         (contact,) = ContactRow.scan()
         assert (contact.subscriber_key, contact.sent_key) == (f"{SHOP}#{PHONE}", f"2025-03-01T12:00:00.123456Z#{CAMPAIGN}")
         assert contact.expires_at == int((T0 + timedelta(days=100)).timestamp())
