@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from chalicelib.adapters.clock import FileOffsetClock, SystemClock
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
@@ -30,7 +31,7 @@ from chalicelib.adapters.queues import QueueLocator, SqsJobQueue
 from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, schedule_group_name
 from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
-from chalicelib.adapters.sms.end_user_messaging import EndUserMessagingProvider
+from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
 from chalicelib.adapters.sms.sandbox import SandboxProvider
 from chalicelib.services.idempotency import IdempotencyStore
 from chalicelib.services.ports import Clock, Ports, SmsProvider
@@ -63,11 +64,11 @@ class Container:
     def session(self) -> boto3.session.Session:
         return boto3.session.Session(region_name=self.settings.region)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, config: Config | None = None) -> Any:
         """A boto3 client, built once per service; AWS_ENDPOINT_URL (devstack) is honoured by boto3 itself."""
         with self._lock:  # creating clients from one session is not thread-safe
             if service not in self._clients:
-                self._clients[service] = self.session.client(service)  # type: ignore[call-overload]
+                self._clients[service] = self.session.client(service, config=config)  # type: ignore[call-overload]
             return self._clients[service]
 
     @cached_property
@@ -91,7 +92,7 @@ class Container:
             provider = SandboxProvider(self.clock)
         else:
             provider = EndUserMessagingProvider(
-                self.client("pinpoint-sms-voice-v2"),
+                self.client("pinpoint-sms-voice-v2", CLIENT_CONFIG),
                 opt_out_list=self.settings.opt_out_list,
                 configuration_set=self.settings.configuration_set,
             )

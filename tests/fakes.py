@@ -18,13 +18,14 @@ from chalicelib.domain.errors import (
     ConsentRequired,
     InvalidInput,
     NotFound,
+    ProviderError,
     ProviderRejected,
     ProviderThrottled,
 )
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
-from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
+from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
 from chalicelib.domain.pacing import reserve
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
@@ -216,9 +217,15 @@ class FakeSms:
         self.sent: list[Sent] = []
         self.on_send: Callable[[OutboundSms], None] | None = None  # test hook: runs as the provider accepts
         self.opted_out: set[tuple[str, str]] = set()
-        self.throttle_next = 0
         self.refuse_removal = False  # AWS lets a number off the opt-out list once per 30 days
         self.calls: list[str] = []
+        # Fault switches, each for the next n sends. Nothing leaves for these:
+        self.throttle_next = 0  # ProviderThrottled (ThrottlingException, ServiceQuotaExceeded)
+        self.reject_next = 0  # ProviderRejected (ValidationException)
+        self.fail_next = 0  # ProviderError, nothing sent (a 5xx before the service acted)
+        # ... and the message does go out for these, but the caller never hears so:
+        self.lose_answer_next = 0  # ProviderError after the provider accepted it (a read timeout)
+        self.crash_after_send_next = 0  # WorkerCrash after the provider accepted it (Lambda died)
 
     def send(self, sms: OutboundSms) -> SendReceipt:
         self.calls.append(f"send:{sms.to_number}")
@@ -226,14 +233,30 @@ class FakeSms:
             self.throttle_next -= 1
             raise ProviderThrottled("slow down")
         if (sms.from_number, sms.to_number) in self.opted_out:  # like AWS: no kind is exempt
-            raise ConsentRequired("opted out at the provider")
+            raise ConsentRequired("opted out at the provider", details={"reason": "DESTINATION_PHONE_NUMBER_OPTED_OUT"})
+        if self.reject_next:
+            self.reject_next -= 1
+            raise ProviderRejected("refused", details={"reason": "INVALID_PARAMETER"})
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ProviderError("InternalServerException", details={"aws_code": "InternalServerException"})
         # like End User Messaging: an MMS is one part whatever its text
-        segments = 1 if sms.media_urls else measure(sms.body).segments
-        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}", segments=segments)
+        parts = 1 if sms.media_urls else measure(sms.body).parts
+        receipt = SendReceipt(provider_message_id=f"fake-{len(self.sent) + 1}", parts=parts)
         self.sent.append(Sent(sms, receipt, self.clock.now() if self.clock else None))
         if self.on_send is not None:
             self.on_send(sms)
+        if self.lose_answer_next:
+            self.lose_answer_next -= 1
+            raise ProviderError("no answer (ReadTimeoutError)", details={"reason": "ReadTimeoutError"})
+        if self.crash_after_send_next:
+            self.crash_after_send_next -= 1
+            raise WorkerCrash(f"crashed after the provider accepted a message to {sms.to_number}")
         return receipt
+
+    def accepted(self, phone: str, kind: MessageKind) -> int:
+        """How many messages of ``kind`` the provider took for ``phone`` (sent over the air)."""
+        return sum(1 for s in self.sent if s.sms.to_number == phone and s.sms.kind is kind)
 
     def add_opt_out(self, sender_number: str, phone: str) -> None:
         self.calls.append(f"add_opt_out:{phone}")
@@ -385,7 +408,7 @@ class FakeLedger:
                 return False
             self.rows[key] = entry
             counter = {SendState.SENT: "sent", SendState.SKIPPED: "skipped", SendState.FAILED: "failed"}[entry.state]
-            self.campaigns.add(entry.shop_id, entry.campaign_id, **{counter: 1, "segments": entry.segments})
+            self.campaigns.add(entry.shop_id, entry.campaign_id, **{counter: 1, "parts": entry.parts})
             if entry.state is SendState.SENT:
                 self.contacts.sent.append((entry.shop_id, entry.phone, entry.at))
             return True

@@ -43,7 +43,9 @@ def conversation(call: Call, phone: str) -> dict[str, Any]:
 
 @endpoint(bp, "/inbox/{phone}/replies", ["POST"], idempotent=True)
 def reply(call: Call, phone: str) -> Response:
-    sent = inbox.reply(call.ports, call.shop_id, phone, call.json())
+    # The Idempotency-Key (already checked by the endpoint) names the reply, so a retry finishes it.
+    key = bp.current_request.headers.get("idempotency-key")
+    sent = inbox.reply(call.ports, call.shop_id, phone, call.json(), request_key=key)
     # 201 for a reply that went out, 202 for one waiting for the subscriber's quiet hours to end
     status = 202 if sent.state is ReplyState.SCHEDULED else 201
     return Response(body=reply_json(sent), status_code=status, headers={"Content-Type": "application/json"})

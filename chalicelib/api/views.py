@@ -47,7 +47,7 @@ def stats_json(stats: CampaignStats) -> dict[str, Any]:
         "skipped": stats.skipped,
         "failed": stats.failed,
         "deferred": stats.deferred,
-        "segments": stats.segments,
+        "segments": stats.parts,
         "clicks": stats.clicks,
         "orders": stats.orders,
         "revenue": {"amount": stats.revenue, "currency": stats.currency},

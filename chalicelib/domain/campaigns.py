@@ -38,7 +38,7 @@ class CampaignStats:
     skipped: int = 0
     failed: int = 0
     deferred: int = 0  # waiting for their quiet hours to end (also counted again when finally done)
-    segments: int = 0  # message parts billed
+    parts: int = 0  # SMS parts billed (an MMS is one)
     clicks: int = 0
     orders: int = 0
     revenue: int = 0  # minor units of ``currency``

@@ -1,4 +1,4 @@
-"""SMS encoding and segment counting (GSM 03.38 vs UCS-2), as carriers bill it."""
+"""SMS encoding and part counting (GSM 03.38 vs UCS-2), as carriers bill it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ UCS2_SINGLE, UCS2_MULTI = 70, 67  # UTF-16 code units
 
 # End User Messaging refuses bodies over 1,600 characters; ten parts is what carriers reassemble reliably.
 MAX_CHARACTERS = 1600
-MAX_SEGMENTS = 10
+MAX_PARTS = 10
 
 
 class Encoding(str, Enum):
@@ -34,7 +34,7 @@ class SmsShape:
     characters: int
     encoding: Encoding
     units: int
-    segments: int
+    parts: int
 
 
 def _is_gsm(text: str) -> bool:
@@ -42,7 +42,7 @@ def _is_gsm(text: str) -> bool:
 
 
 def measure(text: str) -> SmsShape:
-    """Encoding, unit count and segment count of ``text``."""
+    """Encoding, unit count and part count of ``text``."""
     if _is_gsm(text):
         units = sum(2 if ch in _GSM_EXTENDED else 1 for ch in text)
         single, multi, encoding = GSM_SINGLE, GSM_MULTI, Encoding.GSM7
@@ -52,11 +52,11 @@ def measure(text: str) -> SmsShape:
         units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
         single, multi, encoding = UCS2_SINGLE, UCS2_MULTI, Encoding.UCS2
     if units <= single:
-        segments = 1 if units else 0
+        parts = 1 if units else 0
     else:
         # An escape pair or a surrogate pair is never split across parts, so count part by part.
-        segments = _count_parts(text, multi, encoding)
-    return SmsShape(characters=len(text), encoding=encoding, units=units, segments=segments)
+        parts = _count_parts(text, multi, encoding)
+    return SmsShape(characters=len(text), encoding=encoding, units=units, parts=parts)
 
 
 def _count_parts(text: str, per_part: int, encoding: Encoding) -> int:
@@ -72,6 +72,6 @@ def _count_parts(text: str, per_part: int, encoding: Encoding) -> int:
     return parts
 
 
-def fits(text: str, *, max_segments: int = MAX_SEGMENTS) -> bool:
-    """True when ``text`` is within the provider's character limit and ``max_segments`` parts."""
-    return len(text) <= MAX_CHARACTERS and measure(text).segments <= max_segments
+def fits(text: str, *, max_parts: int = MAX_PARTS) -> bool:
+    """True when ``text`` is within the provider's character limit and ``max_parts`` parts."""
+    return len(text) <= MAX_CHARACTERS and measure(text).parts <= max_parts

@@ -64,6 +64,12 @@ class ProviderThrottled(ProviderError):
     code = "provider_throttled"
 
 
+class ProviderUnavailable(ProviderThrottled):
+    """The provider could not be reached, so nothing was sent; retrying later is safe."""
+
+    code = "provider_unavailable"
+
+
 class ProviderRejected(ProviderError):
     """The provider refused this message for good (bad number, opted out at the carrier, ...)."""
 

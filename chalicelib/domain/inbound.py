@@ -8,6 +8,7 @@ import or checkout cannot quietly subscribe it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
@@ -37,6 +38,14 @@ class OptOutListChange(str, Enum):
     REMOVE = "remove"
 
 
+class InboxEvent(str, Enum):
+    """What an inbound message means for the subscriber's Inbox conversation."""
+
+    MESSAGE = "message"  # talk that needs the merchant's answer
+    OPT_OUT = "opt_out"  # a STOP: listed under Opted out, answered automatically
+    OPT_IN = "opt_in"  # back (START, or Y to a confirmation request)
+
+
 @dataclass(frozen=True)
 class InboundDecision:
     """The outcome of one inbound message. ``subscriber`` is the new state (None: unchanged)."""
@@ -53,6 +62,43 @@ class InboundDecision:
 
 
 _NOTHING = InboundDecision(None, None, None, None)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What is still to do after an inbound message's consent change is committed, stored with it so a
+    redelivery resumes the same plan: the Inbox, the auto-reply and the carrier opt-out list."""
+
+    inbox: InboxEvent | None = None
+    reply: AutoReply | None = None
+    opt_out_list: OptOutListChange | None = None
+
+    @classmethod
+    def of(cls, decision: InboundDecision) -> FollowUp:
+        """The plan that carries out ``decision``."""
+        inbox = None
+        if decision.is_conversation:
+            inbox = InboxEvent.MESSAGE
+        elif decision.consent_action is ConsentAction.OPTED_OUT:
+            inbox = InboxEvent.OPT_OUT
+        elif decision.consent_action is ConsentAction.OPTED_IN:
+            inbox = InboxEvent.OPT_IN
+        return cls(inbox=inbox, reply=decision.reply, opt_out_list=decision.opt_out_list)
+
+    def to_dict(self) -> dict[str, str]:
+        """The stored shape (only the steps there are), unchanged since receipts were string dicts."""
+        stored = {"inbox": self.inbox, "reply": self.reply, "opt_out_list": self.opt_out_list}
+        return {name: value.value for name, value in stored.items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, str]) -> FollowUp:
+        """Read a stored plan (ValueError for a value no version of smscast wrote)."""
+        inbox, reply, change = stored.get("inbox"), stored.get("reply"), stored.get("opt_out_list")
+        return cls(
+            inbox=InboxEvent(inbox) if inbox else None,
+            reply=AutoReply(reply) if reply else None,
+            opt_out_list=OptOutListChange(change) if change else None,
+        )
 
 
 def decide(intent: Intent, existing: Subscriber | None, *, shop_id: str, phone: str, at: datetime) -> InboundDecision:

@@ -135,6 +135,7 @@ class Reply:
     media_s3_uri: str | None = None  # where the provider takes it from
     reason: str | None = None
     provider_message_id: str | None = None
+    settled_at: datetime | None = None  # when it was sent, cancelled or failed (the thread line's time)
 
 
 def preview(body: str) -> str:

@@ -54,7 +54,7 @@ class SendReceipt:
     """What the provider said when it accepted a message."""
 
     provider_message_id: str
-    segments: int = 1
+    parts: int = 1
 
 
 @dataclass(frozen=True)

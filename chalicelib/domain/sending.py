@@ -58,7 +58,7 @@ class LedgerEntry:
     at: datetime
     reason: str | None = None
     provider_message_id: str | None = None
-    segments: int = 0
+    parts: int = 0
     release_at: datetime | None = None
     attempts: int = 0
 

@@ -15,7 +15,7 @@ from chalicelib.domain.keywords import validate_join_keyword
 from chalicelib.domain.phones import normalize_phone
 
 # Compliance texts answer in one reply; two parts is the most carriers are sure to stitch back.
-COMPLIANCE_TEXT_MAX_SEGMENTS = 2
+COMPLIANCE_TEXT_MAX_PARTS = 2
 MAX_MPS = 3000  # End User Messaging's highest 10DLC throughput tier
 # fullmatch and [0-9]: `$` lets "21:00\n" through and `\d` takes any Unicode digit.
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
@@ -127,15 +127,15 @@ def _hhmm(name: str, value: Any) -> time:
     return time(int(hours), int(minutes))
 
 
-def _text(name: str, value: Any, *, max_segments: int = COMPLIANCE_TEXT_MAX_SEGMENTS, shop_name: str = "") -> str:
+def _text(name: str, value: Any, *, max_parts: int = COMPLIANCE_TEXT_MAX_PARTS, shop_name: str = "") -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad(name, "must be non-empty text")
     if _has_lone_surrogate(value):
         raise _bad(name, "must be valid Unicode text")
     rendered = value.replace("{shop_name}", shop_name)
-    if not encoding.fits(rendered, max_segments=max_segments):
+    if not encoding.fits(rendered, max_parts=max_parts):
         shape = encoding.measure(rendered)
-        raise _bad(name, f"is {shape.segments} SMS parts ({shape.encoding.value}); at most {max_segments} allowed")
+        raise _bad(name, f"is {shape.parts} SMS parts ({shape.encoding.value}); at most {max_parts} allowed")
     return value
 
 

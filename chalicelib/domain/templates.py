@@ -91,10 +91,10 @@ def check_fits(template: str, shop_name: str, *, opt_out_hint: bool, mms: bool =
                 details={"characters": shape.characters, "channel": "mms"},
             )
         return shape
-    if shape.characters > encoding.MAX_CHARACTERS or shape.segments > encoding.MAX_SEGMENTS:
+    if shape.characters > encoding.MAX_CHARACTERS or shape.parts > encoding.MAX_PARTS:
         raise InvalidInput(
-            f"message would be {shape.segments} SMS parts; at most {encoding.MAX_SEGMENTS}",
+            f"message would be {shape.parts} SMS parts; at most {encoding.MAX_PARTS}",
             code="message_too_long",
-            details={"segments": shape.segments, "encoding": shape.encoding.value},
+            details={"parts": shape.parts, "encoding": shape.encoding.value},
         )
     return shape

@@ -127,7 +127,7 @@ def list_campaigns(ports: Ports, shop_id: str, *, limit: int = 50, cursor: str |
             skipped=totals.skipped + c.stats.skipped,
             failed=totals.failed + c.stats.failed,
             deferred=totals.deferred + c.stats.deferred,
-            segments=totals.segments + c.stats.segments,
+            parts=totals.parts + c.stats.parts,
             clicks=totals.clicks + c.stats.clicks,
             orders=totals.orders + c.stats.orders,
             revenue=totals.revenue + c.stats.revenue,
@@ -313,7 +313,7 @@ def preview(ports: Ports, shop_id: str, body: Any) -> Preview:
         recipients=recipients,
         deferred=sum(waves.values()),
         waves=[Wave(release_at, n) for release_at, n in sorted(waves.items())],
-        estimated_cost=pricing.estimate(regions, shape.segments, mms=mms),
+        estimated_cost=pricing.estimate(regions, shape.parts, mms=mms),
         channel="mms" if mms else "sms",
-        parts=1 if mms else shape.segments,
+        parts=1 if mms else shape.parts,
     )

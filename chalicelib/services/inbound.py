@@ -4,8 +4,9 @@ Order of work, so that a crash or retry at any point neither loses nor repeats a
 1. If the message id has a receipt, the consent part is done: go to 3 with the stored plan.
 2. Decide (pure), then commit subscriber + consent event + inbound line + receipt in one transaction.
    The consent change is durable before anything is sent, so a STOP holds even if the answer is throttled.
-3. Follow the plan: lift the carrier opt-out block, send the auto-reply under a one-time claim (released
-   again only when the provider definitely did not send), then add the carrier opt-out block.
+3. Follow the plan (a ``FollowUp``): lift the carrier opt-out block, send the auto-reply through the one send
+   path (services/outbound.py: its claim is given back only when the provider definitely did not send, so a
+   STOP confirmation never goes out twice), then add the carrier opt-out block.
    Every step is idempotent, so a retried delivery resumes where the last one stopped.
 """
 
@@ -14,21 +15,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import (
-    ConcurrentUpdate,
-    ConfigurationError,
-    ConsentRequired,
-    InvalidInput,
-    ProviderError,
-    ProviderRejected,
-)
-from chalicelib.domain.inbound import AutoReply, InboundDecision, OptOutListChange, decide
+from chalicelib.domain.errors import ConcurrentUpdate, ConfigurationError, InvalidInput, ProviderRejected
+from chalicelib.domain.inbound import AutoReply, FollowUp, InboundDecision, OptOutListChange, decide
 from chalicelib.domain.keywords import Intent, classify
 from chalicelib.domain.messages import ConversationMessage, Direction, InboundSms, MessageKind, OutboundSms
 from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.shops import Shop
-from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Subscriber
-from chalicelib.services import inbox
+from chalicelib.domain.subscribers import ConsentEvent, ConsentSource, Subscriber
+from chalicelib.services import inbox, outbound
+from chalicelib.services.outbound import Delivery, OnceClaim
 from chalicelib.services.ports import AlreadyDone, Ports, SubscriberChange
 
 logger = logging.getLogger(__name__)
@@ -58,13 +53,11 @@ def receive_sms(ports: Ports, sms: InboundSms) -> InboundResult:
     intent = classify(sms.body, join_keyword=shop.settings.opt_in_keyword)
     dedupe_key = f"inbound#{sms.message_id}"
 
-    receipt = ports.subscribers.receipt(dedupe_key)
-    duplicate = receipt is not None
-    if receipt is None:
-        receipt = _commit(ports, shop, phone, sms, intent, dedupe_key)
-    replied = _follow_up(ports, shop, phone, sms, receipt)
-    reply = AutoReply(receipt["reply"]) if receipt.get("reply") else None
-    return InboundResult(shop.shop_id, phone, intent, duplicate, reply, replied)
+    stored = ports.subscribers.receipt(dedupe_key)
+    duplicate = stored is not None
+    plan = FollowUp.from_dict(stored) if stored is not None else _commit(ports, shop, phone, sms, intent, dedupe_key)
+    replied = _follow_up(ports, shop, phone, sms, plan)
+    return InboundResult(shop.shop_id, phone, intent, duplicate, plan.reply, replied)
 
 
 def _e164(raw: str, ports: Ports) -> str:
@@ -74,34 +67,20 @@ def _e164(raw: str, ports: Ports) -> str:
         return raw.strip()  # short codes and odd carrier formats are still stored, never dropped
 
 
-def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Intent, dedupe_key: str) -> dict[str, str]:
+def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Intent, dedupe_key: str) -> FollowUp:
     for _ in range(_MAX_ATTEMPTS):
         existing = ports.subscribers.get(shop.shop_id, phone)
         decision = decide(intent, existing, shop_id=shop.shop_id, phone=phone, at=sms.received_at)
-        receipt = _plan(decision)
+        plan = FollowUp.of(decision)
         try:
-            ports.subscribers.apply(_change(shop, phone, sms, intent, existing, decision, dedupe_key, receipt))
+            ports.subscribers.apply(_change(shop, phone, sms, intent, existing, decision, dedupe_key, plan))
         except AlreadyDone:
-            return ports.subscribers.receipt(dedupe_key) or {}  # a concurrent delivery of the same message won
+            # A concurrent delivery of the same message won: follow its plan, not ours.
+            return FollowUp.from_dict(ports.subscribers.receipt(dedupe_key) or {})
         except ConcurrentUpdate:
             continue  # the subscriber changed (e.g. a checkout add) while we decided: decide again
-        return receipt
+        return plan
     raise ConcurrentUpdate(f"subscriber {phone} kept changing; the delivery will be retried")
-
-
-def _plan(decision: InboundDecision) -> dict[str, str]:
-    plan: dict[str, str] = {}
-    if decision.is_conversation:
-        plan["inbox"] = "message"
-    elif decision.consent_action is ConsentAction.OPTED_OUT:
-        plan["inbox"] = "opt_out"
-    elif decision.consent_action is ConsentAction.OPTED_IN:
-        plan["inbox"] = "opt_in"
-    if decision.reply:
-        plan["reply"] = decision.reply.value
-    if decision.opt_out_list:
-        plan["opt_out_list"] = decision.opt_out_list.value
-    return plan
 
 
 def _change(
@@ -112,7 +91,7 @@ def _change(
     existing: Subscriber | None,
     decision: InboundDecision,
     dedupe_key: str,
-    receipt: dict[str, str],
+    plan: FollowUp,
 ) -> SubscriberChange:
     event = None
     if decision.consent_action and decision.subscriber:
@@ -140,14 +119,13 @@ def _change(
         event=event,
         message=line,
         dedupe_key=dedupe_key,
-        receipt=receipt,
+        receipt=plan.to_dict(),
     )
 
 
-def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, receipt: dict[str, str]) -> bool:
+def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, plan: FollowUp) -> bool:
     sender = shop.settings.sender_number or sms.to_number
-    change = receipt.get("opt_out_list")
-    if change == OptOutListChange.REMOVE.value:
+    if plan.opt_out_list is OptOutListChange.REMOVE:
         try:
             ports.sms.remove_opt_out(sender, phone)
         except ProviderRejected as exc:
@@ -155,51 +133,45 @@ def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, receipt: d
             # carrier block stays until then, so sends are refused (and recorded) rather than retried.
             logger.warning("opt-out list removal refused", extra={"shop_id": shop.shop_id, "code": exc.code})
     replied = False
-    if receipt.get("reply"):
-        replied = _send_auto_reply(ports, shop, sender, phone, sms, AutoReply(receipt["reply"]))
-    if change == OptOutListChange.ADD.value:
+    if plan.reply is not None:
+        replied = _send_auto_reply(ports, shop, sender, phone, sms, plan.reply)
+    if plan.opt_out_list is OptOutListChange.ADD:
         # After the confirmation: End User Messaging refuses every send to a listed number.
         ports.sms.add_opt_out(sender, phone)
-    if receipt.get("inbox"):
+    if plan.inbox is not None:
         # Idempotent (the conversation ignores news it already has), so a retried delivery may repeat it.
-        inbox.on_inbound(ports, shop.shop_id, phone, at=sms.received_at, body=sms.body, event=receipt["inbox"])
+        inbox.on_inbound(ports, shop.shop_id, phone, at=sms.received_at, body=sms.body, event=plan.inbox)
     return replied
 
 
 def _send_auto_reply(ports: Ports, shop: Shop, sender: str, phone: str, sms: InboundSms, reply: AutoReply) -> bool:
-    claim = f"auto-reply#{sms.message_id}"
-    if not ports.claims.claim(claim, ports.clock.now()):
-        return False  # an earlier delivery already sent (or is sending) it
+    claim = OnceClaim(ports.claims, f"auto-reply#{sms.message_id}")
     body = shop.settings.render(getattr(shop.settings, reply.value))
-    outbound = OutboundSms(
+    outgoing = OutboundSms(
         shop_id=shop.shop_id,
         from_number=sender,
         to_number=phone,
         body=body,
         kind=MessageKind.COMPLIANCE,
-        dedupe_key=claim,
+        dedupe_key=claim.key,
     )
-    try:
-        receipt = ports.sms.send(outbound)
-    except (ProviderRejected, ConsentRequired) as exc:
-        # Refused for good (bad number, carrier block): retrying cannot help; consent work goes on.
-        logger.warning("auto-reply refused", extra={"shop_id": shop.shop_id, "code": exc.code})
-        return False
-    except ProviderError:
-        # Throttled or failed before sending: give the claim back so the retried delivery answers.
-        ports.claims.release(claim)
-        raise
-    ports.conversations.append(
-        ConversationMessage(
-            shop_id=shop.shop_id,
-            phone=phone,
-            at=ports.clock.now(),
-            message_id=f"reply-{sms.message_id}",
-            direction=Direction.OUTBOUND,
-            body=body,
-            kind=MessageKind.COMPLIANCE,
-            provider_message_id=receipt.provider_message_id,
-        )
+    line = ConversationMessage(
+        shop_id=shop.shop_id,
+        phone=phone,
+        at=ports.clock.now(),
+        message_id=f"reply-{sms.message_id}",
+        direction=Direction.OUTBOUND,
+        body=body,
+        kind=MessageKind.COMPLIANCE,
     )
-    logger.info("auto-reply sent", extra={"shop_id": shop.shop_id, "reply": reply.value})
-    return True
+    delivered = outbound.deliver(ports, outgoing, claim, line)
+    if delivered.outcome is Delivery.THROTTLED:
+        assert delivered.error is not None
+        # Definitely not sent and the claim is free again: the retried delivery answers (consent work is durable).
+        raise delivered.error
+    if delivered.outcome is Delivery.SENT:
+        logger.info("auto-reply sent", extra={"shop_id": shop.shop_id, "reply": reply.value})
+        return True
+    # TAKEN: an earlier delivery sent it (or is sending it). Refused or unconfirmed: final, never sent again;
+    # the consent work goes on either way.
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -17,8 +18,11 @@ from chalicelib.domain.errors import (
     InvalidInput,
     NotFound,
     ProviderError,
+    ProviderRejected,
     ProviderThrottled,
+    SmscastError,
 )
+from chalicelib.domain.inbound import InboxEvent
 from chalicelib.domain.inbox import (
     Conversation,
     ConversationStatus,
@@ -34,7 +38,9 @@ from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentSource, Subscriber
+from chalicelib.services import outbound
 from chalicelib.services import subscribers as subscriber_service
+from chalicelib.services.outbound import Delivered, Delivery, OnceClaim
 from chalicelib.services.ports import Page, Ports
 
 logger = logging.getLogger(__name__)
@@ -69,15 +75,15 @@ def _update(
 # --- fed by inbound SMS (services/inbound.py) ---------------------------------------------------------
 
 
-def on_inbound(ports: Ports, shop_id: str, phone: str, *, at: datetime, body: str, event: str) -> None:
-    """Keep the conversation in step with an inbound SMS: ``event`` is message, opt_out or opt_in."""
-    if event == "message":
+def on_inbound(ports: Ports, shop_id: str, phone: str, *, at: datetime, body: str, event: InboxEvent) -> None:
+    """Keep the conversation in step with an inbound SMS."""
+    if event is InboxEvent.MESSAGE:
         _update(ports, shop_id, phone, lambda c: c.received(at, body))
-    elif event == "opt_out":
+    elif event is InboxEvent.OPT_OUT:
         # A STOP is an answer to marketing too: it shows in the Inbox under Opted out. It needs no reply
         # from the merchant (the STOP confirmation answered it), so it does not reopen the conversation.
         _update(ports, shop_id, phone, lambda c: c.received(at, body, needs_reply=False).opt_out(at))
-    elif event == "opt_in":
+    elif event is InboxEvent.OPT_IN:
         _update(ports, shop_id, phone, lambda c: c.opt_in(at), create=False)
 
 
@@ -188,8 +194,11 @@ class QuietHoursConflict(Conflict):
     code = "quiet_hours"
 
 
-def reply(ports: Ports, shop_id: str, phone: str, body: Mapping[str, Any]) -> Reply:
-    """Send a reply now, or schedule it for the end of the subscriber's quiet hours (see QuietHoursChoice)."""
+def reply(ports: Ports, shop_id: str, phone: str, body: Mapping[str, Any], *, request_key: str | None = None) -> Reply:
+    """Send a reply now, or schedule it for the end of the subscriber's quiet hours (see QuietHoursChoice).
+
+    ``request_key`` (the request's Idempotency-Key) names the reply, so a retry of a request that failed after
+    the reply was stored finishes that reply instead of sending another one."""
     if not isinstance(body, Mapping):
         raise InvalidInput("body must be a JSON object")
     unknown = set(body) - _REPLY_FIELDS
@@ -205,6 +214,13 @@ def reply(ports: Ports, shop_id: str, phone: str, body: Mapping[str, Any]) -> Re
     if not limit_ok:
         raise InvalidInput("reply is too long for one message", code="message_too_long")
     shop = ports.shops.get(shop_id)
+    reply_id = "rep_" + secrets.token_hex(10)
+    if request_key is not None:
+        reply_id = reply_id_for(shop_id, e164, request_key, text, media_url)
+        earlier = ports.replies.get(shop_id, e164, reply_id)
+        if earlier is not None:
+            # Checked before consent and quiet hours: what happened to the stored reply is the answer now.
+            return _resume(ports, shop, earlier)
     subscriber = ports.subscribers.get(shop_id, e164)
     if subscriber is None:
         raise NotFound(f"no subscriber {e164}", code="subscriber_not_found")
@@ -224,7 +240,7 @@ def reply(ports: Ports, shop_id: str, phone: str, body: Mapping[str, Any]) -> Re
     draft = Reply(
         shop_id=shop_id,
         phone=e164,
-        reply_id="rep_" + secrets.token_hex(10),
+        reply_id=reply_id,
         text=text,
         state=ReplyState.SCHEDULED,
         created_at=now,
@@ -234,25 +250,90 @@ def reply(ports: Ports, shop_id: str, phone: str, body: Mapping[str, Any]) -> Re
     )
     stored = ports.replies.create(draft)
     if scheduled:
-        assert quiet.until is not None
-        ports.schedules.at(
-            reply_schedule_name(stored.reply_id),
-            quiet.until.replace(tzinfo=None),
-            "UTC",
-            SendReply(shop_id, e164, stored.reply_id),
-        )
-        # A scheduled reply answers the conversation already: the merchant's work is done.
-        _update(ports, shop_id, e164, lambda c: c.replied(now, text, started_at=now))
-        return stored
-    return _deliver(ports, shop, stored, started_at=now)
+        return _arm(ports, stored)
+    return _send_now(ports, shop, stored, resumable=request_key is not None)
 
 
-def _deliver(ports: Ports, shop: Shop, reply_: Reply, *, started_at: datetime) -> Reply:
-    """Send under a one-time claim, record the outcome, and mark the conversation answered."""
+def reply_id_for(shop_id: str, phone: str, request_key: str, text: str, media_url: str | None) -> str:
+    """The id of the reply a keyed request makes: the same request always names the same reply."""
+    # The text is part of it, so a key reused with another reply after 24 hours names a new reply.
+    seed = "\n".join((shop_id, phone, request_key, text, media_url or ""))
+    return "rep_" + hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def _arm(ports: Ports, stored: Reply) -> Reply:
+    assert stored.send_at is not None
+    ports.schedules.at(
+        reply_schedule_name(stored.reply_id),
+        stored.send_at.replace(tzinfo=None),
+        "UTC",
+        SendReply(stored.shop_id, stored.phone, stored.reply_id),
+    )
+    # A scheduled reply answers the conversation already: the merchant's work is done.
+    at = stored.created_at
+    _update(ports, stored.shop_id, stored.phone, lambda c: c.replied(at, stored.text, started_at=at))
+    return stored
+
+
+def _resume(ports: Ports, shop: Shop, earlier: Reply) -> Reply:
+    """Finish a reply whose request failed part way: never send it again, redo only the steps after the send."""
+    if earlier.state is ReplyState.SENT:
+        sent_at = earlier.settled_at or earlier.created_at
+        # Both steps are idempotent: the line is kept once, and the conversation ignores news it has.
+        ports.conversations.append(replace(_line(earlier), at=sent_at, provider_message_id=earlier.provider_message_id))
+        _update(ports, shop.shop_id, earlier.phone, lambda c: c.replied(sent_at, earlier.text, started_at=earlier.created_at))
+        return earlier
+    if earlier.state is ReplyState.FAILED:
+        raise _failure(earlier)
+    if earlier.state is ReplyState.CANCELLED:
+        return earlier
+    if earlier.send_at is not None:
+        return _arm(ports, earlier)
+    return _send_now(ports, shop, earlier, resumable=True)
+
+
+def _send_now(ports: Ports, shop: Shop, stored: Reply, *, resumable: bool) -> Reply:
+    """Deliver a reply the merchant is waiting for; a provider error is raised for the API to map."""
+    delivered = _deliver(ports, shop, stored)
+    if delivered.outcome is Delivery.SENT:
+        return _answered(ports, stored, delivered, started_at=stored.created_at)
+    if delivered.outcome is Delivery.TAKEN:
+        # Only an earlier attempt of this very request can hold the claim (the request key is held while
+        # one runs), and it stopped before recording what the provider said: it may have gone out.
+        interrupted = _settled(stored, ReplyState.FAILED, reason=_INTERRUPTED, at=delivered.at)
+        if not ports.replies.settle(interrupted):
+            current = ports.replies.get(stored.shop_id, stored.phone, stored.reply_id)
+            if current is not None and current.state is not ReplyState.SCHEDULED:
+                return _resume(ports, shop, current)  # it did get recorded after all: answer with that
+        raise _failure(interrupted)
+    assert delivered.error is not None
+    if delivered.outcome is Delivery.THROTTLED and not resumable:
+        # Nothing was sent and no retry can name this reply again: it must not wait as "scheduled" forever.
+        ports.replies.settle(_settled(stored, ReplyState.FAILED, reason=delivered.error.code, at=delivered.at))
+    raise delivered.error
+
+
+class ReplyClaim(OnceClaim):
+    """A reply's one-time claim; its outcome settles the reply row."""
+
+    def __init__(self, ports: Ports, reply_: Reply) -> None:
+        super().__init__(ports.claims, f"reply#{reply_.reply_id}")
+        self.replies = ports.replies
+        self.reply = reply_
+
+    def record(self, delivered: Delivered) -> bool:
+        """Scheduled -> sent (with the provider's id) or failed (with the provider's code)."""
+        if delivered.outcome is Delivery.SENT:
+            assert delivered.receipt is not None
+            return self.replies.settle(_sent(self.reply, delivered))
+        reason = delivered.error.code if delivered.error is not None else delivered.outcome.value
+        return self.replies.settle(_settled(self.reply, ReplyState.FAILED, reason=reason, at=delivered.at))
+
+
+def _deliver(ports: Ports, shop: Shop, reply_: Reply) -> Delivered:
+    """The one send path (services/outbound.py) with the reply's claim and thread line."""
     assert shop.settings.sender_number
-    claim = f"reply#{reply_.reply_id}"
-    if not ports.claims.claim(claim, ports.clock.now()):
-        return reply_  # an earlier delivery of the same reply job took it
+    claim = ReplyClaim(ports, reply_)
     sms = OutboundSms(
         shop_id=shop.shop_id,
         from_number=shop.settings.sender_number,
@@ -260,38 +341,60 @@ def _deliver(ports: Ports, shop: Shop, reply_: Reply, *, started_at: datetime) -
         body=reply_.text,
         kind=MessageKind.REPLY,
         media_urls=(reply_.media_s3_uri,) if reply_.media_s3_uri else (),
-        dedupe_key=claim,
+        dedupe_key=claim.key,
     )
-    try:
-        receipt = ports.sms.send(sms)
-    except ProviderThrottled:
-        ports.claims.release(claim)  # definitely not sent: the next attempt may try again
-        raise
-    except (ConsentRequired, ProviderError) as exc:
-        ports.replies.settle(_settled(reply_, ReplyState.FAILED, reason=exc.code))
-        raise
-    sent_at = ports.clock.now()
-    settled = _settled(reply_, ReplyState.SENT, provider_message_id=receipt.provider_message_id)
-    ports.replies.settle(settled)
-    ports.conversations.append(
-        ConversationMessage(
-            shop_id=shop.shop_id,
-            phone=reply_.phone,
-            at=sent_at,
-            message_id=reply_.reply_id,
-            direction=Direction.OUTBOUND,
-            body=reply_.text,
-            kind=MessageKind.REPLY,
-            media_urls=(reply_.media_url,) if reply_.media_url else (),
-            provider_message_id=receipt.provider_message_id,
+    return outbound.deliver(ports, sms, claim, _line(reply_))
+
+
+def _line(reply_: Reply) -> ConversationMessage:
+    return ConversationMessage(
+        shop_id=reply_.shop_id,
+        phone=reply_.phone,
+        at=reply_.settled_at or reply_.created_at,
+        message_id=reply_.reply_id,
+        direction=Direction.OUTBOUND,
+        body=reply_.text,
+        kind=MessageKind.REPLY,
+        media_urls=(reply_.media_url,) if reply_.media_url else (),
+    )
+
+
+def _answered(ports: Ports, reply_: Reply, delivered: Delivered, *, started_at: datetime) -> Reply:
+    sent_at = delivered.at
+    _update(ports, reply_.shop_id, reply_.phone, lambda c: c.replied(sent_at, reply_.text, started_at=started_at))
+    return _sent(reply_, delivered)
+
+
+def _sent(reply_: Reply, delivered: Delivered) -> Reply:
+    assert delivered.receipt is not None
+    return _settled(reply_, ReplyState.SENT, provider_message_id=delivered.receipt.provider_message_id, at=delivered.at)
+
+
+def _settled(
+    reply_: Reply, state: ReplyState, *, at: datetime, reason: str | None = None, provider_message_id: str | None = None
+) -> Reply:
+    return replace(reply_, state=state, reason=reason, provider_message_id=provider_message_id, settled_at=at)
+
+
+_INTERRUPTED = "interrupted"
+_FAILURES: dict[str, type[SmscastError]] = {
+    ConsentRequired.code: ConsentRequired,
+    ProviderRejected.code: ProviderRejected,
+    ProviderThrottled.code: ProviderThrottled,
+}
+
+
+def _failure(failed: Reply) -> SmscastError:
+    """The error a failed reply answers with again (the same class the provider raised the first time)."""
+    reason = failed.reason or ProviderError.code
+    if reason == _INTERRUPTED:
+        return ProviderError(
+            f"reply {failed.reply_id} was interrupted after it was handed to the provider; it may have gone out "
+            "and is not sent again",
+            code="reply_interrupted",
         )
-    )
-    _update(ports, shop.shop_id, reply_.phone, lambda c: c.replied(sent_at, reply_.text, started_at=started_at))
-    return settled
-
-
-def _settled(reply_: Reply, state: ReplyState, *, reason: str | None = None, provider_message_id: str | None = None) -> Reply:
-    return replace(reply_, state=state, reason=reason, provider_message_id=provider_message_id)
+    cls = _FAILURES.get(reason, ProviderError)
+    return cls(f"reply {failed.reply_id} failed ({reason}); it is not sent again", code=reason)
 
 
 def send_scheduled_reply(ports: Ports, job: SendReply) -> None:
@@ -302,7 +405,7 @@ def send_scheduled_reply(ports: Ports, job: SendReply) -> None:
     shop = ports.shops.get(job.shop_id)
     subscriber = ports.subscribers.get(job.shop_id, job.phone)
     if subscriber is None or not subscriber.can_receive_marketing:
-        ports.replies.settle(_settled(stored, ReplyState.CANCELLED, reason="opted_out"))
+        ports.replies.settle(_settled(stored, ReplyState.CANCELLED, reason="opted_out", at=ports.clock.now()))
         return
     quiet = quiet_now(ports, shop, job.phone)
     if quiet.quiet:
@@ -310,9 +413,12 @@ def send_scheduled_reply(ports: Ports, job: SendReply) -> None:
         assert quiet.until is not None
         ports.schedules.at(reply_schedule_name(stored.reply_id), quiet.until.replace(tzinfo=None), "UTC", job)
         return
-    try:
-        _deliver(ports, shop, stored, started_at=stored.created_at)
-    except (ConsentRequired, ProviderError) as exc:
-        if isinstance(exc, ProviderThrottled):
-            raise  # the job is retried by the queue
-        logger.warning("scheduled reply failed", extra={"reply_id": stored.reply_id, "code": exc.code})
+    delivered = _deliver(ports, shop, stored)
+    if delivered.outcome is Delivery.SENT:
+        _answered(ports, stored, delivered, started_at=stored.created_at)
+    elif delivered.outcome is Delivery.THROTTLED:
+        assert delivered.error is not None
+        raise delivered.error  # the claim is free again; the job queue retries it later
+    elif delivered.error is not None:
+        logger.warning("scheduled reply failed", extra={"reply_id": stored.reply_id, "code": delivered.error.code})
+    # TAKEN: another delivery of this job holds the claim (it is sending now, or died after claiming): once only.

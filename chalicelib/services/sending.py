@@ -12,16 +12,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 
 from chalicelib.domain import templates
 from chalicelib.domain.campaigns import Campaign, CampaignStatus
-from chalicelib.domain.errors import ConsentRequired, NotFound, ProviderError, ProviderRejected, ProviderThrottled
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.jobs import ReleaseWave, wave_schedule_name
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind, OutboundSms
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.sending import FailReason, LedgerEntry, SendBatch, SendState, SkipReason
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
+from chalicelib.services import outbound
+from chalicelib.services.outbound import Delivered, Delivery
 from chalicelib.services.planning import batches
 from chalicelib.services.ports import ClaimResult, Ports
 
@@ -33,6 +36,17 @@ MAX_PACING_WAIT = timedelta(seconds=5)  # longer waits hand the rest of the batc
 # parallel); older ones can only be left by a worker that died, since redelivery waits out the visibility
 # timeout (six times the worker's own timeout).
 CLAIM_STALE_AFTER = timedelta(minutes=2)
+
+
+class RecipientOutcome(str, Enum):
+    """What one recipient of a batch came to, as far as the rest of the batch is concerned."""
+
+    SENT = "sent"
+    DONE = "done"  # settled (skipped, failed) or already settled by someone else: nothing more to do
+    DEFERRED = "deferred"  # waits for its quiet-hours release wave
+    THROTTLED = "throttled"  # the provider throttled it; the claim is free again: retry with backoff
+    STOP = "stop"  # the campaign is no longer running: send nothing more from this batch
+    OUT_OF_TIME = "out_of_time"  # nothing claimed: the rest of the batch goes back to the queue
 
 
 @dataclass
@@ -76,12 +90,12 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
             report.requeued = phones[index:]
             break
         outcome = _one(ports, shop, campaign, batch, phone, subscribers.get(phone), entries.get(phone), waves_armed, report)
-        if outcome == "throttled":
+        if outcome is RecipientOutcome.THROTTLED:
             throttled.append(phone)
-        elif outcome == "stop":
+        elif outcome is RecipientOutcome.STOP:
             report.stopped = True
             break
-        elif outcome == "out_of_time":
+        elif outcome is RecipientOutcome.OUT_OF_TIME:
             report.requeued = phones[index:]
             break
     if report.requeued:
@@ -103,28 +117,28 @@ def _one(
     entry: LedgerEntry | None,
     waves_armed: set[datetime],
     report: BatchReport,
-) -> str:
+) -> RecipientOutcome:
     now = ports.clock.now()
     if entry is not None and entry.state.final:
         report.already_done += 1
-        return "done"
+        return RecipientOutcome.DONE
     if entry is not None and entry.state is SendState.CLAIMED:
         if now - entry.at < CLAIM_STALE_AFTER:
             report.already_done += 1  # another delivery of this batch is sending it right now
-            return "done"
+            return RecipientOutcome.DONE
         # Claimed but never recorded: the worker died between claim and send or between send and record.
         # We cannot know whether the phone got it, so it is settled as failed and never sent again.
         reason = FailReason.INTERRUPTED.value
         _finish(ports, batch, phone, SendState.FAILED, reason, previous=SendState.CLAIMED, report=report)
-        return "done"
+        return RecipientOutcome.DONE
     previous = entry.state if entry is not None else None
     if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
         _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value, previous=previous, report=report)
-        return "done"
+        return RecipientOutcome.DONE
     cap = shop.settings.frequency_cap
     if cap is not None and ports.contacts.count_since(shop.shop_id, phone, now - timedelta(days=cap.days)) >= cap.messages:
         _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.FREQUENCY_CAP.value, previous=previous, report=report)
-        return "done"
+        return RecipientOutcome.DONE
     recipient = Recipient.of(phone, shop.settings.timezone)
     if is_quiet(recipient, shop.settings.quiet_hours, now):
         release_at = next_open(recipient, shop.settings.quiet_hours, now)
@@ -140,10 +154,10 @@ def _one(
             )
             waves_armed.add(release_at)
         report.deferred += 1
-        return "deferred"
+        return RecipientOutcome.DEFERRED
     if not shop.settings.sender_number:
         _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NO_SENDER.value, previous=previous, report=report)
-        return "done"
+        return RecipientOutcome.DONE
     body = templates.render(
         campaign.message,
         templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name),
@@ -151,18 +165,9 @@ def _one(
     )
     # An MMS travels, is paced and is billed as one part whatever its text; an SMS as its text's parts.
     media_urls = (campaign.media_s3_uri,) if campaign.media_s3_uri else ()
-    parts = 1 if media_urls else templates.encoding.measure(body).segments
+    parts = 1 if media_urls else templates.encoding.measure(body).parts
     if not _wait_for_room(ports, shop, parts, report.deadline):
-        return "out_of_time"  # nothing claimed yet: the phone goes back to the queue untouched
-    claim = ports.ledger.claim(shop.shop_id, campaign.campaign_id, phone, ports.clock.now())
-    if claim is ClaimResult.CAMPAIGN_NOT_RUNNING:
-        return "stop"
-    if claim is ClaimResult.NOT_SUBSCRIBED:
-        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value, previous=previous, report=report)
-        return "done"
-    if claim is ClaimResult.TAKEN:
-        report.already_done += 1
-        return "done"
+        return RecipientOutcome.OUT_OF_TIME  # nothing claimed yet: the phone goes back to the queue untouched
     sms = OutboundSms(
         shop_id=shop.shop_id,
         from_number=shop.settings.sender_number,
@@ -173,53 +178,83 @@ def _one(
         campaign_id=campaign.campaign_id,
         dedupe_key=f"{campaign.campaign_id}#{phone}",
     )
-    try:
-        receipt = ports.sms.send(sms)
-    except ProviderThrottled:
-        ports.ledger.unclaim(shop.shop_id, campaign.campaign_id, phone)
-        return "throttled"
-    except ConsentRequired:
-        reason = SkipReason.CARRIER_OPT_OUT.value
-        _finish(ports, batch, phone, SendState.SKIPPED, reason, previous=SendState.CLAIMED, report=report)
-        return "done"
-    except ProviderRejected as exc:
-        reason = f"{FailReason.REJECTED.value}:{exc.details.get('reason', exc.code)}"
-        _finish(ports, batch, phone, SendState.FAILED, reason, previous=SendState.CLAIMED, report=report)
-        return "done"
-    except ProviderError as exc:
-        # The provider may or may not have accepted it: at most once means we do not try again.
-        reason = f"{FailReason.ERROR.value}:{exc.code}"
-        _finish(ports, batch, phone, SendState.FAILED, reason, previous=SendState.CLAIMED, report=report)
-        return "done"
-    sent_at = ports.clock.now()
-    sent = LedgerEntry(
-        shop.shop_id,
-        campaign.campaign_id,
-        phone,
-        SendState.SENT,
-        sent_at,
-        provider_message_id=receipt.provider_message_id,
-        segments=receipt.segments,
-    )
-    ports.ledger.finish(sent, previous=SendState.CLAIMED)
-    report.sent += 1
     # The campaign message joins the subscriber's thread, so an Inbox reply shows what it answers.
-    ports.conversations.append(
-        ConversationMessage(
-            shop_id=shop.shop_id,
-            phone=phone,
-            at=sent_at,
-            message_id=f"cmp-{campaign.campaign_id}",
-            direction=Direction.OUTBOUND,
-            body=body,
-            kind=MessageKind.CAMPAIGN,
-            # the merchant's link, which a browser can show; the s3:// copy is for the provider only
-            media_urls=(campaign.media_url,) if media_urls and campaign.media_url else media_urls,
-            campaign_id=campaign.campaign_id,
-            provider_message_id=receipt.provider_message_id,
-        )
+    line = ConversationMessage(
+        shop_id=shop.shop_id,
+        phone=phone,
+        at=now,
+        message_id=f"cmp-{campaign.campaign_id}",
+        direction=Direction.OUTBOUND,
+        body=body,
+        kind=MessageKind.CAMPAIGN,
+        # the merchant's link, which a browser can show; the s3:// copy is for the provider only
+        media_urls=(campaign.media_url,) if media_urls and campaign.media_url else media_urls,
+        campaign_id=campaign.campaign_id,
     )
-    return "sent"
+    delivered = outbound.deliver(ports, sms, CampaignClaim(ports, batch, phone), line)
+    outcome = delivered.outcome
+    if outcome is Delivery.SENT:
+        report.sent += 1
+        return RecipientOutcome.SENT
+    if outcome is Delivery.THROTTLED:
+        return RecipientOutcome.THROTTLED
+    if outcome is Delivery.CAMPAIGN_NOT_RUNNING:
+        return RecipientOutcome.STOP
+    if outcome is Delivery.NOT_SUBSCRIBED:
+        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value, previous=previous, report=report)
+    elif outcome is Delivery.TAKEN or not delivered.recorded:
+        report.already_done += 1
+    elif outcome is Delivery.OPTED_OUT:
+        report.skipped += 1
+    else:
+        report.failed += 1
+    return RecipientOutcome.DONE
+
+
+class CampaignClaim:
+    """A recipient's row in the send ledger: claiming it also checks, atomically, that the campaign is still
+    running and the subscriber still active; the outcome lands on the same row with the campaign's counters."""
+
+    def __init__(self, ports: Ports, batch: SendBatch, phone: str) -> None:
+        self.ports = ports
+        self.batch = batch
+        self.phone = phone
+
+    def take(self, at: datetime) -> ClaimResult:
+        """Claim the recipient in the ledger."""
+        return self.ports.ledger.claim(self.batch.shop_id, self.batch.campaign_id, self.phone, at)
+
+    def give_back(self) -> None:
+        """Claimed -> absent (the provider throttled: it definitely did not send)."""
+        self.ports.ledger.unclaim(self.batch.shop_id, self.batch.campaign_id, self.phone)
+
+    def record(self, delivered: Delivered) -> bool:
+        """Claimed -> sent, skipped (carrier opt-out) or failed, counted once."""
+        state, reason = _ledger_outcome(delivered)
+        receipt = delivered.receipt
+        entry = LedgerEntry(
+            self.batch.shop_id,
+            self.batch.campaign_id,
+            self.phone,
+            state,
+            delivered.at,
+            reason=reason,
+            provider_message_id=receipt.provider_message_id if receipt else None,
+            parts=receipt.parts if receipt else 0,
+        )
+        return self.ports.ledger.finish(entry, previous=SendState.CLAIMED)
+
+
+def _ledger_outcome(delivered: Delivered) -> tuple[SendState, str | None]:
+    error = delivered.error
+    if delivered.outcome is Delivery.SENT or error is None:
+        return SendState.SENT, None
+    if delivered.outcome is Delivery.OPTED_OUT:
+        return SendState.SKIPPED, SkipReason.CARRIER_OPT_OUT.value
+    if delivered.outcome is Delivery.REJECTED:
+        return SendState.FAILED, f"{FailReason.REJECTED.value}:{error.details.get('reason', error.code)}"
+    # The provider may or may not have accepted it: at most once means we do not try again.
+    return SendState.FAILED, f"{FailReason.ERROR.value}:{error.code}"
 
 
 def _wait_for_room(ports: Ports, shop: Shop, parts: int, deadline: datetime | None) -> bool:

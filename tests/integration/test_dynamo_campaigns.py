@@ -134,7 +134,7 @@ class TestSave:
         ended = repo.save(running.end(T0 + timedelta(hours=1)))
 
         got = repo.get(SHOP_A, "c001")
-        assert got.stats.sent == 3 and got.stats.done == 3 and got.stats.planned == 5 and got.stats.segments == 3
+        assert got.stats.sent == 3 and got.stats.done == 3 and got.stats.planned == 5 and got.stats.parts == 3
         assert (got.plan_page, got.plan_cursor) == (1, "cur-1")
         assert got.status is CampaignStatus.COMPLETED
         assert ended.stats == got.stats  # save hands back what is stored, not the caller's stale stats

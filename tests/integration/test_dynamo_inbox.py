@@ -517,7 +517,8 @@ class TestReplies:
 
     def test_settle_once_then_never_again(self, replies: DynamoReplyRepository) -> None:
         scheduled = replies.create(reply(send_at=T0 + timedelta(hours=9)))
-        sent = replace(scheduled, state=ReplyState.SENT, provider_message_id="pm-1")
+        settled_at = datetime(2025, 3, 2, 8, 0, 1, 250, tzinfo=PARIS)  # read back in UTC, same instant
+        sent = replace(scheduled, state=ReplyState.SENT, provider_message_id="pm-1", settled_at=settled_at)
 
         assert replies.settle(sent) is True
         assert replies.get(SHOP, PHONE, "rep_1") == sent

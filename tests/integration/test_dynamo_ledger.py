@@ -90,8 +90,8 @@ def counters() -> dict[str, int]:
     return {name: int(getattr(got, name)) for name in names}
 
 
-def sent(phone: str = PHONE, *, at: datetime = T0, segments: int = 2) -> LedgerEntry:
-    return LedgerEntry(SHOP, CAMPAIGN, phone, SendState.SENT, at, provider_message_id="pm-1", segments=segments)
+def sent(phone: str = PHONE, *, at: datetime = T0, parts: int = 2) -> LedgerEntry:
+    return LedgerEntry(SHOP, CAMPAIGN, phone, SendState.SENT, at, provider_message_id="pm-1", parts=parts)
 
 
 def skipped(phone: str = PHONE, reason: str = SkipReason.NOT_SUBSCRIBED.value) -> LedgerEntry:
@@ -206,10 +206,13 @@ class TestFinish:
     def test_sent_is_recorded_and_counted_with_the_contact(self, ledger: DynamoSendLedger) -> None:
         ledger.claim(SHOP, CAMPAIGN, PHONE, T0)
 
-        assert ledger.finish(sent(segments=2), previous=SendState.CLAIMED)
+        assert ledger.finish(sent(parts=2), previous=SendState.CLAIMED)
 
-        assert ledger.get_many(SHOP, CAMPAIGN, [PHONE])[PHONE] == replace(sent(segments=2), attempts=1)
+        assert ledger.get_many(SHOP, CAMPAIGN, [PHONE])[PHONE] == replace(sent(parts=2), attempts=1)
         assert counters() == {"sent": 1, "skipped": 0, "failed": 0, "done": 1, "deferred": 0, "parts": 2}
+        # parts keeps the attribute name rows were written with before the rename: no migration
+        (item,) = SendLedgerRow.scan()
+        assert item.attribute_values["parts"] == 2 and "segments" in item.serialize()
         (contact,) = ContactRow.scan()
         assert (contact.subscriber_key, contact.sent_key) == (f"{SHOP}#{PHONE}", f"2025-03-01T12:00:00.123456Z#{CAMPAIGN}")
         assert contact.expires_at == int((T0 + timedelta(days=100)).timestamp())

@@ -11,11 +11,23 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from botocore.stub import Stubber
 
-from chalicelib.adapters.sms.end_user_messaging import EndUserMessagingProvider
-from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled
+from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
+from chalicelib.domain.errors import (
+    ConsentRequired,
+    ProviderError,
+    ProviderRejected,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
 from chalicelib.domain.messages import MessageKind, OutboundSms
 
 pytestmark = pytest.mark.integration
@@ -78,7 +90,7 @@ class TestSendText:
         )
         receipt = provider(client).send(sms(body=body))
         assert receipt.provider_message_id == "msg-1"
-        assert receipt.segments == 2
+        assert receipt.parts == 2
 
     @pytest.mark.parametrize("kind", [MessageKind.REPLY, MessageKind.COMPLIANCE])
     def test_reply_and_compliance_are_transactional_without_empty_context(
@@ -97,7 +109,7 @@ class TestSendText:
         )
         receipt = provider(client, configuration_set=None).send(sms(kind, body="Thanks! 😊", campaign_id=""))
         assert receipt.provider_message_id == "msg-2"
-        assert receipt.segments == 1
+        assert receipt.parts == 1
 
     def test_blank_body_is_refused_before_calling_aws(self, client: Any, stubber: Stubber) -> None:
         with pytest.raises(ProviderRejected) as caught:
@@ -121,7 +133,7 @@ class TestSendMedia:
         )
         receipt = provider(client).send(sms(body="Look at this", media_urls=(MEDIA,)))
         assert receipt.provider_message_id == "mms-1"
-        assert receipt.segments == 1
+        assert receipt.parts == 1
 
     def test_media_without_text_omits_the_body(self, client: Any, stubber: Stubber) -> None:
         stubber.add_response(
@@ -193,6 +205,47 @@ def test_send_errors_are_translated_by_code_and_reason(
     assert type(error) is expected  # not merely a subclass: AccessDenied must not look retryable
     assert isinstance(error.__cause__, ClientError)
     assert getattr(error, "details", {}).get("reason") == reason
+
+
+class NoAnswer:
+    """A client whose send calls fail below the API layer, as botocore raises network failures."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def send_text_message(self, **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        raise self.error
+
+    send_media_message = send_text_message
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # never connected: the provider did not see the message, so retrying later is safe
+        (ConnectTimeoutError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderUnavailable),
+        (EndpointConnectionError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderUnavailable),
+        # the request went out and no answer came back: it may have been sent, so a plain (never retried) error
+        (ReadTimeoutError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderError),
+        (ConnectionClosedError(endpoint_url="https://sms-voice.us-east-1.amazonaws.com"), ProviderError),
+    ],
+)
+def test_network_failures_say_whether_the_message_may_have_left(error: Exception, expected: type[Exception]) -> None:
+    client = NoAnswer(error)
+    with pytest.raises(ProviderError) as caught:
+        EndUserMessagingProvider(client, opt_out_list=OPT_OUTS).send(sms())  # type: ignore[arg-type]
+    assert type(caught.value) is expected and caught.value.__cause__ is error and client.calls == 1
+    assert isinstance(caught.value, ProviderThrottled) is (expected is ProviderUnavailable)
+
+
+def test_the_sms_client_makes_one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore would otherwise resend after a 5xx or a read timeout: a message that may have gone out, twice
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    client = boto3.client("pinpoint-sms-voice-v2", region_name="us-east-1", config=CLIENT_CONFIG)
+    assert client.meta.config.retries["total_max_attempts"] == 1
 
 
 def test_opt_out_text_in_the_message_alone_is_not_an_opt_out(client: Any, stubber: Stubber) -> None:

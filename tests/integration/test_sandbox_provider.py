@@ -68,7 +68,7 @@ class TestOutbox:
     def test_a_send_is_recorded_and_readable(self, sandbox: SandboxProvider) -> None:
         receipt = sandbox.send(sms("x" * 161))
         assert receipt.provider_message_id.startswith("sandbox-")
-        assert receipt.segments == 2
+        assert receipt.parts == 2
         assert sandbox.received(PHONE) == [
             SandboxMessage(
                 provider_message_id=receipt.provider_message_id,
@@ -79,7 +79,7 @@ class TestOutbox:
                 kind=MessageKind.CAMPAIGN,
                 sent_at=START,
                 campaign_id="camp-1",
-                segments=2,
+                parts=2,
             )
         ]
         assert sandbox.received(OTHER_PHONE) == []
@@ -88,7 +88,7 @@ class TestOutbox:
         receipt = sandbox.send(sms("Look", kind=MessageKind.REPLY, campaign_id=None, media_urls=(MEDIA,)))
         [message] = sandbox.received(PHONE)
         assert (message.media_urls, message.kind, message.campaign_id) == ((MEDIA,), MessageKind.REPLY, None)
-        assert message.segments == receipt.segments == 1
+        assert message.parts == receipt.parts == 1
 
     def test_the_sandbox_refuses_what_end_user_messaging_refuses(self, sandbox: SandboxProvider) -> None:
         with pytest.raises(ProviderRejected) as caught:

@@ -320,7 +320,7 @@ class TestPacing:
         send_now(ports, message=long_message.strip())  # two parts each
         Engine(ports).run_until(DAYTIME + timedelta(minutes=5), tick=timedelta(seconds=1))
         assert sorted(campaign_texts(ports)) == phones
-        sends = [(int(s.at.timestamp() * 1000), s.receipt.segments) for s in sms(ports).sent if s.at]
+        sends = [(int(s.at.timestamp() * 1000), s.receipt.parts) for s in sms(ports).sent if s.at]
         assert len(sends) == 30 and all(parts == 2 for _, parts in sends)
         assert window_peak(sends) <= 3  # measured at the provider, not at the pacer
         first, last = min(t for t, _ in sends), max(t for t, _ in sends)

@@ -56,7 +56,7 @@ class TestSending:
         assert {s.sms.media_urls for s in sent} == {(c.media_s3_uri,)}
         done = campaigns.get_campaign(ports, SHOP, c.campaign_id)
         assert done.status is CampaignStatus.COMPLETED
-        assert (done.stats.sent, done.stats.segments) == (4, 4)
+        assert (done.stats.sent, done.stats.parts) == (4, 4)
         # The thread shows the merchant's link, which a browser can display.
         thread = ports.conversations.thread(SHOP, NY[0]).items
         assert [m.media_urls for m in thread if m.campaign_id == c.campaign_id] == [(IMAGE,)]
@@ -67,8 +67,8 @@ class TestSending:
         add(ports, *NY[:3])
         c = create(ports, message=LONG_TEXT, media_url=IMAGE)
         Engine(ports).run()
-        assert {s.receipt.segments for s in sms(ports).sent} == {1}
-        assert campaigns.get_campaign(ports, SHOP, c.campaign_id).stats.segments == 3
+        assert {s.receipt.parts for s in sms(ports).sent} == {1}
+        assert campaigns.get_campaign(ports, SHOP, c.campaign_id).stats.parts == 3
 
     def test_an_sms_campaign_still_goes_without_media(self) -> None:
         ports = make_ports()
@@ -76,7 +76,7 @@ class TestSending:
         c = create(ports, message=LONG_TEXT)
         Engine(ports).run()
         [sent] = sms(ports).sent
-        assert sent.sms.media_urls == () and sent.receipt.segments == 4 and not c.is_mms
+        assert sent.sms.media_urls == () and sent.receipt.parts == 4 and not c.is_mms
         assert media(ports).downloads == []
 
     def test_pacing_counts_one_part_per_mms(self) -> None:
@@ -88,7 +88,7 @@ class TestSending:
         Engine(ports).run_until(DAYTIME + timedelta(minutes=5), tick=timedelta(seconds=1))
         assert isinstance(ports.pacer, FakePacer)
         assert {parts for _, parts in ports.pacer.admitted} == {1}
-        sends = [(int(s.at.timestamp() * 1000), s.receipt.segments) for s in sms(ports).sent if s.at]
+        sends = [(int(s.at.timestamp() * 1000), s.receipt.parts) for s in sms(ports).sent if s.at]
         assert len(sends) == 30 and window_peak(sends) <= 3
         first, last = min(t for t, _ in sends), max(t for t, _ in sends)
         # 30 MMS at 3 a second take about 10 s; paced as 4-part SMS they would take 40 s

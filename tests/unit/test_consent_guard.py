@@ -26,7 +26,7 @@ class RecordingProvider:
 
     def send(self, sms: OutboundSms) -> SendReceipt:
         self.sent.append(sms)
-        return SendReceipt(provider_message_id=f"fake-{len(self.sent)}", segments=1)
+        return SendReceipt(provider_message_id=f"fake-{len(self.sent)}", parts=1)
 
     def add_opt_out(self, sender_number: str, phone: str) -> None:
         self.opt_outs.append(("add", sender_number, phone))

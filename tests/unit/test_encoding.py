@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.domain.encoding import MAX_CHARACTERS, MAX_SEGMENTS, Encoding, fits, measure
+from chalicelib.domain.encoding import MAX_CHARACTERS, MAX_PARTS, Encoding, fits, measure
 
 # The GSM 03.38 default alphabet as the spec prints it: 8 columns of 16 (column = high nibble). ESC (0x1B)
 # leads into the extension table and is not a character of its own; it is written here as None.
@@ -50,13 +50,13 @@ def test_the_reference_alphabet_is_complete() -> None:
 @pytest.mark.parametrize("ch", GSM_BASIC)
 def test_every_basic_gsm_character_is_one_septet(ch: str) -> None:
     shape = measure(ch)
-    assert (shape.encoding, shape.units, shape.segments, shape.characters) == (Encoding.GSM7, 1, 1, 1)
+    assert (shape.encoding, shape.units, shape.parts, shape.characters) == (Encoding.GSM7, 1, 1, 1)
 
 
 @pytest.mark.parametrize("ch", GSM_EXTENSION)
 def test_every_extension_character_is_two_septets(ch: str) -> None:
     shape = measure(ch)
-    assert (shape.encoding, shape.units, shape.segments, shape.characters) == (Encoding.GSM7, 2, 1, 1)
+    assert (shape.encoding, shape.units, shape.parts, shape.characters) == (Encoding.GSM7, 2, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -100,42 +100,42 @@ def test_anything_outside_the_gsm_alphabet_makes_the_message_ucs2(ch: str) -> No
     assert measure("Hello " + ch).encoding is Encoding.UCS2
 
 
-def test_empty_text_is_zero_segments() -> None:
+def test_empty_text_is_zero_parts() -> None:
     shape = measure("")
-    assert (shape.characters, shape.units, shape.segments) == (0, 0, 0)
+    assert (shape.characters, shape.units, shape.parts) == (0, 0, 0)
 
 
 @pytest.mark.parametrize(
-    ("length", "segments"),
+    ("length", "parts"),
     [(1, 1), (160, 1), (161, 2), (306, 2), (307, 3), (459, 3), (460, 4), (1530, 10), (1531, 11)],
 )
-def test_gsm7_boundaries(length: int, segments: int) -> None:
+def test_gsm7_boundaries(length: int, parts: int) -> None:
     shape = measure("a" * length)
     assert shape.encoding is Encoding.GSM7
-    assert (shape.units, shape.segments) == (length, segments)
+    assert (shape.units, shape.parts) == (length, parts)
 
 
 @pytest.mark.parametrize(
-    ("length", "segments"),
+    ("length", "parts"),
     [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3), (201, 3), (202, 4), (670, 10), (671, 11)],
 )
-def test_ucs2_boundaries(length: int, segments: int) -> None:
+def test_ucs2_boundaries(length: int, parts: int) -> None:
     shape = measure(NON_GSM * length)
     assert shape.encoding is Encoding.UCS2
-    assert (shape.units, shape.segments) == (length, segments)
+    assert (shape.units, shape.parts) == (length, parts)
 
 
 def test_one_ucs2_character_turns_the_whole_message_ucs2() -> None:
-    assert measure("a" * 69 + "’").segments == 1
-    assert measure("a" * 70 + "’").segments == 2  # 71 GSM characters would have been 1 part
-    assert measure("a" * 160).segments == 1 and measure("a" * 159 + "’").segments == 3
+    assert measure("a" * 69 + "’").parts == 1
+    assert measure("a" * 70 + "’").parts == 2  # 71 GSM characters would have been 1 part
+    assert measure("a" * 160).parts == 1 and measure("a" * 159 + "’").parts == 3
 
 
 def test_extension_characters_count_two_against_the_single_part_limit() -> None:
-    assert measure("€" * 80).segments == 1  # 160 septets
-    assert measure("€" * 80 + "a").segments == 2
-    assert measure("a" * 158 + "[").segments == 1
-    assert measure("a" * 159 + "[").segments == 2
+    assert measure("€" * 80).parts == 1  # 160 septets
+    assert measure("€" * 80 + "a").parts == 2
+    assert measure("a" * 158 + "[").parts == 1
+    assert measure("a" * 159 + "[").parts == 2
     assert measure("{" * 5).units == 10
 
 
@@ -145,39 +145,39 @@ def test_an_escape_pair_is_never_split_across_parts() -> None:
     text = "a" * 152 + "€" + "a" * 152
     shape = measure(text)
     assert shape.units == 306
-    assert shape.segments == 3
+    assert shape.parts == 3
     # With the pair moved one septet left it fits exactly: 151 + 2 = 153, then 153.
-    assert measure("a" * 151 + "€" + "a" * 153).segments == 2
+    assert measure("a" * 151 + "€" + "a" * 153).parts == 2
 
 
 def test_extension_characters_packed_into_parts() -> None:
     # 76 euros fill 152 of a part's 153 septets; the 77th opens the next part.
-    assert measure("€" * 153).segments == 3  # 76 + 76 + 1
-    assert measure("€" * 152).segments == 2
+    assert measure("€" * 153).parts == 3  # 76 + 76 + 1
+    assert measure("€" * 152).parts == 2
 
 
 def test_extension_characters_count_one_in_ucs2() -> None:
     shape = measure("€" * 69 + NON_GSM)
-    assert (shape.encoding, shape.units, shape.segments) == (Encoding.UCS2, 70, 1)
+    assert (shape.encoding, shape.units, shape.parts) == (Encoding.UCS2, 70, 1)
 
 
 def test_emoji_are_two_ucs2_units() -> None:
     shape = measure(EMOJI)
-    assert (shape.encoding, shape.characters, shape.units, shape.segments) == (Encoding.UCS2, 1, 2, 1)
-    assert measure(EMOJI * 35).segments == 1  # 70 units
-    assert measure(EMOJI * 35 + "a").segments == 2
+    assert (shape.encoding, shape.characters, shape.units, shape.parts) == (Encoding.UCS2, 1, 2, 1)
+    assert measure(EMOJI * 35).parts == 1  # 70 units
+    assert measure(EMOJI * 35 + "a").parts == 2
     # Multipart: 33 pairs take 66 of 67 units; the 34th pair opens a new part.
-    assert measure(EMOJI * 36).segments == 2
-    assert measure(EMOJI * 66).segments == 2
-    assert measure(EMOJI * 67).segments == 3
+    assert measure(EMOJI * 36).parts == 2
+    assert measure(EMOJI * 66).parts == 2
+    assert measure(EMOJI * 67).parts == 3
 
 
 def test_a_surrogate_pair_is_never_split_across_parts() -> None:
     # 134 units fit two 67-unit parts by arithmetic; the pair at units 67-68 moves whole, so three.
     text = "a" * 66 + EMOJI + "a" * 66
     assert measure(text).units == 134
-    assert measure(text).segments == 3
-    assert measure("a" * 65 + EMOJI + "a" * 67).segments == 2
+    assert measure(text).parts == 3
+    assert measure("a" * 65 + EMOJI + "a" * 67).parts == 2
 
 
 def test_grapheme_clusters_count_every_code_unit() -> None:
@@ -189,11 +189,11 @@ def test_grapheme_clusters_count_every_code_unit() -> None:
 def test_a_lone_surrogate_is_measured_not_crashed_on() -> None:
     # JSON can carry "\ud83d" on its own; measuring it must not raise UnicodeEncodeError.
     shape = measure("a\ud83db")
-    assert (shape.encoding, shape.units, shape.segments) == (Encoding.UCS2, 3, 1)
+    assert (shape.encoding, shape.units, shape.parts) == (Encoding.UCS2, 3, 1)
 
 
-def test_fits_at_ten_segments() -> None:
-    assert MAX_SEGMENTS == 10 and MAX_CHARACTERS == 1600
+def test_fits_at_ten_parts() -> None:
+    assert MAX_PARTS == 10 and MAX_CHARACTERS == 1600
     assert fits("a" * 1530)
     assert not fits("a" * 1531)
     assert fits(NON_GSM * 670)
@@ -202,14 +202,14 @@ def test_fits_at_ten_segments() -> None:
     assert not fits(EMOJI * 331)
 
 
-def test_fits_at_1600_characters_even_when_more_segments_are_allowed() -> None:
-    assert fits("a" * 1600, max_segments=11)
-    assert not fits("a" * 1601, max_segments=11)
-    assert not fits("a" * 1601, max_segments=1000)
+def test_fits_at_1600_characters_even_when_more_parts_are_allowed() -> None:
+    assert fits("a" * 1600, max_parts=11)
+    assert not fits("a" * 1601, max_parts=11)
+    assert not fits("a" * 1601, max_parts=1000)
 
 
 @pytest.mark.parametrize(
-    ("text", "max_segments", "expected"),
+    ("text", "max_parts", "expected"),
     [
         ("a" * 160, 1, True),
         ("a" * 161, 1, False),
@@ -219,8 +219,8 @@ def test_fits_at_1600_characters_even_when_more_segments_are_allowed() -> None:
         (NON_GSM * 135, 2, False),
     ],
 )
-def test_fits_with_a_segment_limit(text: str, max_segments: int, expected: bool) -> None:
-    assert fits(text, max_segments=max_segments) is expected
+def test_fits_with_a_part_limit(text: str, max_parts: int, expected: bool) -> None:
+    assert fits(text, max_parts=max_parts) is expected
 
 
 _ANY_SMS = st.text(alphabet=st.sampled_from(["a", "€", "[", NON_GSM, EMOJI, "é", " ", "\n"]), max_size=400)
@@ -232,18 +232,18 @@ def test_segment_count_is_consistent_with_part_sizes(text: str) -> None:
     assert shape.characters == len(text)
     single, multi = (160, 153) if shape.encoding is Encoding.GSM7 else (70, 67)
     if shape.units == 0:
-        assert shape.segments == 0
+        assert shape.parts == 0
     elif shape.units <= single:
-        assert shape.segments == 1
+        assert shape.parts == 1
     else:
         # Every part is at most full, and an unsplittable pair wastes at most one unit a part.
-        assert shape.units <= shape.segments * multi
-        assert shape.units > (shape.segments - 1) * (multi - 1)
+        assert shape.units <= shape.parts * multi
+        assert shape.units > (shape.parts - 1) * (multi - 1)
 
 
 @given(_ANY_SMS, st.sampled_from(["a", "€", NON_GSM, EMOJI]))
 def test_adding_a_character_never_makes_a_message_cheaper(text: str, extra: str) -> None:
-    assert measure(text + extra).segments >= measure(text).segments
+    assert measure(text + extra).parts >= measure(text).parts
 
 
 @given(st.text(alphabet=st.sampled_from(GSM_BASIC + GSM_EXTENSION), max_size=200))

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.messages import InboundSms, OutboundSms
+from chalicelib.domain.errors import TransientError
+from chalicelib.domain.messages import InboundSms, MessageKind, OutboundSms
 from chalicelib.services.inbound import receive_sms
 from tests.engine import Engine
 from tests.fakes import TINY_PNG, FakeMedia, FakeSms, FrozenClock
@@ -163,3 +164,102 @@ class TestReply:
         assert first.status_code == 201
         assert [(r.status_code, code(r)) for r in during] == [(409, "request_in_progress")]
         assert sms(api).bodies_to(NY) == ["Hi"]
+
+
+class FailsOnce:
+    """A port whose ``method`` raises TransientError the first time it is called (a busy table)."""
+
+    def __init__(self, inner: Any, method: str) -> None:
+        self.inner, self.method, self.failed = inner, method, False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name != self.method or self.failed:
+            return attribute
+
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            self.failed = True
+            raise TransientError(f"{name} failed: the table is busy")
+
+        return fail
+
+
+def thread_replies(api: Api) -> list[str]:
+    return [m.body for m in api.ports.conversations.thread("demo.myshopify.com", NY).items if m.kind is MessageKind.REPLY]
+
+
+def conversation_status(api: Api) -> str:
+    conversation = api.ports.inbox.get("demo.myshopify.com", NY)
+    assert conversation is not None
+    return conversation.status.value
+
+
+class TestReplyAfterALaterStepFailed:
+    """The SMS went out, then a step after it failed: the retry with the same key finishes, never resends."""
+
+    @pytest.mark.parametrize(("port", "method"), [("inbox", "save"), ("conversations", "append")])
+    def test_retry_finishes_the_steps_after_the_send_and_answers_the_reply(self, subscriber: Api, port: str, method: str) -> None:
+        api = subscriber
+        setattr(api.ports, port, FailsOnce(getattr(api.ports, port), method))
+        first = api.call("POST", REPLIES, body={"text": "Yes, until 6pm"}, headers=key("r-1"))
+        assert first.status_code == 503 and sms(api).bodies_to(NY) == ["Yes, until 6pm"]
+        clock(api).advance(seconds=3)
+        again = api.call("POST", REPLIES, body={"text": "Yes, until 6pm"}, headers=key("r-1"))
+        assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+        reply = body(again)
+        assert reply["state"] == "sent" and reply["text"] == "Yes, until 6pm"
+        stored = api.ports.replies.get("demo.myshopify.com", NY, reply["id"])
+        assert stored is not None and stored.provider_message_id == sms(api).sent[0].receipt.provider_message_id
+        assert sms(api).bodies_to(NY) == ["Yes, until 6pm"]  # sent once
+        assert thread_replies(api) == ["Yes, until 6pm"]  # one line, at the time it was sent
+        assert conversation_status(api) == "resolved"
+        # and from now on the finished answer is replayed
+        third = api.call("POST", REPLIES, body={"text": "Yes, until 6pm"}, headers=key("r-1"))
+        assert third.status_code == 201 and third.headers.get("Idempotent-Replayed") == "true" and body(third) == reply
+
+    def test_recording_the_outcome_failed_so_the_retry_cannot_know_and_never_resends(self, subscriber: Api) -> None:
+        api = subscriber
+        api.ports.replies = FailsOnce(api.ports.replies, "settle")
+        first = api.call("POST", REPLIES, body={"text": "Hi"}, headers=key("r-1"))
+        assert first.status_code == 503 and sms(api).bodies_to(NY) == ["Hi"]
+        for _ in range(2):
+            again = api.call("POST", REPLIES, body={"text": "Hi"}, headers=key("r-1"))
+            assert again.status_code == 502 and code(again) == "reply_interrupted"
+        assert sms(api).bodies_to(NY) == ["Hi"]
+        [stored] = api.ports.replies.pending("demo.myshopify.com", NY) or [None]
+        assert stored is None  # settled as failed (interrupted), not left waiting as "scheduled"
+
+    def test_throttled_reply_is_sent_by_the_retry_with_the_same_key(self, subscriber: Api) -> None:
+        api = subscriber
+        sms(api).throttle_next = 1
+        first = api.call("POST", REPLIES, body={"text": "Hi"}, headers=key("r-1"))
+        assert first.status_code == 503 and sms(api).sent == []
+        again = api.call("POST", REPLIES, body={"text": "Hi"}, headers=key("r-1"))
+        assert again.status_code == 201 and body(again)["state"] == "sent" and sms(api).bodies_to(NY) == ["Hi"]
+
+    def test_throttled_reply_without_a_key_does_not_wait_forever(self, subscriber: Api) -> None:
+        api = subscriber
+        sms(api).throttle_next = 1
+        assert api.call("POST", REPLIES, body={"text": "Hi"}).status_code == 503
+        assert api.ports.replies.pending("demo.myshopify.com", NY) == []
+
+    def test_another_key_is_another_reply(self, subscriber: Api) -> None:
+        api = subscriber
+        one = api.call("POST", REPLIES, body={"text": "Hi"}, headers=key("a"))
+        two = api.call("POST", REPLIES, body={"text": "Hi"}, headers=key("b"))
+        assert one.status_code == two.status_code == 201 and body(one)["id"] != body(two)["id"]
+        assert sms(api).bodies_to(NY) == ["Hi", "Hi"]
+
+    def test_a_scheduled_reply_whose_request_failed_is_armed_once_by_the_retry(self, subscriber: Api) -> None:
+        api = subscriber
+        clock(api).at = datetime(2026, 11, 21, 3, 0, tzinfo=timezone.utc)  # 22:00 in New York
+        schedules = api.ports.schedules
+        api.ports.schedules = FailsOnce(schedules, "at")
+        request = {"text": "Open at 9", "quiet_hours": "schedule"}
+        assert api.call("POST", REPLIES, body=request, headers=key("s")).status_code == 503
+        api.ports.schedules = schedules
+        again = api.call("POST", REPLIES, body=request, headers=key("s"))
+        assert again.status_code == 202 and body(again)["state"] == "scheduled"
+        assert len(api.ports.replies.pending("demo.myshopify.com", NY)) == 1
+        Engine(api.ports).run_until(datetime(2026, 11, 21, 15, 0, tzinfo=timezone.utc))
+        assert sms(api).bodies_to(NY) == ["Open at 9"]

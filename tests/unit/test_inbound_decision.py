@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.domain.inbound import AutoReply, InboundDecision, OptOutListChange, decide
+from chalicelib.domain.inbound import AutoReply, FollowUp, InboundDecision, InboxEvent, OptOutListChange, decide
 from chalicelib.domain.keywords import Intent, classify
 from chalicelib.domain.subscribers import ConsentAction, Source, Subscriber, SubscriberStatus
 
@@ -220,3 +220,47 @@ def test_conversations_from_a_phone(texts: list[str], final: SubscriberStatus | 
         if decision.subscriber is not None:
             current = decision.subscriber
     assert (current.status if current else None) is final
+
+
+# --- the follow-up plan stored with each inbound message ------------------------------------------------
+
+
+@pytest.mark.parametrize(("intent", "before"), list(TABLE))
+def test_follow_up_round_trips_through_its_stored_shape(intent: Intent, before: SubscriberStatus | None) -> None:
+    plan = FollowUp.of(_decide(intent, before))
+    stored = plan.to_dict()
+    assert all(isinstance(v, str) for v in stored.values())
+    assert FollowUp.from_dict(stored) == plan
+
+
+@pytest.mark.parametrize(
+    ("stored", "plan"),
+    [
+        # receipts written while the plan was a hand-made string dict still load
+        (
+            {"inbox": "opt_out", "reply": "stop_text", "opt_out_list": "add"},
+            FollowUp(InboxEvent.OPT_OUT, AutoReply.STOP, OptOutListChange.ADD),
+        ),
+        ({"inbox": "message"}, FollowUp(inbox=InboxEvent.MESSAGE)),
+        ({"reply": "help_text"}, FollowUp(reply=AutoReply.HELP)),
+        (
+            {"inbox": "opt_in", "reply": "welcome_text", "opt_out_list": "remove"},
+            FollowUp(InboxEvent.OPT_IN, AutoReply.WELCOME, OptOutListChange.REMOVE),
+        ),
+        ({}, FollowUp()),
+    ],
+)
+def test_stored_plans_load_as_typed_follow_ups(stored: dict[str, str], plan: FollowUp) -> None:
+    assert FollowUp.from_dict(stored) == plan and plan.to_dict() == stored
+
+
+def test_a_stored_plan_no_version_wrote_is_refused() -> None:
+    with pytest.raises(ValueError):
+        FollowUp.from_dict({"reply": "stop"})
+
+
+def test_inbox_event_follows_the_consent_change() -> None:
+    assert FollowUp.of(_decide(Intent.OPT_OUT, A)).inbox is InboxEvent.OPT_OUT
+    assert FollowUp.of(_decide(Intent.OPT_IN, OUT)).inbox is InboxEvent.OPT_IN
+    assert FollowUp.of(_decide(Intent.MESSAGE, A)).inbox is InboxEvent.MESSAGE
+    assert FollowUp.of(_decide(Intent.HELP, A)).inbox is None  # a keyword exchange is not Inbox talk

@@ -188,25 +188,25 @@ def test_every_recipient_gets_the_same_hint_decision() -> None:
 def test_a_template_that_fits_only_without_a_long_name_is_refused() -> None:
     template = NON_GSM * 660 + "{first_name}"  # UCS-2: 670 units make ten parts of 67
     short = encoding.measure(render(template, Personal(name="Ann"), opt_out_hint=False))
-    assert (short.encoding, short.units, short.segments) == (encoding.Encoding.UCS2, 663, encoding.MAX_SEGMENTS)
+    assert (short.encoding, short.units, short.parts) == (encoding.Encoding.UCS2, 663, encoding.MAX_PARTS)
     with pytest.raises(InvalidInput) as caught:
         check_fits(template, "Acme", opt_out_hint=False)
     assert caught.value.code == "message_too_long"
-    assert caught.value.details == {"segments": 11, "encoding": "UCS-2"}
+    assert caught.value.details == {"parts": 11, "encoding": "UCS-2"}
     # Without the placeholder the same body fits.
-    assert check_fits(NON_GSM * 663, "Acme", opt_out_hint=False).segments == encoding.MAX_SEGMENTS
+    assert check_fits(NON_GSM * 663, "Acme", opt_out_hint=False).parts == encoding.MAX_PARTS
 
 
 def test_the_opt_out_hint_counts_towards_the_size() -> None:
     body = NON_GSM * 670  # exactly ten UCS-2 parts
-    assert check_fits(body, "Acme", opt_out_hint=False).segments == 10
+    assert check_fits(body, "Acme", opt_out_hint=False).parts == 10
     with pytest.raises(InvalidInput):
         check_fits(body, "Acme", opt_out_hint=True)
 
 
 def test_a_long_shop_name_counts_towards_the_size() -> None:
     template = NON_GSM * 660 + "{shop_name}"
-    assert check_fits(template, "Acme", opt_out_hint=False).segments == 10
+    assert check_fits(template, "Acme", opt_out_hint=False).parts == 10
     with pytest.raises(InvalidInput):
         check_fits(template, "A Very Long Shop Name Indeed", opt_out_hint=False)
 

@@ -49,14 +49,14 @@ def wall_time_to_text(wall: datetime | None) -> str | None:
 
 
 def row_to_stats(row: CampaignRow) -> CampaignStats:
-    """The counters a row holds (``segments`` is stored as ``parts``)."""
+    """The counters a row holds."""
     return CampaignStats(
         planned=int(row.planned or 0),
         sent=int(row.sent or 0),
         skipped=int(row.skipped or 0),
         failed=int(row.failed or 0),
         deferred=int(row.deferred or 0),
-        segments=int(row.parts or 0),
+        parts=int(row.parts or 0),
         clicks=int(row.clicks or 0),
         orders=int(row.orders or 0),
         revenue=int(row.revenue or 0),

@@ -180,6 +180,7 @@ def reply_to_row(reply: Reply) -> ReplyRow:
         media_s3_uri=reply.media_s3_uri,
         reason=reply.reason,
         provider_message_id=reply.provider_message_id,
+        settled_at=utc(reply.settled_at) if reply.settled_at else None,
     )
 
 
@@ -198,6 +199,7 @@ def row_to_reply(row: ReplyRow) -> Reply:
         media_s3_uri=row.media_s3_uri,
         reason=row.reason,
         provider_message_id=row.provider_message_id,
+        settled_at=utc(row.settled_at) if row.settled_at else None,
     )
 
 
@@ -242,6 +244,7 @@ class DynamoReplyRepository:
             ReplyRow.state.set(state.value),
             _set_or_remove(ReplyRow.reason, reply.reason),
             _set_or_remove(ReplyRow.provider_message_id, reply.provider_message_id),
+            _set_or_remove(ReplyRow.settled_at, utc(reply.settled_at) if reply.settled_at else None),
         ]
         try:
             # The condition also fails for a missing row, so settle never creates a half reply.

@@ -63,7 +63,7 @@ def row_to_entry(shop_id: str, campaign_id: str, row: SendLedgerRow) -> LedgerEn
         at=utc(row.at),
         reason=row.reason,
         provider_message_id=row.provider_message_id,
-        segments=int(row.segments or 0),
+        parts=int(row.parts or 0),
         release_at=utc(row.release_at) if row.release_at else None,
         attempts=int(row.attempts or 0),
     )
@@ -137,14 +137,14 @@ class DynamoSendLedger:
         ledger_actions: list[Action] = [
             SendLedgerRow.state.set(state.value),
             SendLedgerRow.at.set(stamp),
-            SendLedgerRow.segments.set(entry.segments),
+            SendLedgerRow.parts.set(entry.parts),
             SendLedgerRow.reason.remove() if entry.reason is None else SendLedgerRow.reason.set(entry.reason),
             SendLedgerRow.provider_message_id.remove()
             if entry.provider_message_id is None
             else SendLedgerRow.provider_message_id.set(entry.provider_message_id),
         ]
         expected = SendLedgerRow.phone.does_not_exist() if previous is None else SendLedgerRow.state == SendState(previous).value
-        counter_actions: list[Action] = [_counter(state).add(1), CampaignRow.done.add(1), CampaignRow.parts.add(entry.segments)]
+        counter_actions: list[Action] = [_counter(state).add(1), CampaignRow.done.add(1), CampaignRow.parts.add(entry.parts)]
 
         def build(tx: LabelledTransaction) -> None:
             tx.update(

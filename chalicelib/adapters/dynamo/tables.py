@@ -194,7 +194,8 @@ class SendLedgerRow(SmscastTable):
     at = UTCDateTimeAttribute()
     reason = UnicodeAttribute(null=True)
     provider_message_id = UnicodeAttribute(null=True)
-    segments = NumberAttribute(default=0)
+    # Stored under its old name: renaming the attribute would need a migration of every ledger row.
+    parts = NumberAttribute(default=0, attr_name="segments")
     release_at = UTCDateTimeAttribute(null=True)
     attempts = NumberAttribute(default=0)
 
@@ -285,7 +286,8 @@ class SandboxMessageRow(SmscastTable):
     provider_message_id = UnicodeAttribute()
     media_urls = ListAttribute(of=UnicodeAttribute, null=True)
     campaign_id = UnicodeAttribute(null=True)
-    segments = NumberAttribute(default=1)
+    # Stored under its old name, so messages recorded before the rename still read back.
+    parts = NumberAttribute(default=1, attr_name="segments")
 
 
 class SandboxControlRow(SmscastTable):
@@ -367,6 +369,7 @@ class ReplyRow(SmscastTable):
     media_s3_uri = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     provider_message_id = UnicodeAttribute(null=True)
+    settled_at = UTCDateTimeAttribute(null=True)  # absent on rows settled before it was kept
 
 
 class IdempotencyRow(SmscastTable):

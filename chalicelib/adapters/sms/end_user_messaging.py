@@ -1,7 +1,10 @@
 """The SMS port over AWS End User Messaging SMS (boto3 ``pinpoint-sms-voice-v2``).
 
 Errors are translated by the botocore error ``Code`` and, where the service models one, its ``Reason``
-field; never by message text, which AWS may reword at any time.
+field; never by message text, which AWS may reword at any time. What matters most is whether the message
+may have left: throttling, quota and connection failures before the request went out definitely did not
+send it (retry later is safe); validation, conflicts and missing resources are refusals (final); a 5xx, a
+read timeout or a dropped connection may have sent it (a plain ProviderError: never retried).
 """
 
 from __future__ import annotations
@@ -10,7 +13,15 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ProxyConnectionError,
+)
 
 from chalicelib.domain.encoding import MAX_CHARACTERS, measure
 from chalicelib.domain.errors import (
@@ -18,6 +29,7 @@ from chalicelib.domain.errors import (
     ProviderError,
     ProviderRejected,
     ProviderThrottled,
+    ProviderUnavailable,
     SmscastError,
 )
 from chalicelib.domain.messages import MessageKind, OutboundSms, SendReceipt
@@ -35,6 +47,13 @@ _S3_MEDIA_URL = re.compile(r"s3://([a-z0-9.-]{3,63})/(.+)", re.DOTALL)
 # ContextMap: at most 5 entries, keys 1-100 non-blank characters, values 1-800 characters that neither
 # start nor end with whitespace.
 _CONTEXT_VALUE_MAX = 800
+
+# botocore on its own retries 5xx answers and read timeouts, which would send again a message that may
+# already have gone out: the SMS client makes one attempt and services/outbound.py decides what follows.
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 1})
+
+# Raised before a connection carried the request: the provider never saw the message.
+_NOT_CONNECTED = (ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError)
 
 _OPTED_OUT = "DESTINATION_PHONE_NUMBER_OPTED_OUT"
 _THROTTLED_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException"})
@@ -66,9 +85,9 @@ def check_sendable(sms: OutboundSms) -> None:
             )
 
 
-def segments_of(sms: OutboundSms) -> int:
+def parts_of(sms: OutboundSms) -> int:
     """Billed parts: an MMS travels as one message however long its text; an SMS as many parts as its body needs."""
-    return 1 if sms.media_urls else measure(sms.body).segments
+    return 1 if sms.media_urls else measure(sms.body).parts
 
 
 def _context(sms: OutboundSms) -> dict[str, str]:
@@ -140,7 +159,16 @@ class EndUserMessagingProvider:
             raise ProviderRejected(
                 "the message does not fit End User Messaging's request rules", details={"reason": "PARAM_VALIDATION"}
             ) from exc
-        return SendReceipt(provider_message_id=str(response["MessageId"]), segments=segments_of(sms))
+        except _NOT_CONNECTED as exc:
+            raise ProviderUnavailable(
+                f"End User Messaging could not be reached ({type(exc).__name__})", details={"reason": type(exc).__name__}
+            ) from exc
+        except BotoCoreError as exc:
+            # A read timeout or a dropped connection: the request reached AWS and may have been sent.
+            raise ProviderError(
+                f"End User Messaging did not answer ({type(exc).__name__})", details={"reason": type(exc).__name__}
+            ) from exc
+        return SendReceipt(provider_message_id=str(response["MessageId"]), parts=parts_of(sms))
 
     # The deployment has one opt-out list shared by all its sender numbers (settings.opt_out_list), so
     # the sender is not needed to find the list; it is part of the port because a provider with

@@ -19,7 +19,7 @@ from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.tables import SandboxControlRow, SandboxMessageRow
-from chalicelib.adapters.sms.end_user_messaging import check_sendable, segments_of
+from chalicelib.adapters.sms.end_user_messaging import check_sendable, parts_of
 from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled
 from chalicelib.domain.messages import MessageKind, OutboundSms, SendReceipt
 from chalicelib.services.ports import Clock
@@ -55,7 +55,7 @@ class SandboxMessage:
     sent_at: datetime
     media_urls: tuple[str, ...] = ()
     campaign_id: str | None = None
-    segments: int = 1
+    parts: int = 1
 
 
 def _to_message(row: SandboxMessageRow) -> SandboxMessage:
@@ -70,7 +70,7 @@ def _to_message(row: SandboxMessageRow) -> SandboxMessage:
         sent_at=datetime.strptime(stamp, _TIME_FORMAT).replace(tzinfo=timezone.utc),
         media_urls=tuple(str(url) for url in row.media_urls or ()),
         campaign_id=row.campaign_id,
-        segments=int(row.segments),
+        parts=int(row.parts),
     )
 
 
@@ -199,7 +199,7 @@ class SandboxProvider:
 
         at = self._clock.now().astimezone(timezone.utc)
         message_id = _new_message_id()
-        segments = segments_of(sms)
+        parts = parts_of(sms)
         SandboxMessageRow(
             to_number=sms.to_number,
             sent_key=f"{at.strftime(_TIME_FORMAT)}#{message_id}",
@@ -210,9 +210,9 @@ class SandboxProvider:
             provider_message_id=message_id,
             media_urls=list(sms.media_urls) or None,
             campaign_id=sms.campaign_id,
-            segments=segments,
+            parts=parts,
         ).save()
-        return SendReceipt(provider_message_id=message_id, segments=segments)
+        return SendReceipt(provider_message_id=message_id, parts=parts)
 
 
 def _count(n: int) -> int:
