@@ -60,11 +60,7 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _ref(model: type[BaseModel], names: Mapping[tuple[type[BaseModel], str], dict[str, Any]], mode: str) -> dict[str, Any]:
-    return dict(names[(model, mode)])
-
-
-def _operation(spec: RouteSpec, names: Mapping[tuple[Any, str], dict[str, Any]], schemas: Mapping[str, Any]) -> dict[str, Any]:
+def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Mapping[str, Any]) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in spec.path_params
     ]

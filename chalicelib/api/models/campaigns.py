@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from chalicelib.api.models.common import Body, Out, Paged, line, lines, partial, token
 from chalicelib.domain import campaigns as domain
@@ -13,11 +13,12 @@ from chalicelib.domain.media import MAX_MEDIA_URL_LENGTH
 from chalicelib.domain.templates import MAX_MESSAGE_CHARACTERS
 from chalicelib.services import campaigns as service
 
-Name = line(100)
-Message = lines(MAX_MESSAGE_CHARACTERS)
-SegmentId = line(100)
-SendAt = line(40)  # "now" or a store-local date-time such as 2026-12-01T10:00 (the domain parses it)
-MediaUrl = token(MAX_MEDIA_URL_LENGTH)
+Name = Annotated[str, line(100)]
+Message = Annotated[str, lines(MAX_MESSAGE_CHARACTERS)]
+SegmentId = Annotated[str, line(100)]
+# "now" or a store-local date-time such as 2026-12-01T10:00 (the domain parses it)
+SendAt = Annotated[str, line(40)]
+MediaUrl = Annotated[str, token(MAX_MEDIA_URL_LENGTH)]
 
 _CODES = {"segment_id": "unknown_segment", "message:string_too_long": "message_too_long"}
 
@@ -30,7 +31,7 @@ class CampaignCreate(Body):
     name: Name
     message: Message
     segment_id: SegmentId
-    send_at: SendAt = None  # type: ignore[assignment]  # absent, not null: null is refused
+    send_at: SendAt = None  # type: ignore[assignment]  # absent is allowed, null is not
     draft: bool = False
     media_url: MediaUrl | None = None
 

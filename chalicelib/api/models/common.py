@@ -21,19 +21,19 @@ MULTI_LINE = f"^[^{_CONTROL_BUT_LINES}]*[^\\s{_CONTROL_BUT_LINES}][^{_CONTROL_BU
 TOKEN = f"^[^\\s{_CONTROL}]+$"
 
 
-def line(max_length: int) -> Any:
+def line(max_length: int) -> StringConstraints:
     """A one-line text (names, ids): no control characters, not blank, 1 to ``max_length`` characters."""
-    return Annotated[str, StringConstraints(min_length=1, max_length=max_length, pattern=SINGLE_LINE)]
+    return StringConstraints(min_length=1, max_length=max_length, pattern=SINGLE_LINE)
 
 
-def lines(max_length: int) -> Any:
+def lines(max_length: int) -> StringConstraints:
     """A text that may hold line breaks (messages, replies, compliance texts), otherwise as ``line``."""
-    return Annotated[str, StringConstraints(min_length=1, max_length=max_length, pattern=MULTI_LINE)]
+    return StringConstraints(min_length=1, max_length=max_length, pattern=MULTI_LINE)
 
 
-def token(max_length: int) -> Any:
+def token(max_length: int) -> StringConstraints:
     """A text without spaces or control characters (links, cursors)."""
-    return Annotated[str, StringConstraints(min_length=1, max_length=max_length, pattern=TOKEN)]
+    return StringConstraints(min_length=1, max_length=max_length, pattern=TOKEN)
 
 
 def _absent_is_not_null(schema: dict[str, Any]) -> None:
@@ -64,7 +64,7 @@ def _digits(value: object) -> object:
 
 
 Limit = Annotated[int, Field(ge=1, le=200), BeforeValidator(_digits)]
-Cursor = token(2048)
+Cursor = Annotated[str, token(2048)]
 
 
 class Query(Body):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import StringConstraints
 
@@ -22,8 +22,10 @@ DiscountCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$"
 class ReplyCreate(Body):
     """A one-to-one reply; ``quiet_hours`` says what to do if the subscriber is in quiet hours now."""
 
-    text: lines(MAX_CHARACTERS)
-    media_url: token(MAX_MEDIA_URL_LENGTH) | None = None
+    error_codes: ClassVar[dict[str, str]] = {"text:string_too_long": "message_too_long"}
+
+    text: Annotated[str, lines(MAX_CHARACTERS)]
+    media_url: Annotated[str, token(MAX_MEDIA_URL_LENGTH)] | None = None
     discount_code: DiscountCode | None = None
     quiet_hours: QuietHoursChoice = QuietHoursChoice.ASK
 

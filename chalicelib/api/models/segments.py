@@ -49,7 +49,7 @@ class SegmentCreate(Body):
 
     error_codes: ClassVar[dict[str, str]] = {"rule": "invalid_rule"}
 
-    name: line(100)
+    name: Annotated[str, line(100)]
     rule: Rule
 
 

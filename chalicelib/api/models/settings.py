@@ -12,7 +12,7 @@ from chalicelib.domain.shops import COMPLIANCE_TEXT_MAX_SEGMENTS, MAX_MPS, ShopS
 
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 # The domain measures the rendered text in SMS parts; this is the most any text of that many parts can hold.
-ComplianceText = lines(encoding.GSM_MULTI * COMPLIANCE_TEXT_MAX_SEGMENTS)
+ComplianceText = Annotated[str, lines(encoding.GSM_MULTI * COMPLIANCE_TEXT_MAX_SEGMENTS)]
 
 
 class QuietHours(Body):
@@ -35,12 +35,12 @@ class Settings(Body):
 
     error_code: ClassVar[str | None] = "invalid_settings"
 
-    shop_name: line(60)
-    timezone: line(64)
+    shop_name: Annotated[str, line(60)]
+    timezone: Annotated[str, line(64)]
     quiet_hours: QuietHours
-    sender_number: line(32) | None
+    sender_number: Annotated[str, line(32)] | None
     mps: Annotated[int, Field(ge=1, le=MAX_MPS)]
-    opt_in_keyword: line(20)
+    opt_in_keyword: Annotated[str, line(20)]
     welcome_text: ComplianceText
     confirm_text: ComplianceText
     stop_text: ComplianceText

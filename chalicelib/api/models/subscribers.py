@@ -19,11 +19,11 @@ HttpsUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^https://[
 class SubscriberCreate(Body):
     """A subscriber the shop has consent for; the phone in any form that normalises to E.164."""
 
-    phone: line(40)
+    phone: Annotated[str, line(40)]
     source: Source = Source.API
-    name: line(100) | None = None
+    name: Annotated[str, line(100)] | None = None
     profile_url: HttpsUrl | None = None
-    consent_text: lines(500) | None = None
+    consent_text: Annotated[str, lines(500)] | None = None
 
     def command(self, *, allow_fictional: bool) -> AddSubscriber:
         """The service's command."""
