@@ -110,3 +110,14 @@ def partial(model: type[M], name: str, doc: str, nested: dict[str, Any] | None =
         fields[field_name] = (annotation, FieldInfo.merge_field_infos(info, default=None))
     made: type[M] = create_model(name, __base__=model, __doc__=doc, __module__=model.__module__, **fields)
     return made
+
+
+class OpenApiDocument(BaseModel):
+    """GET /openapi.json: an OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
