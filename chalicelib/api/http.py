@@ -308,4 +308,3 @@ def _run_once(call: Call, route: str, key: str, params: Mapping[str, str], run: 
 
 def _stored(response: Response) -> idempotency.StoredResponse:
     return idempotency.StoredResponse(response.status_code, response.body)
-

@@ -217,7 +217,5 @@ class Preview(Out):
             recipients=p.recipients,
             deferred=p.deferred,
             waves=[Wave(release_at=w.release_at, recipients=w.recipients) for w in p.waves],
-            estimated_cost=Cost(
-                amount=p.estimated_cost.amount, currency=p.estimated_cost.currency, parts=p.estimated_cost.parts
-            ),
+            estimated_cost=Cost(amount=p.estimated_cost.amount, currency=p.estimated_cost.currency, parts=p.estimated_cost.parts),
         )
