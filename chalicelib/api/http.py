@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -81,11 +82,10 @@ class Answer(Generic[T]):
 
 @dataclass
 class Call:
-    """What a view gets: the caller's shop, the raw request and the ports."""
+    """What a view gets besides its parsed body and query: the caller's shop and the ports."""
 
     shop_id: str
     caller: Caller | None
-    query: Mapping[str, str]
     raw_body: bytes | None
     ports: Ports
 
@@ -98,10 +98,15 @@ _MESSAGES = {
 }
 
 
-def _where(loc: tuple[int | str, ...], model: type[Body]) -> str:
-    # Union members show up in the location as class names; the caller only knows the JSON path.
-    members = {"AllOf", "AnyOf", "Condition", "str", "int", "Source"}
-    return ".".join(str(part) for part in loc if str(part) not in members) or "body"
+# JSON field names here are snake_case; anything else in a location is pydantic naming the union member it
+# tried ("AllOf", "int", "enum[Source]", "function-after[...]"), which the caller never wrote.
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_TYPE_TAGS = frozenset({"int", "str", "float", "bool", "none", "list", "dict"})
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if isinstance(p, int) or (_FIELD_NAME.fullmatch(p) and p not in _TYPE_TAGS)]
+    return ".".join(parts) or "body"
 
 
 def _code(error: Mapping[str, Any], model: type[Body], unknown: str) -> str:
@@ -125,10 +130,10 @@ def parse(model: type[B], data: bytes | Mapping[str, str], *, unknown: str = "un
     if not first["loc"] or first["type"] == "json_invalid":
         # Not JSON, too deep, a lone surrogate, or JSON that is not an object: no field to name.
         raise InvalidInput("request body must be a JSON object", code="invalid_json")
-    unknown_fields = [_where(e["loc"], model) for e in errors if e["type"] == "extra_forbidden"]
+    unknown_fields = sorted({_where(e["loc"]) for e in errors if e["type"] == "extra_forbidden"})
     if unknown_fields:
         raise InvalidInput(f"unknown fields: {unknown_fields}", code=unknown, details={"fields": unknown_fields})
-    problems = [{"field": _where(e["loc"], model), "message": _MESSAGES.get(e["type"], e["msg"])} for e in errors[:10]]
+    problems = [{"field": _where(e["loc"]), "message": _MESSAGES.get(e["type"], e["msg"])} for e in errors[:10]]
     where = problems[0]["field"]
     raise InvalidInput(
         f"{where}: {problems[0]['message']}",
@@ -257,7 +262,6 @@ def _serve(spec: RouteSpec, fn: Callable[..., Any], request: Any, params: dict[s
     call = Call(
         shop_id=caller.shop_id if caller else "",
         caller=caller,
-        query=dict(request.query_params or {}),
         raw_body=raw,
         ports=ports,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Union
 
-from pydantic import Field
+from pydantic import BaseModel, Discriminator, Field, Tag
 
 from chalicelib.api.models.common import Body, Out, line
 from chalicelib.domain import segments as domain
@@ -36,7 +36,19 @@ class AnyOf(Body):
     any: Annotated[list[Rule], Field(max_length=domain.MAX_CONDITIONS)]
 
 
-Rule = Union[AllOf, AnyOf, Condition]  # noqa: UP007 -- a forward-referenced union needs the Union spelling
+def _kind(value: Any) -> str | None:
+    # The shape picks the member, so a bad rule's errors come from the one it was meant to be.
+    if isinstance(value, BaseModel):
+        return type(value).__name__
+    if isinstance(value, dict):
+        return "AllOf" if "all" in value else "AnyOf" if "any" in value else "Condition"
+    return None
+
+
+Rule = Annotated[
+    Union[Annotated[AllOf, Tag("AllOf")], Annotated[AnyOf, Tag("AnyOf")], Annotated[Condition, Tag("Condition")]],  # noqa: UP007
+    Discriminator(_kind),
+]
 
 
 def rule_dict(rule: Rule) -> dict[str, Any]:
