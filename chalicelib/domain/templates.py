@@ -95,6 +95,6 @@ def check_fits(template: str, shop_name: str, *, opt_out_hint: bool, mms: bool =
         raise InvalidInput(
             f"message would be {shape.segments} SMS parts; at most {encoding.MAX_SEGMENTS}",
             code="message_too_long",
-            details={"segments": shape.segments, "encoding": shape.encoding.value},
+            details={"parts": shape.segments, "encoding": shape.encoding.value},
         )
     return shape

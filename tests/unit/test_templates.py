@@ -192,7 +192,7 @@ def test_a_template_that_fits_only_without_a_long_name_is_refused() -> None:
     with pytest.raises(InvalidInput) as caught:
         check_fits(template, "Acme", opt_out_hint=False)
     assert caught.value.code == "message_too_long"
-    assert caught.value.details == {"segments": 11, "encoding": "UCS-2"}
+    assert caught.value.details == {"parts": 11, "encoding": "UCS-2"}
     # Without the placeholder the same body fits.
     assert check_fits(NON_GSM * 663, "Acme", opt_out_hint=False).segments == encoding.MAX_SEGMENTS
 
