@@ -18,7 +18,7 @@ from chalicelib.api.models.campaigns import CampaignCreate, CampaignPatch
 from chalicelib.api.models.common import Body
 from chalicelib.api.models.inbox import ReplyCreate
 from chalicelib.api.models.segments import SegmentCreate
-from chalicelib.api.models.settings import SettingsPatch
+from chalicelib.api.models.settings import Settings, SettingsPatch
 from chalicelib.api.models.subscribers import SubscriberCreate
 from chalicelib.domain.errors import InvalidInput
 from tests.unit.conftest import Api, body, check_contract, openapi
@@ -143,3 +143,11 @@ def test_empty_cursor_is_refused_by_the_schema_and_the_api(api: Api, path: str) 
         jsonschema.Draft202012Validator(schema).validate("")
     response = api.call("GET", f"{path}?cursor=")
     assert response.status_code == 400 and body(response)["error"]["details"]["field"] == "cursor"
+
+
+@pytest.mark.parametrize(("full", "patch"), [(CampaignCreate, CampaignPatch), (Settings, SettingsPatch)])
+def test_edit_models_are_the_full_models_made_optional(full: type[Body], patch: type[Body]) -> None:
+    assert set(patch.model_fields) == set(full.model_fields)
+    assert not any(f.is_required() for f in patch.model_fields.values())
+    for name, field in full.model_fields.items():
+        assert patch.model_fields[name].metadata == field.metadata, name  # same limits
