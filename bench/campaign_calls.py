@@ -44,10 +44,11 @@ from chalicelib.adapters.sms.sandbox import SandboxProvider
 from chalicelib.composition import Container, use_container
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.shops import MAX_MPS
-from chalicelib.services.campaigns import create_campaign
+from chalicelib.domain.subscribers import Source
+from chalicelib.services.campaigns import NewCampaign, create_campaign
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
-from chalicelib.services.subscribers import add_subscriber, parse_add
+from chalicelib.services.subscribers import add_command, add_subscriber
 from chalicelib.settings import Settings
 from chalicelib.workers import campaign_jobs, campaign_sends
 from devstack.pumps import LocalLambdaContext, due_time, failed_ids, sqs_event
@@ -428,8 +429,8 @@ def seed(ports: Ports, options: Options) -> None:
     settings = {"shop_name": "Bench Outfitters", "timezone": "America/New_York", "sender_number": SENDER, "mps": options.mps}
     create_shop(ports, shop_id=SHOP, settings=settings)
     for i, phone in enumerate(audience(options.subscribers)):
-        body = {"phone": phone, "source": "checkout", "name": NAMES[i % len(NAMES)]}
-        add_subscriber(ports, SHOP, parse_add(body, allow_fictional=True))
+        command = add_command(phone=phone, source=Source.CHECKOUT, name=NAMES[i % len(NAMES)], allow_fictional=True)
+        add_subscriber(ports, SHOP, command)
 
 
 def run(options: Options) -> Result:
@@ -462,8 +463,8 @@ def run(options: Options) -> Result:
             harness = Harness(ports, clock, meter, duplicates=options.duplicates)
             clock.jump_to(send_at)
             with meter.phase("send now"):
-                body = {"name": "Spring sale", "message": MESSAGE, "segment_id": "all", "send_at": "now"}
-                campaign = create_campaign(ports, SHOP, body)
+                command = NewCampaign(name="Spring sale", message=MESSAGE, segment_id="all", send_at="now")
+                campaign = create_campaign(ports, SHOP, command)
             harness.drain(campaign.campaign_id, started + TIME_LIMIT_SECONDS)
             with meter.phase(HARNESS):
                 final = ports.campaigns.get(SHOP, campaign.campaign_id)

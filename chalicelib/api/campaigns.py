@@ -2,65 +2,72 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from chalicelib.api.http import Call, endpoint
-from chalicelib.api.views import campaign_json, preview_json, stats_json
-from chalicelib.domain.errors import InvalidInput
+from chalicelib.api.models.campaigns import (
+    ActiveSwitch,
+    Campaign,
+    CampaignCreate,
+    CampaignPage,
+    CampaignPatch,
+    CampaignQuery,
+    Preview,
+    PreviewRequest,
+    Stats,
+    edit_of,
+)
 from chalicelib.services import campaigns
 
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/campaigns", ["POST"], status=201, idempotent=True)
-def create_campaign(call: Call) -> dict[str, Any]:
-    return campaign_json(campaigns.create_campaign(call.ports, call.shop_id, call.json()))
+@endpoint(bp, "/campaigns", ["POST"], status=201, idempotent=True, errors=(409,))
+def create_campaign(call: Call, body: CampaignCreate) -> Campaign:
+    """Save a draft, schedule it, or send it now."""
+    return Campaign.of(campaigns.create_campaign(call.ports, call.shop_id, body.command()))
 
 
 @endpoint(bp, "/campaigns", ["GET"])
-def list_campaigns(call: Call) -> dict[str, Any]:
-    call.only_query("limit", "cursor")
-    listing = campaigns.list_campaigns(
-        call.ports, call.shop_id, limit=call.query_int("limit", 50, 1, 200), cursor=call.query.get("cursor")
+def list_campaigns(call: Call, query: CampaignQuery) -> CampaignPage:
+    """Newest first, with the shop's totals over every campaign."""
+    listing = campaigns.list_campaigns(call.ports, call.shop_id, limit=query.limit, cursor=query.cursor)
+    return CampaignPage(
+        items=[Campaign.of(c) for c in listing.page.items], next_cursor=listing.page.cursor, totals=Stats.of(listing.totals)
     )
-    return {
-        "items": [campaign_json(c) for c in listing.page.items],
-        "next_cursor": listing.page.cursor,
-        "totals": stats_json(listing.totals),
-    }
 
 
 @endpoint(bp, "/campaigns/preview", ["POST"])
-def preview_campaign(call: Call) -> dict[str, Any]:
-    return preview_json(campaigns.preview(call.ports, call.shop_id, call.json()))
+def preview_campaign(call: Call, body: PreviewRequest) -> Preview:
+    """What a campaign would be: size, audience, quiet-hours waves and estimated cost."""
+    return Preview.of(campaigns.preview(call.ports, call.shop_id, body.command()))
 
 
-@endpoint(bp, "/campaigns/{campaign_id}", ["GET"])
-def get_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_json(campaigns.get_campaign(call.ports, call.shop_id, campaign_id))
+@endpoint(bp, "/campaigns/{campaign_id}", ["GET"], errors=(404,))
+def get_campaign(call: Call, campaign_id: str) -> Campaign:
+    """One campaign with its results."""
+    return Campaign.of(campaigns.get_campaign(call.ports, call.shop_id, campaign_id))
 
 
-@endpoint(bp, "/campaigns/{campaign_id}", ["PATCH"])
-def edit_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_json(campaigns.edit_campaign(call.ports, call.shop_id, campaign_id, call.json()))
+@endpoint(bp, "/campaigns/{campaign_id}", ["PATCH"], errors=(404, 409))
+def edit_campaign(call: Call, campaign_id: str, body: CampaignPatch) -> Campaign:
+    """Change a Draft or Scheduled campaign."""
+    return Campaign.of(campaigns.edit_campaign(call.ports, call.shop_id, campaign_id, edit_of(body)))
 
 
-@endpoint(bp, "/campaigns/{campaign_id}", ["DELETE"])
-def delete_campaign(call: Call, campaign_id: str) -> Response:
+@endpoint(bp, "/campaigns/{campaign_id}", ["DELETE"], status=204, errors=(404, 409))
+def delete_campaign(call: Call, campaign_id: str) -> None:
+    """Delete a Draft or Scheduled campaign and its schedule."""
     campaigns.delete_campaign(call.ports, call.shop_id, campaign_id)
-    return Response(body="", status_code=204)
 
 
-@endpoint(bp, "/campaigns/{campaign_id}/active", ["PUT"])
-def set_active(call: Call, campaign_id: str) -> dict[str, Any]:
-    body = call.json()
-    if set(body) != {"active"}:
-        raise InvalidInput('body must be {"active": true|false}', code="invalid_active")
-    return campaign_json(campaigns.set_active(call.ports, call.shop_id, campaign_id, body["active"]))
+@endpoint(bp, "/campaigns/{campaign_id}/active", ["PUT"], errors=(404, 409))
+def set_active(call: Call, campaign_id: str, body: ActiveSwitch) -> Campaign:
+    """The on/off switch: Draft <-> Scheduled, for campaigns with a date."""
+    return Campaign.of(campaigns.set_active(call.ports, call.shop_id, campaign_id, body.active))
 
 
-@endpoint(bp, "/campaigns/{campaign_id}/end", ["POST"])
-def end_campaign(call: Call, campaign_id: str) -> dict[str, Any]:
-    return campaign_json(campaigns.end_campaign(call.ports, call.shop_id, campaign_id))
+@endpoint(bp, "/campaigns/{campaign_id}/end", ["POST"], errors=(404, 409))
+def end_campaign(call: Call, campaign_id: str) -> Campaign:
+    """End an In Progress campaign now."""
+    return Campaign.of(campaigns.end_campaign(call.ports, call.shop_id, campaign_id))

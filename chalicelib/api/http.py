@@ -1,16 +1,22 @@
-"""The HTTP edge: one decorator for every route, doing auth, JSON parsing and error mapping in one place."""
+"""The HTTP edge: one decorator for every route, doing auth, parsing into the route's models and error
+mapping in one place, and recording what each route takes and answers for GET /openapi.json."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
+import re
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from chalice import Blueprint, Response
+from pydantic import BaseModel, ValidationError
 
+from chalicelib.api.models.common import Body, Query
 from chalicelib.composition import container
 from chalicelib.domain.errors import (
     ConfigurationError,
@@ -30,6 +36,7 @@ from chalicelib.services.ports import Ports
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+JSON = "application/json"
 
 # Most specific first: the first matching class decides the status.
 _STATUS: tuple[tuple[type[SmscastError], int], ...] = (
@@ -58,45 +65,222 @@ def error_response(status: int, code: str, message: str, details: Mapping[str, A
     error: dict[str, Any] = {"code": code, "message": message}
     if details:
         error["details"] = dict(details)
-    return Response(body={"error": error}, status_code=status, headers={"Content-Type": "application/json"})
+    return Response(body={"error": error}, status_code=status, headers={"Content-Type": JSON})
+
+
+T = TypeVar("T", bound=BaseModel)
+B = TypeVar("B", bound=Body)
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """A response body with a status other than the route's usual one (declared in ``endpoint(also=...)``)."""
+
+    body: T
+    status: int
 
 
 @dataclass
 class Call:
-    """What a view gets: the caller's shop, the parsed request and the ports."""
+    """What a view gets besides its parsed body and query: the caller's shop and the ports."""
 
     shop_id: str
     caller: Caller | None
-    query: Mapping[str, str]
     raw_body: bytes | None
     ports: Ports
 
-    def json(self) -> dict[str, Any]:
-        """The body as a JSON object, or InvalidInput with a reason."""
-        if not self.raw_body:
-            raise InvalidInput("request body must be a JSON object", code="invalid_json")
-        try:
-            data = json.loads(self.raw_body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"malformed JSON: {exc}", code="invalid_json") from exc
-        if not isinstance(data, dict):
-            raise InvalidInput("request body must be a JSON object", code="invalid_json")
-        return data
 
-    def query_int(self, name: str, default: int, low: int, high: int) -> int:
-        """An integer query parameter within bounds."""
-        raw = self.query.get(name)
-        if raw is None:
-            return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise InvalidInput(f"{name} must be a whole number from {low} to {high}", code=f"invalid_{name}")
-        return int(raw)
+# --- parsing ------------------------------------------------------------------------------------------
 
-    def only_query(self, *allowed: str) -> None:
-        """Refuse query parameters the route does not know (a typo must not silently widen a listing)."""
-        unknown = set(self.query) - set(allowed)
-        if unknown:
-            raise InvalidInput(f"unknown query parameters: {sorted(unknown)}", code="unknown_parameter")
+_MESSAGES = {
+    "string_pattern_mismatch": "must be text without control characters, and not blank",
+    "extra_forbidden": "is not a known field",
+}
+
+
+# JSON field names here are snake_case; anything else in a location is pydantic naming the union member it
+# tried ("AllOf", "int", "enum[Source]", "function-after[...]"), which the caller never wrote.
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+_TYPE_TAGS = frozenset({"int", "str", "float", "bool", "none", "list", "dict"})
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if isinstance(p, int) or (_FIELD_NAME.fullmatch(p) and p not in _TYPE_TAGS)]
+    return ".".join(parts) or "body"
+
+
+def _code(error: Mapping[str, Any], model: type[Body], unknown: str) -> str:
+    if error["type"] == "extra_forbidden":
+        return unknown
+    if model.error_code:
+        return model.error_code
+    name = str(error["loc"][0])
+    return model.error_codes.get(f"{name}:{error['type']}") or model.error_codes.get(name) or f"invalid_{name}"
+
+
+def parse(model: type[B], data: bytes | Mapping[str, str], *, unknown: str = "unknown_field") -> B:
+    """``data`` (JSON bytes, or query parameters) as ``model``, or InvalidInput naming the offending fields."""
+    try:
+        if isinstance(data, bytes):
+            return model.model_validate_json(data)
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    first = errors[0]
+    if not first["loc"] or first["type"] == "json_invalid":
+        # Not JSON, too deep, a lone surrogate, or JSON that is not an object: no field to name.
+        raise InvalidInput("request body must be a JSON object", code="invalid_json")
+    unknown_fields = sorted({_where(e["loc"]) for e in errors if e["type"] == "extra_forbidden"})
+    if unknown_fields:
+        raise InvalidInput(f"unknown fields: {unknown_fields}", code=unknown, details={"fields": unknown_fields})
+    problems = [{"field": _where(e["loc"]), "message": _MESSAGES.get(e["type"], e["msg"])} for e in errors[:10]]
+    where = problems[0]["field"]
+    raise InvalidInput(
+        f"{where}: {problems[0]['message']}",
+        code=_code(first, model, unknown),
+        details={"field": where, "problems": problems},
+    )
+
+
+# --- routes -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """What a route takes and answers, read from its view's signature: the contract's source."""
+
+    path: str
+    method: str
+    summary: str
+    auth: bool
+    status: int
+    also: tuple[int, ...]
+    errors: tuple[int, ...]
+    body: type[Body] | None
+    query: type[Query]
+    response: type[BaseModel] | None
+    idempotent: bool
+    path_params: tuple[str, ...] = field(default=())
+
+
+# view function (as Chalice holds it) -> its spec; contract.py reads it to write the OpenAPI document
+SPECS: dict[Callable[..., Any], RouteSpec] = {}
+
+
+def _response_model(annotation: Any) -> type[BaseModel] | None:
+    if typing.get_origin(annotation) is Answer:
+        annotation = typing.get_args(annotation)[0]
+    if annotation is None or annotation is type(None) or annotation is Response:
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    raise TypeError(f"a view returns a model, an Answer[model] or None, not {annotation!r}")
+
+
+def _spec(fn: Callable[..., Any], path: str, method: str, **options: Any) -> RouteSpec:
+    hints = typing.get_type_hints(fn)
+    params = [p for p in inspect.signature(fn).parameters if p not in ("call", "body", "query")]
+    body, query = hints.get("body"), hints.get("query", Query)
+    return RouteSpec(
+        path=path,
+        method=method,
+        summary=(fn.__doc__ or fn.__name__).strip().splitlines()[0],
+        body=body,
+        query=query,
+        response=_response_model(hints.get("return")),
+        path_params=tuple(params),
+        **options,
+    )
+
+
+def _content_type_ok(headers: Mapping[str, str]) -> bool:
+    media_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    return media_type == JSON
+
+
+def endpoint(
+    bp: Blueprint,
+    path: str,
+    methods: list[str],
+    *,
+    auth: bool = True,
+    status: int = 200,
+    also: tuple[int, ...] = (),
+    errors: tuple[int, ...] = (),
+    idempotent: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn(call, [body], [query], **path_params)`` as a JSON route: authenticated, parsed into the
+    models its signature names, errors mapped once. ``also`` lists other success statuses (see Answer),
+    ``errors`` the 4xx it may answer besides the ones every route of its kind may (400, 401, 413, 415)."""
+    # idempotent=True: honour an Idempotency-Key header (services/idempotency.py), checked after auth.
+    (method,) = methods
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        spec = _spec(fn, path, method, auth=auth, status=status, also=also, errors=errors, idempotent=idempotent)
+
+        @functools.wraps(fn)
+        def view(**params: str) -> Response:
+            request = bp.current_request
+            try:
+                result = _serve(spec, fn, request, params)
+            except SmscastError as exc:
+                code = status_for(exc)
+                if code >= 500:
+                    logger.exception("request failed", extra={"path": path, "code": exc.code})
+                return error_response(code, exc.code, exc.message, exc.details)
+            except Exception:
+                logger.exception("unhandled error", extra={"path": path})
+                return error_response(500, "internal_error", "an internal error occurred")
+            return result
+
+        # Any content type reaches the view, so the check runs after auth and answers in the one error shape
+        # (Chalice's own check would answer 415 first, in its own shape).
+        bp.route(path, methods=methods, content_types=["*/*"])(view)
+        SPECS[view] = spec
+        return view
+
+    return decorator
+
+
+def _serve(spec: RouteSpec, fn: Callable[..., Any], request: Any, params: dict[str, str]) -> Response:
+    """Auth, then size and type, then parse, then the view (at most once per Idempotency-Key)."""
+    ports = container().ports
+    caller = authenticate(ports, request.headers.get("authorization"), _shopify_app()) if spec.auth else None
+    raw = request.raw_body if request.method in ("POST", "PUT", "PATCH") else None
+    if isinstance(raw, str):  # Chalice gives str for some local requests
+        raw = raw.encode("utf-8")
+    if raw is not None and len(raw) > MAX_BODY_BYTES:
+        return error_response(413, "body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
+    kwargs: dict[str, Any] = {}
+    if spec.body is not None:
+        if not _content_type_ok(request.headers):
+            return error_response(415, "unsupported_media_type", f"the request body must be {JSON}")
+        kwargs["body"] = parse(spec.body, raw or b"")
+    query = parse(spec.query, request.query_params or {}, unknown="unknown_parameter")
+    if spec.query is not Query:
+        kwargs["query"] = query
+    call = Call(
+        shop_id=caller.shop_id if caller else "",
+        caller=caller,
+        raw_body=raw,
+        ports=ports,
+    )
+    key = request.headers.get("idempotency-key") if spec.idempotent else None
+    if key is not None:
+        return _run_once(call, f"{request.method} {spec.path}", key, params, lambda: _render(spec, fn(call, **kwargs, **params)))
+    return _render(spec, fn(call, **kwargs, **params))
+
+
+def _render(spec: RouteSpec, result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(body="", status_code=spec.status)
+    status = spec.status
+    if isinstance(result, Answer):
+        result, status = result.body, result.status
+    body = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    return Response(body=body, status_code=status, headers={"Content-Type": JSON})
 
 
 def _shopify_app() -> ShopifyApp | None:
@@ -106,13 +290,7 @@ def _shopify_app() -> ShopifyApp | None:
     return None
 
 
-def _as_stored(result: Any, status: int) -> idempotency.StoredResponse:
-    if isinstance(result, Response):
-        return idempotency.StoredResponse(result.status_code, result.body)
-    return idempotency.StoredResponse(status, result)
-
-
-def _run_once(call: Call, route: str, key: str, params: Mapping[str, str], run: Callable[[], Any], status: int) -> Response:
+def _run_once(call: Call, route: str, key: str, params: Mapping[str, str], run: Callable[[], Response]) -> Response:
     """Run the view at most once per (shop, route, Idempotency-Key); a repeat gets the first response."""
     # A view that raises gives the key back (``once``) and its error is mapped by ``endpoint``: never kept.
     # Path parameters belong to the request: the same key for a reply to another phone is another request.
@@ -124,65 +302,13 @@ def _run_once(call: Call, route: str, key: str, params: Mapping[str, str], run: 
         route=route,
         key=idempotency.check_key(key),
         request_fingerprint=idempotency.fingerprint(target, call.raw_body),
-        run=lambda: _as_stored(run(), status),
+        run=lambda: _stored(run()),
     )
-    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": JSON}
     if replayed:
         headers["Idempotent-Replayed"] = "true"  # as Stripe: the client can tell a replay from a first answer
     return Response(body=stored.body, status_code=stored.status, headers=headers)
 
 
-def endpoint(
-    bp: Blueprint,
-    path: str,
-    methods: list[str],
-    *,
-    auth: bool = True,
-    status: int = 200,
-    idempotent: bool = False,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``fn(call, **path_params)`` as a JSON route: authenticated, parsed, errors mapped once."""
-    # idempotent=True: honour an Idempotency-Key header (services/idempotency.py), checked after auth.
-
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def view(**params: str) -> Response:
-            request = bp.current_request
-            try:
-                raw = request.raw_body if request.method in ("POST", "PUT", "PATCH") else None
-                if isinstance(raw, str):  # Chalice gives str for some local requests
-                    raw = raw.encode("utf-8")
-                if raw is not None and len(raw) > MAX_BODY_BYTES:
-                    return error_response(413, "body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
-                ports = container().ports
-                caller = None
-                if auth:
-                    caller = authenticate(ports, request.headers.get("authorization"), _shopify_app())
-                call = Call(
-                    shop_id=caller.shop_id if caller else "",
-                    caller=caller,
-                    query=dict(request.query_params or {}),
-                    raw_body=raw,
-                    ports=ports,
-                )
-                key = request.headers.get("idempotency-key") if idempotent else None
-                if key is not None:
-                    return _run_once(call, f"{request.method} {path}", key, params, lambda: fn(call, **params), status)
-                result = fn(call, **params)
-            except SmscastError as exc:
-                code = status_for(exc)
-                if code >= 500:
-                    logger.exception("request failed", extra={"path": path, "code": exc.code})
-                return error_response(code, exc.code, exc.message, exc.details)
-            except Exception:
-                logger.exception("unhandled error", extra={"path": path})
-                return error_response(500, "internal_error", "an internal error occurred")
-            if isinstance(result, Response):
-                return result
-            return Response(body=result, status_code=status, headers={"Content-Type": "application/json"})
-
-        # content_types: accept bodies that say JSON; Chalice itself answers 415 for others.
-        bp.route(path, methods=methods, content_types=["application/json"])(view)
-        return view
-
-    return decorator
+def _stored(response: Response) -> idempotency.StoredResponse:
+    return idempotency.StoredResponse(response.status_code, response.body)

@@ -2,52 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from chalice import Blueprint
 
-from chalice import Blueprint, Response
-
-from chalicelib.api.http import Call, endpoint
-from chalicelib.api.views import consent_json, subscriber_json
+from chalicelib.api.http import Answer, Call, endpoint
+from chalicelib.api.models.subscribers import Subscriber, SubscriberCreate, SubscriberDetail, SubscriberPage, SubscriberQuery
 from chalicelib.domain.subscribers import ConsentSource
 from chalicelib.services import subscribers
 
 bp = Blueprint(__name__)
 
 
-@endpoint(bp, "/subscribers", ["POST"])
-def add_subscriber(call: Call) -> Response:
-    command = subscribers.parse_add(call.json(), allow_fictional=call.ports.allow_fictional_numbers)
+@endpoint(bp, "/subscribers", ["POST"], status=201, also=(200,), errors=(409,))
+def add_subscriber(call: Call, body: SubscriberCreate) -> Answer[Subscriber]:
+    """Add a subscriber the shop has consent for (201), or refresh a known one (200)."""
+    command = body.command(allow_fictional=call.ports.allow_fictional_numbers)
     result = subscribers.add_subscriber(call.ports, call.shop_id, command)
-    return Response(
-        body=subscriber_json(result.subscriber),
-        status_code=201 if result.created else 200,
-        headers={"Content-Type": "application/json"},
-    )
+    return Answer(Subscriber.of(result.subscriber), 201 if result.created else 200)
 
 
 @endpoint(bp, "/subscribers", ["GET"])
-def list_subscribers(call: Call) -> dict[str, Any]:
-    call.only_query("status", "source", "limit", "cursor")
+def list_subscribers(call: Call, query: SubscriberQuery) -> SubscriberPage:
+    """A page of subscribers, optionally filtered by status and source."""
     page = subscribers.list_subscribers(
-        call.ports,
-        call.shop_id,
-        status=call.query.get("status"),
-        source=call.query.get("source"),
-        limit=call.query_int("limit", 50, 1, 200),
-        cursor=call.query.get("cursor"),
+        call.ports, call.shop_id, status=query.status, source=query.source, limit=query.limit, cursor=query.cursor
     )
-    return {"items": [subscriber_json(s) for s in page.items], "next_cursor": page.cursor}
+    return SubscriberPage(items=[Subscriber.of(s) for s in page.items], next_cursor=page.cursor)
 
 
-@endpoint(bp, "/subscribers/{phone}", ["GET"])
-def get_subscriber(call: Call, phone: str) -> dict[str, Any]:
+@endpoint(bp, "/subscribers/{phone}", ["GET"], errors=(404,))
+def get_subscriber(call: Call, phone: str) -> SubscriberDetail:
+    """One subscriber with its consent history."""
     subscriber, history = subscribers.get_subscriber(call.ports, call.shop_id, phone)
-    return {**subscriber_json(subscriber), "consent_history": consent_json(history)}
+    return SubscriberDetail.with_history(subscriber, history)
 
 
-@endpoint(bp, "/subscribers/{phone}/opt-out", ["POST"])
-def opt_out_subscriber(call: Call, phone: str) -> dict[str, Any]:
+@endpoint(bp, "/subscribers/{phone}/opt-out", ["POST"], errors=(404,))
+def opt_out_subscriber(call: Call, phone: str) -> Subscriber:
+    """Opt a subscriber out on the shop's side."""
     # An API key is a script or integration; a Shopify session is a person in the dashboard.
     source = ConsentSource.API if call.caller and call.caller.method == "api_key" else ConsentSource.MERCHANT
-    subscriber = subscribers.opt_out(call.ports, call.shop_id, phone, source=source, text="Opted out by the shop")
-    return subscriber_json(subscriber)
+    return Subscriber.of(subscribers.opt_out(call.ports, call.shop_id, phone, source=source, text="Opted out by the shop"))

@@ -19,7 +19,7 @@ MAX_CONDITIONS = 20
 MAX_DAYS = 3650
 
 # field -> allowed operators
-_FIELDS: dict[str, frozenset[str]] = {
+RULE_FIELDS: dict[str, frozenset[str]] = {
     "source": frozenset({"eq", "ne"}),
     "joined_at": frozenset({"within_days", "before_days"}),
     "orders_count": frozenset({"eq", "gt", "gte", "lt", "lte"}),
@@ -80,10 +80,10 @@ def _validate(rule: object, depth: int, count: list[int]) -> dict[str, Any]:
         raise InvalidInput(f"at most {MAX_CONDITIONS} conditions", code="invalid_rule")
     field, op, value = rule["field"], rule["op"], rule.get("value")
     # JSON lists and objects are unhashable: a set lookup on them would raise TypeError, not InvalidInput.
-    if not isinstance(field, str) or field not in _FIELDS:
-        raise InvalidInput(f"unknown field {field!r}; use {sorted(_FIELDS)}", code="invalid_rule")
-    if not isinstance(op, str) or op not in _FIELDS[field]:
-        raise InvalidInput(f"{field} takes operators {sorted(_FIELDS[field])}", code="invalid_rule")
+    if not isinstance(field, str) or field not in RULE_FIELDS:
+        raise InvalidInput(f"unknown field {field!r}; use {sorted(RULE_FIELDS)}", code="invalid_rule")
+    if not isinstance(op, str) or op not in RULE_FIELDS[field]:
+        raise InvalidInput(f"{field} takes operators {sorted(RULE_FIELDS[field])}", code="invalid_rule")
     if op in ("exists", "not_exists"):
         if "value" in rule:
             raise InvalidInput(f"{op} takes no value", code="invalid_rule")

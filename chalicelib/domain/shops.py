@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from chalicelib.domain import encoding
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.domain.keywords import validate_join_keyword
+from chalicelib.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, validate_join_keyword
 from chalicelib.domain.phones import normalize_phone
 
 # Compliance texts answer in one reply; two parts is the most carriers are sure to stitch back.
@@ -85,8 +85,9 @@ class ShopSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ShopSettings:
-        """Rebuild stored settings; stored data was validated on the way in."""
-        return apply_patch(cls(), data, allow_fictional=True)
+        """Rebuild stored settings; stored data was validated on the way in (by the rules of its day, so a
+        text saved before a compliance rule existed still loads)."""
+        return apply_patch(cls(), data, allow_fictional=True, check_compliance=False)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,35 @@ def _text(name: str, value: Any, *, max_parts: int = COMPLIANCE_TEXT_MAX_PARTS, 
         shape = encoding.measure(rendered)
         raise _bad(name, f"is {shape.parts} SMS parts ({shape.encoding.value}); at most {max_parts} allowed")
     return value
+
+
+# What carriers (CTIA) require of the two answers a subscriber can always ask for: each names the shop;
+# the STOP answer confirms the opt-out (or says how to opt back in); the HELP answer says how to get help
+# and how to opt out.
+_UNSUBSCRIBED = re.compile(
+    r"unsubscribed|opted[ -]out|no (?:more|further) (?:messages|texts|msgs)|(?:will not|won't) (?:receive|get)"
+)
+_HELP_CONTACT = re.compile(r"\bhelp\b|\bsupport\b|\bcontact\b|\bcall\b|\bemail\b|@|https?://|www\.|[0-9]{3}")
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Z0-9-]+", text.upper()))
+
+
+def _compliance(name: str, value: str, shop_name: str) -> None:
+    """Refuse a STOP or HELP answer that lost what carriers require."""
+    if name not in ("stop_text", "help_text"):
+        return
+    folded = value.casefold()
+    if "{shop_name}" not in value and shop_name.casefold() not in folded:
+        raise _bad(name, "must name the shop: write {shop_name} or the shop's name")
+    if name == "stop_text" and not (_UNSUBSCRIBED.search(folded) or _words(value) & OPT_IN_WORDS):
+        raise _bad(name, "must confirm the opt-out (e.g. 'you are unsubscribed') or say how to opt back in (START)")
+    if name == "help_text":
+        if not _HELP_CONTACT.search(folded) and not _words(value) & HELP_WORDS:
+            raise _bad(name, "must say how to get help (reply, email, phone or link)")
+        if not _words(value) & OPT_OUT_WORDS:
+            raise _bad(name, "must say how to opt out (e.g. 'Reply STOP to opt out')")
 
 
 def _quiet_hours(current: QuietHours, value: Any) -> QuietHours:
@@ -193,7 +223,9 @@ def _timezone(value: Any) -> str:
 SETTINGS_FIELDS = frozenset(ShopSettings.__dataclass_fields__)
 
 
-def apply_patch(current: ShopSettings, patch: Mapping[str, Any], *, allow_fictional: bool = False) -> ShopSettings:
+def apply_patch(
+    current: ShopSettings, patch: Mapping[str, Any], *, allow_fictional: bool = False, check_compliance: bool = True
+) -> ShopSettings:
     """Return ``current`` with ``patch`` applied, refusing unknown fields and invalid values whole."""
     if not isinstance(patch, Mapping):
         raise InvalidInput("settings must be a JSON object", code="invalid_settings")
@@ -231,8 +263,10 @@ def apply_patch(current: ShopSettings, patch: Mapping[str, Any], *, allow_fictio
         if name in patch:
             changes[name] = _text(name, patch[name], shop_name=shop_name)
         elif "shop_name" in changes:
-            # A new name changes every rendered text, so the kept ones must still fit.
+            # A new name changes every rendered text, so the kept ones must still fit and still name the shop.
             _text(name, getattr(current, name), shop_name=shop_name)
+        if check_compliance and (name in patch or "shop_name" in changes):
+            _compliance(name, changes.get(name, getattr(current, name)), shop_name)
     if "opt_out_hint" in patch:
         if not isinstance(patch["opt_out_hint"], bool):
             raise _bad("opt_out_hint", "must be true or false")

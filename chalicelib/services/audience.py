@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,14 @@ from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
 from chalicelib.services.ports import Ports
 
 PAGE_SIZE = 200
-_SEGMENT_FIELDS = frozenset({"name", "rule"})
+
+
+@dataclass(frozen=True)
+class NewSegment:
+    """A request to create a custom segment from a name and a rule (checked whole by the domain)."""
+
+    name: str
+    rule: Mapping[str, Any]
 
 
 def resolve(ports: Ports, shop_id: str, segment_id: str) -> Segment:
@@ -39,18 +47,13 @@ def list_segments(ports: Ports, shop_id: str) -> list[Segment]:
     return builtin_segments(shop_id) + ports.segments.list(shop_id)
 
 
-def create_segment(ports: Ports, shop_id: str, body: Mapping[str, Any]) -> Segment:
+def create_segment(ports: Ports, shop_id: str, command: NewSegment) -> Segment:
     """A custom segment from a name and a rule."""
-    if not isinstance(body, Mapping):
-        raise InvalidInput("body must be a JSON object")
-    unknown = set(body) - _SEGMENT_FIELDS
-    if unknown:
-        raise InvalidInput(f"unknown fields: {sorted(unknown)}", code="unknown_field")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+    name = command.name.strip()
+    if not name or len(name) > 100:
         raise InvalidInput("name must be 1-100 characters", code="invalid_name")
-    rule = validate_rule(body.get("rule"))
-    segment = Segment(shop_id, "seg_" + secrets.token_hex(8), name.strip(), rule)
+    rule = validate_rule(command.rule)
+    segment = Segment(shop_id, "seg_" + secrets.token_hex(8), name, rule)
     return ports.segments.create(segment)
 
 

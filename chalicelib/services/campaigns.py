@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -21,24 +20,54 @@ from chalicelib.services import audience
 from chalicelib.services.planning import start_campaign
 from chalicelib.services.ports import Page, Ports
 
-_CREATE_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft", "media_url"})
-_EDIT_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft", "media_url"})
-_PREVIEW_FIELDS = frozenset({"message", "segment_id", "send_at", "media_url"})
 _MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    """A request to create a campaign: a draft, a scheduled one (``send_at`` a store-local date-time) or
+    one sent now (``send_at`` "now"). ``send_at`` may be None only for a draft."""
+
+    name: str
+    message: str
+    segment_id: str
+    send_at: str | None = None
+    draft: bool = False
+    media_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignEdit:
+    """A change to a Draft or Scheduled campaign: only the fields in ``given`` change (media_url None
+    there takes the image off; draft false launches a draft, draft true takes a Scheduled one back)."""
+
+    given: frozenset[str]
+    name: str | None = None
+    message: str | None = None
+    segment_id: str | None = None
+    send_at: str | None = None
+    draft: bool | None = None
+    media_url: str | None = None
+
+    @classmethod
+    def of(cls, **fields: Any) -> CampaignEdit:
+        """An edit of exactly these fields."""
+        return cls(given=frozenset(fields), **fields)
+
+
+@dataclass(frozen=True)
+class PreviewCampaign:
+    """What a campaign would be, to preview it without saving."""
+
+    message: str
+    segment_id: str
+    send_at: str = SEND_NOW
+    media_url: str | None = None
 
 
 def new_campaign_id(now: datetime) -> str:
     """Time-sortable, so the newest campaign lists first."""
     return f"cmp_{int(now.timestamp() * 1000):012x}{secrets.token_hex(4)}"
-
-
-def _fields(body: Any, allowed: frozenset[str]) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidInput("body must be a JSON object")
-    unknown = set(body) - allowed
-    if unknown:
-        raise InvalidInput(f"unknown fields: {sorted(unknown)}", code="unknown_field", details={"fields": sorted(unknown)})
-    return body
 
 
 def _name(value: Any) -> str:
@@ -63,22 +92,17 @@ def _import_media(ports: Ports, shop_id: str, value: Any) -> StoredMedia | None:
     return ports.media.import_image(shop_id, value)
 
 
-def create_campaign(ports: Ports, shop_id: str, body: Any) -> Campaign:
+def create_campaign(ports: Ports, shop_id: str, command: NewCampaign) -> Campaign:
     """Save a draft, schedule it, or send it now."""
-    fields = _fields(body, _CREATE_FIELDS)
     shop = ports.shops.get(shop_id)
     now = ports.clock.now()
-    draft = fields.get("draft", False)
-    if not isinstance(draft, bool):
-        raise InvalidInput("draft must be true or false", code="invalid_draft")
-    if "send_at" not in fields and not draft:
+    if command.send_at is None and not command.draft:
         raise InvalidInput('send_at is required ("now" or a store-local date-time) unless draft is true', code="invalid_send_at")
-    send_at_raw = fields.get("send_at", SEND_NOW)
-    send_at = parse_send_at(send_at_raw, shop.settings.timezone, now)
-    segment = audience.require_segment(ports, shop_id, fields.get("segment_id"))
-    name = _name(fields.get("name"))
-    message = _message(fields.get("message"), shop.settings, mms=fields.get("media_url") is not None)
-    media = _import_media(ports, shop_id, fields.get("media_url"))
+    send_at = parse_send_at(command.send_at or SEND_NOW, shop.settings.timezone, now)
+    segment = audience.require_segment(ports, shop_id, command.segment_id)
+    name = _name(command.name)
+    message = _message(command.message, shop.settings, mms=command.media_url is not None)
+    media = _import_media(ports, shop_id, command.media_url)
     campaign = Campaign(
         shop_id=shop_id,
         campaign_id=new_campaign_id(now),
@@ -95,7 +119,7 @@ def create_campaign(ports: Ports, shop_id: str, body: Any) -> Campaign:
         updated_at=now,
     )
     campaign = ports.campaigns.create(campaign)
-    if draft:
+    if command.draft:
         return campaign
     if campaign.send_now:
         return start_now(ports, campaign)
@@ -136,54 +160,66 @@ def list_campaigns(ports: Ports, shop_id: str, *, limit: int = 50, cursor: str |
     return CampaignList(page, totals)
 
 
-def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, body: Any) -> Campaign:
-    """Change a Draft or Scheduled campaign; a Scheduled one's schedule moves with its date."""
-    fields = _fields(body, _EDIT_FIELDS)
+def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, edit: CampaignEdit) -> Campaign:
+    """Change a Draft or Scheduled campaign; a Scheduled one's schedule moves with its date. Every check,
+    the launch a ``draft: false`` asks for included, passes before anything is saved: a refusal changes nothing."""
+    given = edit.given
     media: StoredMedia | None = None
-    if fields.get("media_url") is not None:
+    if edit.media_url is not None and "media_url" in given:
         # The download happens once, outside the retry loop, and only for a campaign that may still change.
         ports.campaigns.get(shop_id, campaign_id).require_editable("edit")
-        if "message" in fields:
-            validate_template(fields["message"])
-        media = _import_media(ports, shop_id, fields["media_url"])
+        if edit.message is not None:
+            validate_template(edit.message)
+        media = _import_media(ports, shop_id, edit.media_url)
     for _ in range(_MAX_ATTEMPTS):
         campaign = ports.campaigns.get(shop_id, campaign_id)
         campaign.require_editable("edit")
         shop = ports.shops.get(shop_id)
         now = ports.clock.now()
         changes: dict[str, Any] = {"updated_at": now}
-        if "name" in fields:
-            changes["name"] = _name(fields["name"])
-        if "media_url" in fields:  # null takes the image off: the campaign goes out as SMS again
+        if "name" in given:
+            changes["name"] = _name(edit.name)
+        if "media_url" in given:  # null takes the image off: the campaign goes out as SMS again
             changes["media_url"] = media.source_url if media else None
             changes["media_s3_uri"] = media.s3_uri if media else None
-        if "message" in fields or "media_url" in fields:
+        if "message" in given or "media_url" in given:
             # Adding or removing the image changes the size rule, so the text is checked again either way.
             mms = changes.get("media_s3_uri", campaign.media_s3_uri) is not None
-            changes["message"] = _message(fields.get("message", campaign.message), shop.settings, mms=mms)
-        if "segment_id" in fields:
-            changes["segment_id"] = audience.require_segment(ports, shop_id, fields["segment_id"]).segment_id
-        if "send_at" in fields:
-            send_at = parse_send_at(fields["send_at"], shop.settings.timezone, now)
+            text = edit.message if "message" in given else campaign.message
+            changes["message"] = _message(text, shop.settings, mms=mms)
+        if "segment_id" in given:
+            changes["segment_id"] = audience.require_segment(ports, shop_id, edit.segment_id).segment_id
+        if "send_at" in given:
+            send_at = parse_send_at(edit.send_at, shop.settings.timezone, now)
             if send_at is None and campaign.status is CampaignStatus.SCHEDULED:
                 raise InvalidInput("a scheduled campaign needs a date; use Send Now on a draft", code="invalid_send_at")
             changes.update(send_now=send_at is None, send_at_local=send_at, timezone=shop.settings.timezone)
+        edited = replace(campaign, **changes)
+        if edit.draft is False and edited.status is CampaignStatus.DRAFT:
+            _require_launchable(edited, now)
         try:
-            saved = ports.campaigns.save(replace(campaign, **changes))
+            saved = ports.campaigns.save(edited)
         except ConcurrentUpdate:
             continue
-        if saved.status is CampaignStatus.SCHEDULED and "send_at" in fields:
+        if saved.status is CampaignStatus.SCHEDULED and "send_at" in given:
             _arm(ports, saved)  # after the save: an early firing re-arms itself (see planning.start_campaign)
-        if "draft" in fields:
-            return _set_draft(ports, saved, fields["draft"])
+        if edit.draft is not None:
+            return _set_draft(ports, saved, edit.draft)
         return saved
     raise ConcurrentUpdate("campaign kept changing; try again")
 
 
-def _set_draft(ports: Ports, campaign: Campaign, draft: Any) -> Campaign:
+def _require_launchable(campaign: Campaign, now: datetime) -> None:
+    """A draft with a date can be switched on only while the date is ahead."""
+    if campaign.send_now:
+        return
+    at = campaign.send_at_utc
+    if at is None or at <= now:
+        raise InvalidInput("the campaign's date has passed; choose a new send_at", code="send_at_in_past")
+
+
+def _set_draft(ports: Ports, campaign: Campaign, draft: bool) -> Campaign:
     """draft=false launches a draft (Send Now, or its schedule); draft=true takes a Scheduled one back."""
-    if not isinstance(draft, bool):
-        raise InvalidInput("draft must be true or false", code="invalid_draft")
     if draft:
         if campaign.status is CampaignStatus.SCHEDULED:
             return set_active(ports, campaign.shop_id, campaign.campaign_id, False)
@@ -204,10 +240,8 @@ def delete_campaign(ports: Ports, shop_id: str, campaign_id: str) -> None:
         ports.schedules.cancel(start_schedule_name(campaign.campaign_id))  # a firing that slips through finds no campaign
 
 
-def set_active(ports: Ports, shop_id: str, campaign_id: str, active: Any) -> Campaign:
+def set_active(ports: Ports, shop_id: str, campaign_id: str, active: bool) -> Campaign:
     """The on/off switch: Draft <-> Scheduled, for campaigns with a custom date."""
-    if not isinstance(active, bool):
-        raise InvalidInput("active must be true or false", code="invalid_active")
     campaign = ports.campaigns.get(shop_id, campaign_id)
     campaign.require_editable("switch")
     if campaign.send_now:
@@ -223,9 +257,7 @@ def set_active(ports: Ports, shop_id: str, campaign_id: str, active: Any) -> Cam
 
 def _switch_on(ports: Ports, campaign: Campaign) -> Campaign:
     now = ports.clock.now()
-    at = campaign.send_at_utc
-    if at is None or at <= now:
-        raise InvalidInput("the campaign's date has passed; choose a new send_at", code="send_at_in_past")
+    _require_launchable(campaign, now)
     # Schedule first, then save: a firing for a campaign still in Draft is ignored by the starter.
     _arm(ports, campaign)
     return ports.campaigns.save(campaign.schedule(now))
@@ -286,19 +318,18 @@ class Preview:
     parts: int = 0  # billed parts per recipient: the text's SMS parts, or 1 for an MMS
 
 
-def preview(ports: Ports, shop_id: str, body: Any) -> Preview:
+def preview(ports: Ports, shop_id: str, command: PreviewCampaign) -> Preview:
     """Characters, encoding, channel, parts, recipients, quiet-hours waves and an estimated cost."""
-    fields = _fields(body, _PREVIEW_FIELDS)
     shop = ports.shops.get(shop_id)
     now = ports.clock.now()
-    mms = fields.get("media_url") is not None
-    template = validate_template(fields.get("message"))
+    mms = command.media_url is not None
+    template = validate_template(command.message)
     shape = check_fits(template, shop.settings.shop_name, opt_out_hint=shop.settings.opt_out_hint, mms=mms)
-    segment = audience.require_segment(ports, shop_id, fields.get("segment_id"))
-    send_at = parse_send_at(fields.get("send_at", SEND_NOW), shop.settings.timezone, now)
+    segment = audience.require_segment(ports, shop_id, command.segment_id)
+    send_at = parse_send_at(command.send_at, shop.settings.timezone, now)
     # The image is imported now, not just looked at, so a link that will fail is reported before the campaign
     # is saved; storage is content-addressed, so saving it afterwards stores nothing twice.
-    _import_media(ports, shop_id, fields.get("media_url"))
+    _import_media(ports, shop_id, command.media_url)
     at = now if send_at is None else local_instant(send_at, shop.settings.timezone)
     recipients, waves = 0, Counter[datetime]()
     regions: Counter[str] = Counter()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from chalicelib.domain import encoding
 from chalicelib.domain.errors import (
@@ -30,7 +29,6 @@ from chalicelib.domain.inbox import (
     Reply,
     ReplyState,
     compose_reply,
-    parse_choice,
 )
 from chalicelib.domain.jobs import SendReply, reply_schedule_name
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind, OutboundSms
@@ -45,8 +43,18 @@ from chalicelib.services.ports import Page, Ports
 
 logger = logging.getLogger(__name__)
 
-_REPLY_FIELDS = frozenset({"text", "image_url", "discount_code", "quiet_hours"})
 _MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    """A one-to-one reply the merchant wrote: text, an optional image link and discount code, and what to
+    do if the subscriber is in quiet hours now."""
+
+    text: str
+    media_url: str | None = None
+    discount_code: str | None = None
+    quiet_hours: QuietHoursChoice = QuietHoursChoice.ASK
 
 
 def _phone(ports: Ports, raw: str) -> str:
@@ -90,13 +98,11 @@ def on_inbound(ports: Ports, shop_id: str, phone: str, *, at: datetime, body: st
 # --- reading ------------------------------------------------------------------------------------------
 
 
-def list_conversations(ports: Ports, shop_id: str, *, status: str | None, limit: int, cursor: str | None) -> Page[Conversation]:
+def list_conversations(
+    ports: Ports, shop_id: str, *, status: ConversationStatus, limit: int, cursor: str | None
+) -> Page[Conversation]:
     """Conversations in one status, most recent activity first."""
-    try:
-        wanted = ConversationStatus(status or ConversationStatus.UNRESOLVED.value)
-    except ValueError as exc:
-        raise InvalidInput("status must be unresolved, resolved or opted_out", code="invalid_status") from exc
-    return ports.inbox.page(shop_id, wanted, limit=limit, cursor=cursor)
+    return ports.inbox.page(shop_id, status, limit=limit, cursor=cursor)
 
 
 def unresolved_count(ports: Ports, shop_id: str) -> int:
@@ -194,22 +200,15 @@ class QuietHoursConflict(Conflict):
     code = "quiet_hours"
 
 
-def reply(ports: Ports, shop_id: str, phone: str, body: Mapping[str, Any], *, request_key: str | None = None) -> Reply:
+def reply(ports: Ports, shop_id: str, phone: str, request: ReplyRequest, *, request_key: str | None = None) -> Reply:
     """Send a reply now, or schedule it for the end of the subscriber's quiet hours (see QuietHoursChoice).
 
     ``request_key`` (the request's Idempotency-Key) names the reply, so a retry of a request that failed after
     the reply was stored finishes that reply instead of sending another one."""
-    if not isinstance(body, Mapping):
-        raise InvalidInput("body must be a JSON object")
-    unknown = set(body) - _REPLY_FIELDS
-    if unknown:
-        raise InvalidInput(f"unknown fields: {sorted(unknown)}", code="unknown_field", details={"fields": sorted(unknown)})
     e164 = _phone(ports, phone)
-    text = compose_reply(body.get("text"), body.get("discount_code"))
-    choice = parse_choice(body.get("quiet_hours"))
-    media_url = body.get("image_url")
-    if media_url is not None and not isinstance(media_url, str):
-        raise InvalidInput("image_url must be an https URL", code="invalid_media_url")
+    text = compose_reply(request.text, request.discount_code)
+    choice = request.quiet_hours
+    media_url = request.media_url
     limit_ok = len(text) <= encoding.MAX_CHARACTERS if media_url else encoding.fits(text)
     if not limit_ok:
         raise InvalidInput("reply is too long for one message", code="message_too_long")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 from urllib.parse import urlparse
 
 from chalicelib.domain.errors import ConcurrentUpdate, ConsentRequired, InvalidInput, NotFound
@@ -21,7 +19,6 @@ from chalicelib.domain.subscribers import (
 )
 from chalicelib.services.ports import Page, Ports, SubscriberChange
 
-_ADD_FIELDS = frozenset({"phone", "source", "name", "profile_url", "consent_text"})
 _MAX_ATTEMPTS = 5
 DEFAULT_CONSENT_TEXT = {
     Source.CHECKOUT: "Customer ticked the SMS marketing box at checkout",
@@ -50,37 +47,28 @@ class AddResult:
     created: bool
 
 
-def parse_add(body: Mapping[str, Any], *, allow_fictional: bool) -> AddSubscriber:
-    """Validate the JSON body of POST /subscribers."""
-    if not isinstance(body, Mapping):
-        raise InvalidInput("body must be a JSON object")
-    unknown = set(body) - _ADD_FIELDS
-    if unknown:
-        raise InvalidInput(f"unknown fields: {sorted(unknown)}", code="unknown_field", details={"fields": sorted(unknown)})
-    if "phone" not in body:
-        raise InvalidInput("phone is required", code="invalid_phone")
-    phone = normalize_phone(body["phone"], allow_fictional=allow_fictional)
-    try:
-        source = Source(body.get("source", Source.API.value))
-    except ValueError as exc:
-        raise InvalidInput("source must be one of checkout, keyword, import, api", code="invalid_source") from exc
-    name = _optional_text(body, "name", 100)
-    profile_url = _optional_text(body, "profile_url", 500)
+def add_command(
+    *,
+    phone: str,
+    source: Source = Source.API,
+    name: str | None = None,
+    profile_url: str | None = None,
+    consent_text: str | None = None,
+    allow_fictional: bool,
+) -> AddSubscriber:
+    """The command to add a subscriber: the phone normalised, the profile link checked, the consent text defaulted."""
+    e164 = normalize_phone(phone, allow_fictional=allow_fictional)
     if profile_url is not None:
         parsed = urlparse(profile_url)
         if parsed.scheme != "https" or not parsed.hostname:
             raise InvalidInput("profile_url must be an https URL", code="invalid_profile_url")
-    consent_text = _optional_text(body, "consent_text", 500) or DEFAULT_CONSENT_TEXT[source]
-    return AddSubscriber(phone=phone, source=source, name=name, profile_url=profile_url, consent_text=consent_text)
-
-
-def _optional_text(body: Mapping[str, Any], name: str, limit: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise InvalidInput(f"{name} must be text of 1-{limit} characters", code=f"invalid_{name}")
-    return value.strip()
+    return AddSubscriber(
+        phone=e164,
+        source=source,
+        name=name.strip() if name else None,
+        profile_url=profile_url,
+        consent_text=consent_text.strip() if consent_text else DEFAULT_CONSENT_TEXT[source],
+    )
 
 
 def add_subscriber(ports: Ports, shop_id: str, command: AddSubscriber) -> AddResult:
@@ -144,21 +132,13 @@ def list_subscribers(
     ports: Ports,
     shop_id: str,
     *,
-    status: str | None = None,
-    source: str | None = None,
+    status: SubscriberStatus | None = None,
+    source: Source | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[Subscriber]:
     """A page of the shop's subscribers, optionally filtered by status and source."""
-    try:
-        status_filter = SubscriberStatus(status) if status else None
-    except ValueError as exc:
-        raise InvalidInput("status must be one of pending, active, opted_out", code="invalid_status") from exc
-    try:
-        source_filter = Source(source) if source else None
-    except ValueError as exc:
-        raise InvalidInput("source must be one of checkout, keyword, import, api", code="invalid_source") from exc
-    return ports.subscribers.page(shop_id, status=status_filter, source=source_filter, limit=limit, cursor=cursor)
+    return ports.subscribers.page(shop_id, status=status, source=source, limit=limit, cursor=cursor)
 
 
 def get_subscriber(ports: Ports, shop_id: str, phone: str) -> tuple[Subscriber, list[ConsentEvent]]:

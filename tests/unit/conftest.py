@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.api import contract
 from chalicelib.composition import Container, use_container
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
@@ -40,7 +44,42 @@ class Api:
         elif shop is not None:
             headers["Authorization"] = f"Bearer {self.keys[shop]}"
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        return self.client.http.request(method, path, headers=headers, body=payload)
+        response = self.client.http.request(method, path, headers=headers, body=payload)
+        check_contract(method, path, response.status_code, response.body)  # every API test checks the contract
+        return response
+
+
+@functools.cache
+def openapi() -> dict[str, Any]:
+    """The document GET /openapi.json serves."""
+    return contract.document(app.routes)
+
+
+def _operation(method: str, path: str) -> dict[str, Any] | None:
+    route = path.split("?", 1)[0]
+    # A literal segment wins over a parameter (/inbox/unresolved-count is not /inbox/{phone}).
+    for template, operations in sorted(openapi()["paths"].items(), key=lambda item: item[0].count("{")):
+        pattern = "^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, route) and method.lower() in operations:
+            return dict(operations[method.lower()])
+    return None
+
+
+def check_contract(method: str, path: str, status: int, raw_body: bytes) -> None:
+    """The response is one the document promises for this route: a documented status (any 5xx falls under
+    "default") and a body that validates against that status's schema."""
+    operation = _operation(method, path)
+    if operation is None:
+        return  # not one of the app's routes: Chalice's own 404/405
+    responses = operation["responses"]
+    documented = responses.get(str(status)) or (responses.get("default") if status >= 500 else None)
+    assert documented is not None, f"{method} {path} answered {status}, which the contract does not list"
+    content = documented.get("content")
+    if content is None:
+        assert not raw_body, f"{method} {path} {status} is documented without a body"
+        return
+    schema = {**content["application/json"]["schema"], "components": openapi()["components"]}
+    jsonschema.Draft202012Validator(schema).validate(json.loads(raw_body))
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ class TestSettings:
         [
             ({"timezone": "Mars/Olympus"}, "invalid_settings"),
             ({"quiet_hours": {"start": "25:00"}}, "invalid_settings"),
-            ({"quiet_hours": {"start": "21:00", "sleep": True}}, "invalid_settings"),
+            ({"quiet_hours": {"start": "21:00", "sleep": True}}, "unknown_field"),
             ({"mps": 0}, "invalid_settings"),
             ({"mps": "10"}, "invalid_settings"),
             ({"help_text": "x" * 400}, "invalid_settings"),

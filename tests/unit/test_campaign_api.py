@@ -202,7 +202,7 @@ class TestPreview:
         )
         assert response.status_code == 200
         p = body(response)
-        assert (p["recipients"], p["deferred"], p["encoding"], p["segments"]) == (3, 3, "GSM-7", 1)
+        assert (p["recipients"], p["deferred"], p["encoding"], p["parts"]) == (3, 3, "GSM-7", 1)
         assert [w["recipients"] for w in p["waves"]] == [1, 1, 1]
         assert p["waves"][0]["release_at"] == "2026-11-21T14:00:00Z"  # 09:00 New York
         assert p["estimated_cost"]["currency"] == "USD" and p["estimated_cost"]["parts"] == 3

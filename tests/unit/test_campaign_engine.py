@@ -17,6 +17,7 @@ from chalicelib.services import campaigns, subscribers
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop, update_settings
+from tests.commands import add_subscriber, new_campaign
 from tests.engine import Engine
 from tests.fakes import FakeLedger, FakeSchedules, FakeSms, FrozenClock, fake_ports
 
@@ -39,7 +40,7 @@ def add(ports: Ports, *phones: str, name: str | None = None) -> None:
         body: dict[str, object] = {"phone": phone, "source": "checkout"}
         if name:
             body["name"] = name
-        subscribers.add_subscriber(ports, SHOP, subscribers.parse_add(body, allow_fictional=True))
+        subscribers.add_subscriber(ports, SHOP, add_subscriber(body))
 
 
 def sms(ports: Ports) -> FakeSms:
@@ -57,7 +58,8 @@ def campaign_texts(ports: Ports) -> list[str]:
 
 
 def send_now(ports: Ports, message: str = "Hi {first_name|there}! 20% off today.", segment: str = "all") -> str:
-    c = campaigns.create_campaign(ports, SHOP, {"name": "Sale", "message": message, "segment_id": segment, "send_at": "now"})
+    command = new_campaign({"name": "Sale", "message": message, "segment_id": segment, "send_at": "now"})
+    c = campaigns.create_campaign(ports, SHOP, command)
     assert c.status is CampaignStatus.IN_PROGRESS
     return c.campaign_id
 
@@ -103,7 +105,8 @@ class TestSendNow:
     def test_send_now_pressed_twice_starts_once(self) -> None:
         ports = make_ports()
         add(ports, *NY)
-        draft = campaigns.create_campaign(ports, SHOP, {"name": "S", "message": "Hi", "segment_id": "all", "draft": True})
+        command = new_campaign({"name": "S", "message": "Hi", "segment_id": "all", "draft": True})
+        draft = campaigns.create_campaign(ports, SHOP, command)
         first = campaigns.send_now(ports, SHOP, draft.campaign_id)
         second = campaigns.send_now(ports, SHOP, draft.campaign_id)
         assert first.started_at == second.started_at
@@ -154,7 +157,7 @@ class TestAtMostOnce:
         ports = make_ports()
         add(ports, *NY)
         c = campaigns.create_campaign(
-            ports, SHOP, {"name": "S", "message": "Hi", "segment_id": "all", "send_at": "2026-11-20T11:00"}
+            ports, SHOP, new_campaign({"name": "S", "message": "Hi", "segment_id": "all", "send_at": "2026-11-20T11:00"})
         )
         assert c.status is CampaignStatus.SCHEDULED
         engine = Engine(ports, duplicate_every_message=True)
@@ -228,7 +231,8 @@ class TestConsentAndEnd:
 
     def test_end_only_in_progress(self) -> None:
         ports = make_ports()
-        draft = campaigns.create_campaign(ports, SHOP, {"name": "S", "message": "Hi", "segment_id": "all", "draft": True})
+        command = new_campaign({"name": "S", "message": "Hi", "segment_id": "all", "draft": True})
+        draft = campaigns.create_campaign(ports, SHOP, command)
         with pytest.raises(campaigns.Conflict):
             campaigns.end_campaign(ports, SHOP, draft.campaign_id)
 

@@ -17,6 +17,7 @@ from chalicelib.domain.media import MAX_MEDIA_BYTES
 from chalicelib.domain.pacing import window_peak
 from chalicelib.services import campaigns
 from chalicelib.services.ports import Ports
+from tests.commands import campaign_edit, new_campaign
 from tests.engine import Engine
 from tests.fakes import TINY_GIF, TINY_JPEG, TINY_PNG, FakeMedia, FakePacer
 from tests.unit.conftest import Api, body
@@ -39,7 +40,7 @@ def serve(ports: Ports, url: str = IMAGE, data: bytes = TINY_PNG) -> None:
 def create(ports: Ports, **overrides: Any) -> Any:
     payload: dict[str, Any] = {"name": "Sale", "message": "Hi {first_name|there}!", "segment_id": "all", "send_at": "now"}
     payload.update(overrides)
-    return campaigns.create_campaign(ports, SHOP, payload)
+    return campaigns.create_campaign(ports, SHOP, new_campaign(payload))
 
 
 class TestSending:
@@ -118,17 +119,17 @@ class TestSizeRule:
         serve(ports)
         c = create(ports, message=EMOJI_TEXT, media_url=IMAGE, send_at="2026-11-21T10:00", draft=True)
         with pytest.raises(InvalidInput) as refused:
-            campaigns.edit_campaign(ports, SHOP, c.campaign_id, {"media_url": None})
+            campaigns.edit_campaign(ports, SHOP, c.campaign_id, campaign_edit({"media_url": None}))
         assert refused.value.code == "message_too_long"
         assert campaigns.get_campaign(ports, SHOP, c.campaign_id).is_mms  # nothing changed
-        edited = campaigns.edit_campaign(ports, SHOP, c.campaign_id, {"media_url": None, "message": "Short now"})
+        edited = campaigns.edit_campaign(ports, SHOP, c.campaign_id, campaign_edit({"media_url": None, "message": "Short now"}))
         assert (edited.media_url, edited.media_s3_uri, edited.is_mms) == (None, None, False)
 
     def test_adding_an_image_by_edit(self) -> None:
         ports = make_ports()
         serve(ports, data=TINY_GIF)
         c = create(ports, send_at="2026-11-21T10:00", draft=True)
-        edited = campaigns.edit_campaign(ports, SHOP, c.campaign_id, {"media_url": IMAGE})
+        edited = campaigns.edit_campaign(ports, SHOP, c.campaign_id, campaign_edit({"media_url": IMAGE}))
         assert edited.media_url == IMAGE and edited.media_s3_uri is not None and edited.media_s3_uri.endswith(".gif")
 
 
@@ -154,7 +155,7 @@ class TestImport:
         add(ports, NY[0])
         c = create(ports)
         with pytest.raises(Exception) as refused:
-            campaigns.edit_campaign(ports, SHOP, c.campaign_id, {"media_url": IMAGE})
+            campaigns.edit_campaign(ports, SHOP, c.campaign_id, campaign_edit({"media_url": IMAGE}))
         assert getattr(refused.value, "code", None) == "illegal_transition"
         assert media(ports).downloads == []
 
@@ -239,8 +240,8 @@ class TestApi:
         request = {"message": LONG_TEXT, "segment_id": "all"}
         as_sms = body(api.call("POST", "/campaigns/preview", body=request))
         as_mms = body(api.call("POST", "/campaigns/preview", body={**request, "media_url": IMAGE}))
-        assert (as_sms["channel"], as_sms["segments"], as_sms["estimated_cost"]["parts"]) == ("sms", 4, 8)
-        assert (as_mms["channel"], as_mms["segments"], as_mms["estimated_cost"]["parts"]) == ("mms", 1, 2)
+        assert (as_sms["channel"], as_sms["parts"], as_sms["estimated_cost"]["parts"]) == ("sms", 4, 8)
+        assert (as_mms["channel"], as_mms["parts"], as_mms["estimated_cost"]["parts"]) == ("mms", 1, 2)
         assert as_mms["estimated_cost"]["amount"] == 5  # 2 x $0.024, rounded up to a cent
 
     def test_preview_refuses_a_bad_image(self, api: Api) -> None:

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from chalicelib.api.http import parse
+from chalicelib.api.models.inbox import InboxQuery
 from chalicelib.domain.errors import ConsentRequired, InvalidInput, NotFound
 from chalicelib.domain.inbox import ConversationStatus, ReplyState
 from chalicelib.domain.messages import Direction, InboundSms, MessageKind
@@ -16,6 +18,7 @@ from chalicelib.services import campaigns, inbox, subscribers
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
+from tests.commands import add_subscriber, new_campaign, reply_request
 from tests.engine import Engine
 from tests.fakes import FakeInbox, FakeMedia, FakeSms, FrozenClock, fake_ports
 
@@ -38,7 +41,7 @@ def join(ports: Ports, phone: str = NY, name: str | None = None) -> None:
     body: dict[str, object] = {"phone": phone, "source": "checkout"}
     if name:
         body["name"] = name
-    subscribers.add_subscriber(ports, SHOP, subscribers.parse_add(body, allow_fictional=True))
+    subscribers.add_subscriber(ports, SHOP, add_subscriber(body))
 
 
 def text(ports: Ports, body: str, phone: str = NY, *, message_id: str | None = None, at: datetime | None = None) -> None:
@@ -69,14 +72,15 @@ class TestConversations:
     def test_spellings_of_one_number_share_one_thread_in_time_order(self) -> None:
         ports = make_ports()
         join(ports, name="Ada Lovelace")
-        campaigns.create_campaign(ports, SHOP, {"name": "S", "message": "Sale today", "segment_id": "all", "send_at": "now"})
+        command = new_campaign({"name": "S", "message": "Sale today", "segment_id": "all", "send_at": "now"})
+        campaigns.create_campaign(ports, SHOP, command)
         Engine(ports).run()
         tick(ports)
         text(ports, "Is it on shoes too?", phone="+1 (212) 555-1234")
         tick(ports)
         text(ports, "and socks?", phone="2125551234")
         tick(ports)
-        inbox.reply(ports, SHOP, "%2B12125551234", {"text": "Yes, both!"})
+        inbox.reply(ports, SHOP, "%2B12125551234", reply_request({"text": "Yes, both!"}))
         view = inbox.thread(ports, SHOP, "212-555-1234")
         lines = [(m.direction, m.kind, m.body.splitlines()[0]) for m in view.messages.items]
         assert lines == [
@@ -122,7 +126,7 @@ class TestStatuses:
         text(ports, "question")
         assert status(ports) is ConversationStatus.UNRESOLVED and inbox.unresolved_count(ports, SHOP) == 1
         tick(ports)
-        inbox.reply(ports, SHOP, NY, {"text": "answer"})
+        inbox.reply(ports, SHOP, NY, reply_request({"text": "answer"}))
         assert status(ports) is ConversationStatus.RESOLVED and inbox.unresolved_count(ports, SHOP) == 0
         tick(ports)
         text(ports, "follow-up")
@@ -146,7 +150,7 @@ class TestStatuses:
         join(ports)
         text(ports, "question")
         tick(ports)
-        inbox.reply(ports, SHOP, NY, {"text": "answer"})
+        inbox.reply(ports, SHOP, NY, reply_request({"text": "answer"}))
         tick(ports)
         text(ports, "STOP")
         assert status(ports) is ConversationStatus.OPTED_OUT
@@ -180,17 +184,16 @@ class TestStatuses:
         inbox.resolve(ports, SHOP, phones[0])
         seen, cursor = [], None
         while True:
-            page = inbox.list_conversations(ports, SHOP, status="unresolved", limit=2, cursor=cursor)
+            page = inbox.list_conversations(ports, SHOP, status=ConversationStatus.UNRESOLVED, limit=2, cursor=cursor)
             seen += [c.phone for c in page.items]
             if page.cursor is None:
                 break
             cursor = page.cursor
         assert seen == list(reversed(phones[1:]))
-        assert [c.phone for c in inbox.list_conversations(ports, SHOP, status="resolved", limit=50, cursor=None).items] == [
-            phones[0]
-        ]
+        resolved = inbox.list_conversations(ports, SHOP, status=ConversationStatus.RESOLVED, limit=50, cursor=None)
+        assert [c.phone for c in resolved.items] == [phones[0]]
         with pytest.raises(InvalidInput):
-            inbox.list_conversations(ports, SHOP, status="archived", limit=50, cursor=None)
+            parse(InboxQuery, {"status": "archived"})
 
 
 class TestReplies:
@@ -205,7 +208,7 @@ class TestReplies:
             text(ports, "second question")  # arrives after the merchant began the reply
 
         sms(ports).on_send = new_message_while_sending
-        inbox.reply(ports, SHOP, NY, {"text": "answer to the first"})
+        inbox.reply(ports, SHOP, NY, reply_request({"text": "answer to the first"}))
         assert status(ports) is ConversationStatus.UNRESOLVED
         assert inbox.unresolved_count(ports, SHOP) == 1
 
@@ -214,13 +217,13 @@ class TestReplies:
         join(ports)
         text(ports, "STOP")
         with pytest.raises(ConsentRequired):
-            inbox.reply(ports, SHOP, NY, {"text": "sorry to see you go"})
+            inbox.reply(ports, SHOP, NY, reply_request({"text": "sorry to see you go"}))
         assert reply_texts(ports) == []
 
     def test_discount_code_is_appended(self) -> None:
         ports = make_ports()
         join(ports)
-        inbox.reply(ports, SHOP, NY, {"text": "Here you go", "discount_code": "thanks10"})
+        inbox.reply(ports, SHOP, NY, reply_request({"text": "Here you go", "discount_code": "thanks10"}))
         assert reply_texts(ports) == ["Here you go\nUse code THANKS10 at checkout."]
 
     @pytest.mark.parametrize(
@@ -230,7 +233,7 @@ class TestReplies:
             ({"text": "x" * 1601}, "message_too_long"),
             ({"text": "hi", "discount_code": "no spaces"}, "invalid_discount_code"),
             ({"text": "hi", "quiet_hours": "later"}, "invalid_quiet_hours"),
-            ({"text": "hi", "image_url": 7}, "invalid_media_url"),
+            ({"text": "hi", "media_url": 7}, "invalid_media_url"),
             ({"text": "hi", "sender": "x"}, "unknown_field"),
         ],
     )
@@ -238,28 +241,28 @@ class TestReplies:
         ports = make_ports()
         join(ports)
         with pytest.raises(InvalidInput) as caught:
-            inbox.reply(ports, SHOP, NY, body)
+            inbox.reply(ports, SHOP, NY, reply_request(body))
         assert caught.value.code == code and reply_texts(ports) == []
 
     def test_quiet_hours_ask_answers_409_with_the_opening(self) -> None:
         ports = make_ports(NIGHT)
         join(ports)
         with pytest.raises(inbox.QuietHoursConflict) as caught:
-            inbox.reply(ports, SHOP, NY, {"text": "late answer"})
+            inbox.reply(ports, SHOP, NY, reply_request({"text": "late answer"}))
         assert caught.value.details["opens_at"] == "2026-11-20T14:00:00Z"
         assert reply_texts(ports) == []
 
     def test_send_now_overrides_quiet_hours_for_a_reply(self) -> None:
         ports = make_ports(NIGHT)
         join(ports)
-        sent = inbox.reply(ports, SHOP, NY, {"text": "late answer", "quiet_hours": "send_now"})
+        sent = inbox.reply(ports, SHOP, NY, reply_request({"text": "late answer", "quiet_hours": "send_now"}))
         assert sent.state is ReplyState.SENT and reply_texts(ports) == ["late answer"]
 
     def test_scheduled_reply_goes_out_when_the_window_opens(self) -> None:
         ports = make_ports(NIGHT)
         join(ports)
         text(ports, "are you open tomorrow?")
-        scheduled = inbox.reply(ports, SHOP, NY, {"text": "Yes, from 9!", "quiet_hours": "schedule"})
+        scheduled = inbox.reply(ports, SHOP, NY, reply_request({"text": "Yes, from 9!", "quiet_hours": "schedule"}))
         assert scheduled.state is ReplyState.SCHEDULED and scheduled.send_at == datetime(2026, 11, 20, 14, 0, tzinfo=timezone.utc)
         assert status(ports) is ConversationStatus.RESOLVED
         engine = Engine(ports)
@@ -276,7 +279,7 @@ class TestReplies:
     def test_scheduled_reply_is_cancelled_by_stop(self) -> None:
         ports = make_ports(NIGHT)
         join(ports)
-        scheduled = inbox.reply(ports, SHOP, NY, {"text": "Tomorrow then", "quiet_hours": "schedule"})
+        scheduled = inbox.reply(ports, SHOP, NY, reply_request({"text": "Tomorrow then", "quiet_hours": "schedule"}))
         tick(ports, 60)
         text(ports, "STOP")
         Engine(ports).run_until(datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc))
@@ -287,7 +290,7 @@ class TestReplies:
     def test_scheduled_reply_fired_twice_sends_once(self) -> None:
         ports = make_ports(NIGHT)
         join(ports)
-        inbox.reply(ports, SHOP, NY, {"text": "Once only", "quiet_hours": "schedule"})
+        inbox.reply(ports, SHOP, NY, reply_request({"text": "Once only", "quiet_hours": "schedule"}))
         Engine(ports, duplicate_every_message=True).run_until(datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc))
         assert reply_texts(ports) == ["Once only"]
 
@@ -310,7 +313,7 @@ class TestUnresolvedCounter:
                     if action == "text":
                         text(ports, "hey", phone=phone, at=ports.clock.now() + timedelta(microseconds=local.randrange(10**6)))
                     elif action == "reply":
-                        inbox.reply(ports, SHOP, phone, {"text": "hi"})
+                        inbox.reply(ports, SHOP, phone, reply_request({"text": "hi"}))
                     elif action == "resolve":
                         inbox.resolve(ports, SHOP, phone)
                     else:
@@ -339,7 +342,7 @@ class TestReplyImages:
         media = ports.media
         assert isinstance(media, FakeMedia)
         media.serve("https://cdn.shopify.com/s/files/blue-scarf.png", PNG)
-        sent = inbox.reply(ports, SHOP, NY, {"text": "Here it is", "image_url": "https://cdn.shopify.com/s/files/blue-scarf.png"})
+        sent = inbox.reply(ports, SHOP, NY, reply_request({"text": "Here it is", "media_url": "https://cdn.shopify.com/s/files/blue-scarf.png"}))
         assert sent.state is ReplyState.SENT
         [mms] = [s.sms for s in sms(ports).sent if s.sms.kind is MessageKind.REPLY]
         assert len(mms.media_urls) == 1 and mms.media_urls[0].startswith("s3://fake-media/demo.myshopify.com/")
@@ -362,6 +365,6 @@ class TestReplyImages:
         assert isinstance(ports.media, FakeMedia)
         ports.media.serve("https://cdn.shopify.com/not-an-image.png", b"<html>nope</html>")
         with pytest.raises(InvalidInput) as caught:
-            inbox.reply(ports, SHOP, NY, {"text": "look", "image_url": url})
+            inbox.reply(ports, SHOP, NY, reply_request({"text": "look", "media_url": url}))
         assert caught.value.code == code and reply_texts(ports) == []
         assert ports.replies.pending(SHOP, NY) == []

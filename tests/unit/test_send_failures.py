@@ -23,6 +23,7 @@ from chalicelib.domain.subscribers import SubscriberStatus
 from chalicelib.services import campaigns, subscribers
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
+from tests import commands
 from tests.engine import Engine
 from tests.fakes import FakeLedger, FakeSms, FrozenClock, WorkerCrash
 from tests.unit.conftest import Api, body
@@ -95,7 +96,7 @@ class Result:
 def campaign_message(api: Api, failure: Callable[[Ports], None]) -> Result:
     ports = api.ports
     started = ports.clock.now()
-    c = campaigns.create_campaign(ports, SHOP, {"name": "Sale", "message": "20% off", "segment_id": "all", "send_at": "now"})
+    c = campaigns.create_campaign(ports, SHOP, commands.new_campaign({"name": "Sale", "message": "20% off", "segment_id": "all", "send_at": "now"}))
     failure(ports)
     Engine(ports).run_until(started + timedelta(hours=1))
     assert isinstance(ports.ledger, FakeLedger)
@@ -180,7 +181,7 @@ EXPECTED: dict[tuple[str, str], Result] = {
 @pytest.fixture
 def shop(api: Api) -> Api:
     clock(api.ports).at = DAY
-    subscribers.add_subscriber(api.ports, SHOP, subscribers.parse_add({"phone": NY, "source": "checkout"}, allow_fictional=True))
+    subscribers.add_subscriber(api.ports, SHOP, commands.add_subscriber({"phone": NY, "source": "checkout"}))
     return api
 
 
@@ -220,7 +221,7 @@ def test_a_reply_that_may_have_gone_out_answers_the_same_on_every_retry(shop: Ap
 
 def test_a_campaign_crash_before_the_ledger_records_is_not_sent_again(shop: Api) -> None:
     ports = shop.ports
-    c = campaigns.create_campaign(ports, SHOP, {"name": "S", "message": "Sale", "segment_id": "all", "send_at": "now"})
+    c = campaigns.create_campaign(ports, SHOP, commands.new_campaign({"name": "S", "message": "Sale", "segment_id": "all", "send_at": "now"}))
     assert isinstance(ports.ledger, FakeLedger)
     ports.ledger.crash_before_record.add(NY)
     engine = Engine(ports, duplicate_every_message=True)

@@ -20,10 +20,15 @@ EMOJI = "😀"  # two UCS-2 units
 
 
 def _refused(
-    patch: Any, field: str | None = None, *, current: ShopSettings = DEFAULT, code: str = "invalid_settings"
+    patch: Any,
+    field: str | None = None,
+    *,
+    current: ShopSettings = DEFAULT,
+    code: str = "invalid_settings",
+    compliance: bool = True,
 ) -> InvalidInput:
     with pytest.raises(InvalidInput) as caught:
-        apply_patch(current, patch)
+        apply_patch(current, patch, check_compliance=compliance)
     assert caught.value.code == code
     if field is not None:
         assert caught.value.details.get("field") == field
@@ -229,22 +234,27 @@ def test_opt_in_keyword_invalid_or_reserved(value: Any) -> None:
 # --- compliance texts ------------------------------------------------------------------------------------
 
 
+def _sized(current: ShopSettings, patch: dict[str, Any]) -> ShopSettings:
+    # The size rules alone: filler text of an exact length cannot also carry the STOP/HELP wording (tested below).
+    return apply_patch(current, patch, check_compliance=False)
+
+
 @pytest.mark.parametrize("name", TEXT_FIELDS)
 def test_text_up_to_two_gsm_parts(name: str) -> None:
-    assert getattr(apply_patch(DEFAULT, {name: "a" * 306}), name) == "a" * 306
-    _refused({name: "a" * 307}, name)
-    assert getattr(apply_patch(DEFAULT, {name: "€" * 152}), name) == "€" * 152  # 304 septets, 76 a part
-    _refused({name: "€" * 153}, name)
+    assert getattr(_sized(DEFAULT, {name: "a" * 306}), name) == "a" * 306
+    _refused({name: "a" * 307}, name, compliance=False)
+    assert getattr(_sized(DEFAULT, {name: "€" * 152}), name) == "€" * 152  # 304 septets, 76 a part
+    _refused({name: "€" * 153}, name, compliance=False)
 
 
 @pytest.mark.parametrize("name", TEXT_FIELDS)
 def test_text_up_to_two_ucs2_parts(name: str) -> None:
-    assert getattr(apply_patch(DEFAULT, {name: UCS2 * 134}), name) == UCS2 * 134
-    _refused({name: UCS2 * 135}, name)
+    assert getattr(_sized(DEFAULT, {name: UCS2 * 134}), name) == UCS2 * 134
+    _refused({name: UCS2 * 135}, name, compliance=False)
     # One curly apostrophe turns 200 GSM characters (2 parts) into 200 UCS-2 units (3 parts).
-    _refused({name: "a" * 199 + "’"}, name)
-    assert apply_patch(DEFAULT, {name: EMOJI * 66})
-    _refused({name: EMOJI * 67}, name)
+    _refused({name: "a" * 199 + "’"}, name, compliance=False)
+    assert _sized(DEFAULT, {name: EMOJI * 66})
+    _refused({name: EMOJI * 67}, name, compliance=False)
 
 
 @pytest.mark.parametrize("name", TEXT_FIELDS)
@@ -258,14 +268,14 @@ def test_text_length_counts_the_rendered_shop_name(name: str) -> None:
     shop = apply_patch(DEFAULT, {"shop_name": "x" * 50})
     fits_exactly = "{shop_name}" + "a" * (306 - 50)
     assert len(fits_exactly) < 306 - 50 + 12
-    assert getattr(apply_patch(shop, {name: fits_exactly}), name) == fits_exactly  # stored unrendered
-    _refused({name: fits_exactly + "a"}, name, current=shop)
+    assert getattr(_sized(shop, {name: fits_exactly}), name) == fits_exactly  # stored unrendered
+    _refused({name: fits_exactly + "a"}, name, current=shop, compliance=False)
 
 
 @pytest.mark.parametrize("name", TEXT_FIELDS)
 def test_text_length_uses_the_shop_name_from_the_same_patch(name: str) -> None:
     text = "{shop_name}" + "a" * (306 - 50)
-    assert apply_patch(DEFAULT, {"shop_name": "x" * 50, name: text})
+    assert _sized(DEFAULT, {"shop_name": "x" * 50, name: text})
     _refused({"shop_name": "x" * 51, name: text}, name)
 
 
@@ -277,16 +287,56 @@ def test_a_ucs2_shop_name_makes_every_text_ucs2() -> None:
 
 
 def test_renaming_the_shop_rechecks_the_texts_it_does_not_change() -> None:
-    current = apply_patch(DEFAULT, {"stop_text": "{shop_name}" + "a" * 296})  # "Our store" (9): 305 septets
+    current = apply_patch(DEFAULT, {"stop_text": "{shop_name} START " + "a" * 289})  # "Our store" (9): 305 septets
     assert apply_patch(current, {"shop_name": "Our stores"}).shop_name == "Our stores"  # 306: still fits
     _refused({"shop_name": "Our stores!"}, "stop_text", current=current)  # 307: three parts
     _refused({"shop_name": "Our store €"}, "stop_text", current=current)  # the euro is two septets
 
 
 def test_renaming_the_shop_together_with_a_shorter_text_is_fine() -> None:
-    current = apply_patch(DEFAULT, {"stop_text": "{shop_name}" + "a" * 296})
-    result = apply_patch(current, {"shop_name": "x" * 60, "stop_text": "{shop_name}: bye"})
-    assert result.render(result.stop_text) == "x" * 60 + ": bye"
+    current = apply_patch(DEFAULT, {"stop_text": "{shop_name} START " + "a" * 289})
+    result = apply_patch(current, {"shop_name": "x" * 60, "stop_text": "{shop_name}: unsubscribed"})
+    assert result.render(result.stop_text) == "x" * 60 + ": unsubscribed"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("stop_text", "You will get no more messages. Reply START to resubscribe."),  # which shop?
+        ("stop_text", "{shop_name}: thanks!"),  # neither confirms the opt-out nor says how to come back
+        ("stop_text", "ok"),
+        ("help_text", "Help: reply to this message. Reply STOP to opt out."),  # which shop?
+        ("help_text", "{shop_name}: help at help@example.com"),  # how to opt out?
+        ("help_text", "{shop_name}: Reply STOP to opt out."),  # how to get help?
+        ("help_text", "Christopher"),
+    ],
+)
+def test_stop_and_help_texts_keep_what_carriers_require(name: str, value: str) -> None:
+    _refused({name: value}, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("stop_text", DEFAULT.stop_text),
+        ("stop_text", "Our Store: you are unsubscribed."),  # the literal name, any case
+        ("stop_text", "{shop_name}: reply START to get our texts again"),
+        ("help_text", DEFAULT.help_text),
+        ("help_text", "{shop_name} support: call 212-555-0100. Text STOP to quit."),
+    ],
+)
+def test_stop_and_help_texts_that_keep_it_are_accepted(name: str, value: str) -> None:
+    assert getattr(apply_patch(DEFAULT, {name: value}), name) == value
+
+
+def test_renaming_the_shop_rechecks_that_the_texts_still_name_it() -> None:
+    current = apply_patch(DEFAULT, {"shop_name": "Acme", "stop_text": "Acme: you are unsubscribed."})
+    _refused({"shop_name": "Bolt"}, "stop_text", current=current)
+    assert apply_patch(current, {"shop_name": "Bolt", "stop_text": "{shop_name}: unsubscribed."}).shop_name == "Bolt"
+
+
+def test_stored_texts_from_before_the_rule_still_load() -> None:
+    assert ShopSettings.from_dict({**DEFAULT.to_dict(), "stop_text": "Bye"}).stop_text == "Bye"
 
 
 # --- bools and the frequency cap -------------------------------------------------------------------------
@@ -364,8 +414,8 @@ _GOOD = {
     "opt_in_keyword": "DEALS",
     "welcome_text": "Hi from {shop_name}",
     "confirm_text": "Reply Y",
-    "stop_text": "Bye",
-    "help_text": "Help",
+    "stop_text": "{shop_name}: you are unsubscribed.",
+    "help_text": "{shop_name}: help at acme.example. Reply STOP to opt out.",
     "opt_out_hint": False,
     "attribution_window_days": 7,
     "frequency_cap": {"messages": 2, "days": 7},
@@ -443,8 +493,8 @@ def test_from_dict_refuses_corrupt_data() -> None:
 
 
 def test_render_fills_in_the_shop_name_everywhere() -> None:
-    settings = apply_patch(DEFAULT, {"shop_name": "Acme", "help_text": "{shop_name} / {shop_name}"})
-    assert settings.render(settings.help_text) == "Acme / Acme"
+    settings = apply_patch(DEFAULT, {"shop_name": "Acme", "help_text": "{shop_name} / {shop_name}: help? STOP"})
+    assert settings.render(settings.help_text) == "Acme / Acme: help? STOP"
 
 
 # --- QuietHours.contains -----------------------------------------------------------------------------------

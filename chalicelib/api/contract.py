@@ -1,0 +1,130 @@
+"""GET /openapi.json, generated: the registered routes and the models their views parse and answer with.
+
+Nothing here is written by hand but the wording: a route's request, parameters and responses come from its
+RouteSpec (chalicelib/api/http.py), and every schema from the pydantic models in chalicelib/api/models/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api.http import SPECS, RouteSpec
+from chalicelib.api.models.common import Error
+
+REF = "#/components/schemas/{model}"
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted: waits for the subscriber's quiet hours to end",
+    204: "No content",
+    400: "Invalid request: the offending field is named in error.details",
+    401: "Missing or invalid credentials",
+    404: "Not found for this shop",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    415: "Request body is not application/json",
+    422: "Idempotency-Key reused with another request",
+}
+
+
+def _route_specs(routes: Mapping[str, Mapping[str, Any]]) -> list[RouteSpec]:
+    specs = []
+    for path, entries in routes.items():
+        for method, entry in entries.items():
+            spec = SPECS.get(entry.view_function)
+            if spec is None:
+                raise LookupError(f"{method} {path} is not registered through api.http.endpoint")
+            specs.append(spec)
+    return specs
+
+
+def error_statuses(spec: RouteSpec) -> list[int]:
+    """The 4xx a route documents: those every route of its kind may answer, and the ones it declares."""
+    statuses = {400, *spec.errors}  # every route refuses unknown query parameters
+    if spec.auth:
+        statuses.add(401)
+    if spec.method in ("POST", "PUT", "PATCH"):
+        statuses.add(413)
+    if spec.body is not None:
+        statuses.add(415)
+    if spec.idempotent:
+        statuses.update((409, 422))
+    return sorted(statuses)
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Mapping[str, Any]) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in spec.path_params
+    ]
+    query_schema = schemas[names[(spec.query, "validation")]["$ref"].rsplit("/", 1)[1]]
+    required = set(query_schema.get("required", ()))
+    for name, schema in query_schema.get("properties", {}).items():
+        parameters.append({"name": name, "in": "query", "required": name in required, "schema": schema})
+    if spec.idempotent:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "a repeat with the same key gets the first response (24 hours)",
+                "schema": {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},  # as idempotency.check_key
+            }
+        )
+    success = _json(names[(spec.response, "serialization")]) if spec.response else None
+    responses: dict[str, Any] = {}
+    for status in (spec.status, *spec.also):
+        responses[str(status)] = {"description": _REASONS.get(status, "OK")}
+        if success and status != 204:
+            responses[str(status)]["content"] = success
+    error = _json(names[(Error, "serialization")])
+    for status in error_statuses(spec):
+        responses[str(status)] = {"description": _REASONS[status], "content": error}
+    responses["default"] = {"description": "Server or dependency error", "content": error}
+    operation: dict[str, Any] = {
+        "operationId": f"{spec.method.lower()}_{spec.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "summary": spec.summary,
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if spec.body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(names[(spec.body, "validation")])}
+    if not spec.auth:
+        operation["security"] = []
+    return operation
+
+
+def document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``routes`` (a Chalice app's ``routes``)."""
+    specs = _route_specs(routes)
+    wanted: dict[tuple[type[BaseModel], Literal["validation", "serialization"]], None] = {(Error, "serialization"): None}
+    for spec in specs:
+        wanted[(spec.query, "validation")] = None
+        if spec.body is not None:
+            wanted[(spec.body, "validation")] = None
+        if spec.response is not None:
+            wanted[(spec.response, "serialization")] = None
+    names, defs = models_json_schema(list(wanted), ref_template=REF)
+    schemas = defs.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in sorted(specs, key=lambda s: (s.path, s.method)):
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, names, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "smscast", "version": "1.0.0", "description": "SMS marketing for online stores."},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "shop API key or Shopify session token"}
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }

@@ -1,0 +1,70 @@
+"""GET|PATCH /settings: the shop's settings, and a patch of any of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Field, StringConstraints
+
+from chalicelib.api.models.common import Body, line, lines, partial
+from chalicelib.domain import encoding
+from chalicelib.domain.shops import COMPLIANCE_TEXT_MAX_PARTS, MAX_MPS, ShopSettings
+
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+# The domain measures the rendered text in SMS parts; this is the most any text of that many parts can hold.
+ComplianceText = Annotated[str, lines(encoding.GSM_MULTI * COMPLIANCE_TEXT_MAX_PARTS)]
+
+
+class QuietHours(Body):
+    """The shop's own no-send window in the recipient's local time; it may wrap midnight (21:00-09:00)."""
+
+    enabled: bool
+    start: HHMM
+    end: HHMM
+
+
+class FrequencyCap(Body):
+    """At most ``messages`` campaign messages per subscriber in any ``days`` days."""
+
+    messages: Annotated[int, Field(ge=1, le=100)]
+    days: Annotated[int, Field(ge=1, le=90)]
+
+
+class Settings(Body):
+    """Everything a merchant can set."""
+
+    error_code: ClassVar[str | None] = "invalid_settings"
+
+    shop_name: Annotated[str, line(60)]
+    timezone: Annotated[str, line(64)]
+    quiet_hours: QuietHours
+    sender_number: Annotated[str, line(32)] | None
+    mps: Annotated[int, Field(ge=1, le=MAX_MPS)]
+    opt_in_keyword: Annotated[str, line(20)]
+    welcome_text: ComplianceText
+    confirm_text: ComplianceText
+    stop_text: ComplianceText
+    help_text: ComplianceText
+    opt_out_hint: bool
+    attribution_window_days: Annotated[int, Field(ge=1, le=30)]
+    frequency_cap: FrequencyCap | None
+
+    @classmethod
+    def of(cls, settings: ShopSettings) -> Settings:
+        """The settings as the API shows them."""
+        return cls.model_validate(settings.to_dict(), strict=False)
+
+
+QuietHoursPatch = partial(QuietHours, "QuietHoursPatch", "Any of enabled, start, end; the others keep their value.")
+# mypy sees the full model (same fields and types); at run time every field is optional.
+if TYPE_CHECKING:
+    SettingsPatch = Settings
+else:
+    SettingsPatch = partial(
+        Settings, "SettingsPatch", "Any of the settings; the others keep their value.", nested={"quiet_hours": QuietHoursPatch}
+    )
+
+
+def patch_of(body: Settings) -> dict[str, Any]:
+    """The fields a patch sets, as the domain's apply_patch takes them."""
+    return body.model_dump(exclude_unset=True)
