@@ -80,7 +80,7 @@ class Container:
 
     @cached_property
     def subscribers(self) -> DynamoSubscriberStore:
-        return DynamoSubscriberStore()
+        return DynamoSubscriberStore(self.clock)
 
     @cached_property
     def sms(self) -> SmsProvider:
@@ -133,7 +133,7 @@ class Container:
     def ports(self) -> Ports:
         return Ports(
             clock=self.clock,
-            shops=DynamoShopRepository(),
+            shops=DynamoShopRepository(self.clock),
             subscribers=self.subscribers,
             conversations=DynamoConversations(),
             claims=DynamoClaims(),
@@ -142,7 +142,7 @@ class Container:
             ledger=DynamoSendLedger(),
             contacts=DynamoContactHistory(),
             pacer=DynamoPacer(self.clock),
-            segments=DynamoSegmentRepository(),
+            segments=DynamoSegmentRepository(self.clock),
             schedules=self.schedules,
             jobs=self.jobs,
             sleep=time.sleep,

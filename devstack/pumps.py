@@ -15,7 +15,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,14 @@ class NowSource(Protocol):
 
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
+        ...
+
+
+class MovableClock(NowSource, Protocol):
+    """A clock that also says how far it is from the wall clock (devstack's FileOffsetClock)."""
+
+    def offset(self) -> timedelta:
+        """How far this clock is ahead of the wall clock."""
         ...
 
 
@@ -100,8 +108,18 @@ class Pump(threading.Thread):
 # ---------------------------------------------------------------------------------------------- SNS
 
 
-def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str) -> dict[str, Any]:
-    """Turn the SNS JSON that SNS delivers to SQS into the record Lambda's SNS trigger passes."""
+def on_clock(timestamp: str, offset: timedelta) -> str:
+    """An SNS timestamp (moto stamps the wall clock) moved onto devstack's clock, in SNS's own format."""
+    published = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(timezone.utc) + offset
+    return published.strftime("%Y-%m-%dT%H:%M:%S.") + f"{published.microsecond // 1000:03d}Z"
+
+
+def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str, offset: timedelta) -> dict[str, Any]:
+    """Turn the SNS JSON that SNS delivers to SQS into the record Lambda's SNS trigger passes.
+
+    Inbound SMS take their received time from the SNS timestamp, so it is moved onto devstack's clock:
+    otherwise a moved clock would file texts before the replies they answer.
+    """
     # Lambda's record spells two keys differently from the SQS envelope (Url vs URL).
     return {
         "EventSource": "aws:sns",
@@ -113,7 +131,7 @@ def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str)
             "TopicArn": envelope["TopicArn"],
             "Subject": envelope.get("Subject"),
             "Message": envelope["Message"],
-            "Timestamp": envelope["Timestamp"],
+            "Timestamp": on_clock(envelope["Timestamp"], offset),
             "SignatureVersion": envelope.get("SignatureVersion", "1"),
             "Signature": envelope.get("Signature", ""),
             "SigningCertUrl": envelope.get("SigningCertURL", ""),
@@ -124,12 +142,12 @@ def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str)
 
 
 def async_failure_record(
-    event: dict[str, Any], function_name: str, region: str, attempts: int, error: BaseException
+    event: dict[str, Any], function_name: str, region: str, attempts: int, error: BaseException, at: datetime
 ) -> dict[str, Any]:
     """The invocation record Lambda sends to an async invocation's on-failure destination."""
     return {
         "version": "1.0",
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": at.isoformat(),
         "requestContext": {
             "requestId": str(uuid.uuid4()),
             "functionArn": f"arn:aws:lambda:{region}:123456789012:function:{function_name}:$LATEST",
@@ -160,6 +178,7 @@ class SnsToLambdaPump(Pump):
         handler: LambdaHandler,
         function_name: str,
         region: str,
+        clock: MovableClock,
         max_attempts: int = 3,  # Lambda async: the first try plus two retries
         retry_delay: float = 0.2,  # Lambda waits 1 then 2 minutes; locally that would only slow people down
         wait_seconds: int = 1,
@@ -173,6 +192,7 @@ class SnsToLambdaPump(Pump):
         self.handler = handler
         self.function_name = function_name
         self.region = region
+        self.clock = clock
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.wait_seconds = wait_seconds
@@ -189,7 +209,7 @@ class SnsToLambdaPump(Pump):
     def _deliver(self, message: Mapping[str, Any]) -> None:
         try:
             envelope = json.loads(message["Body"])
-            event: dict[str, Any] = {"Records": [sns_record_from_envelope(envelope, self.subscription_arn)]}
+            event: dict[str, Any] = {"Records": [sns_record_from_envelope(envelope, self.subscription_arn, self.clock.offset())]}
         except (ValueError, KeyError, TypeError) as exc:
             # Not an SNS envelope: no handler can make sense of it, so park it as-is rather than loop on it.
             LOG.error("%s: not an SNS envelope, parking it: %s", self.name, exc)
@@ -215,7 +235,7 @@ class SnsToLambdaPump(Pump):
         return error
 
     def _park(self, event: dict[str, Any], attempts: int, error: BaseException) -> None:
-        record = async_failure_record(event, self.function_name, self.region, attempts, error)
+        record = async_failure_record(event, self.function_name, self.region, attempts, error, self.clock.now())
         self.sqs.send_message(QueueUrl=self.failure_queue_url, MessageBody=json.dumps(record))
         LOG.error("%s: gave up after %d attempts; event parked on the failure queue", self.name, attempts, exc_info=error)
 

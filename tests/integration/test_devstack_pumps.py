@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -73,6 +73,16 @@ class FlakyHandler:
             raise RuntimeError(f"boom {len(self.events)}")
 
 
+class DayAheadClock:
+    """devstack's clock moved a day ahead (what `python -m devstack.clock +1d` does)."""
+
+    def offset(self) -> timedelta:
+        return timedelta(days=1)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset()
+
+
 class TestSnsPump:
     def _pump(self, aws: Aws, handler: FlakyHandler) -> tuple[SnsToLambdaPump, str, str, str]:
         topic_arn = aws.sns.create_topic(Name="inbound")["TopicArn"]
@@ -86,6 +96,7 @@ class TestSnsPump:
             handler=handler,
             function_name="inbound_sms",
             region=REGION,
+            clock=DayAheadClock(),
             retry_delay=0,
             wait_seconds=0,
         )
@@ -103,6 +114,9 @@ class TestSnsPump:
         assert record["EventSource"] == "aws:sns"
         assert record["Sns"]["TopicArn"] == topic_arn
         assert json.loads(record["Sns"]["Message"])["inboundMessageId"] == "in-1"
+        # moto stamps the wall clock; the inbound handler must see devstack's (a day ahead here)
+        published = datetime.fromisoformat(record["Sns"]["Timestamp"].replace("Z", "+00:00"))
+        assert abs(published - (datetime.now(timezone.utc) + timedelta(days=1))) < timedelta(minutes=1)
         assert aws.drain(tap_url) == []
         assert aws.drain(failures_url) == []
 
@@ -129,6 +143,8 @@ class TestSnsPump:
         (parked,) = aws.drain(failures_url)
         record = json.loads(parked["Body"])
         assert record["requestContext"]["condition"] == "RetriesExhausted"
+        parked_at = datetime.fromisoformat(record["timestamp"])
+        assert abs(parked_at - (datetime.now(timezone.utc) + timedelta(days=1))) < timedelta(minutes=1)
         assert record["requestContext"]["approximateInvokeCount"] == 3
         assert record["responsePayload"]["errorMessage"] == "boom 3"
         assert json.loads(record["requestPayload"]["Records"][0]["Sns"]["Message"]) == {"inboundMessageId": "in-9"}

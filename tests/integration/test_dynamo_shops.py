@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import time
+from datetime import datetime, time, timezone
 
 import pytest
 
@@ -12,11 +12,13 @@ from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.tables import ShopKeyRow, ShopRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.domain.shops import FrequencyCap, QuietHours, Shop, ShopSettings
+from tests.fakes import FrozenClock
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
 
 NUMBER_X = "+15555550100"
 NUMBER_Y = "+15555550101"
+T0 = datetime(2030, 5, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def key_hash(name: str) -> str:
@@ -29,7 +31,7 @@ def new_shop(shop_id: str, sender: str | None = None) -> Shop:
 
 @pytest.fixture
 def repo() -> DynamoShopRepository:
-    return DynamoShopRepository()
+    return DynamoShopRepository(FrozenClock(T0))
 
 
 def sender_keys() -> dict[str, str]:
@@ -50,6 +52,9 @@ class TestCreateAndGet:
         repo.create(Shop("alpha.myshopify.com", settings), key_hash("alpha"))
 
         assert repo.get("alpha.myshopify.com") == Shop("alpha.myshopify.com", settings, version=1)
+        # created_at comes from the clock port (devstack's movable clock), never the wall clock
+        assert ShopRow.get("alpha.myshopify.com").created_at == T0
+        assert {row.created_at for row in ShopKeyRow.scan()} == {T0}
 
     def test_missing_shop_is_not_found(self, repo: DynamoShopRepository) -> None:
         with pytest.raises(NotFound) as caught:

@@ -52,13 +52,20 @@ class TestEventShapes:
             "SigningCertURL": "https://cert",
             "UnsubscribeURL": "https://unsub",
         }
-        record = sns_record_from_envelope(envelope, "arn:sub")
+        record = sns_record_from_envelope(envelope, "arn:sub", timedelta(0))
         assert record["EventSource"] == "aws:sns"
         assert record["EventSubscriptionArn"] == "arn:sub"
         assert record["Sns"]["MessageId"] == "m-1"
         assert json.loads(record["Sns"]["Message"]) == {"messageBody": "JOIN"}
         assert record["Sns"]["SigningCertUrl"] == "https://cert"
         assert record["Sns"]["UnsubscribeUrl"] == "https://unsub"
+        assert record["Sns"]["Timestamp"] == "2030-01-01T00:00:00.000Z"
+
+    def test_sns_timestamp_is_moved_onto_devstacks_clock(self) -> None:
+        # Inbound SMS are received at the SNS timestamp: moto stamps the wall clock, devstack may be a day ahead.
+        envelope = {"MessageId": "m-1", "TopicArn": "arn:t", "Message": "{}", "Timestamp": "2030-01-01T23:30:00.250Z"}
+        record = sns_record_from_envelope(envelope, "arn:sub", timedelta(days=1, hours=1))
+        assert record["Sns"]["Timestamp"] == "2030-01-03T00:30:00.250Z"
 
     def test_sqs_event_converts_message_attributes_to_lambda_casing(self) -> None:
         message = {

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
 from chalicelib.adapters.dynamo.tables import ShopKeyRow, ShopRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.domain.shops import Shop, ShopSettings
+from chalicelib.services.ports import Clock
 
 _API_KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -34,11 +34,6 @@ def _require_hash(api_key_hash: str) -> str:
     return api_key_hash
 
 
-def _now() -> datetime:
-    # Only used for created_at bookkeeping; nothing decides anything on it.
-    return datetime.now(timezone.utc)
-
-
 def row_to_shop(row: ShopRow) -> Shop:
     """The domain shop a row holds."""
     return Shop(shop_id=row.shop_id, settings=ShopSettings.from_dict(row.settings or {}), version=int(row.version))
@@ -52,6 +47,10 @@ def _taken(number: str | None) -> Conflict:
 class DynamoShopRepository:
     """``ShopRepository`` on the shops and shop-keys tables."""
 
+    def __init__(self, clock: Clock) -> None:
+        # Only for created_at bookkeeping; nothing decides anything on it.
+        self._clock = clock
+
     def get(self, shop_id: str) -> Shop:
         """The shop, or NotFound (code ``shop_not_found``)."""
         try:
@@ -62,7 +61,7 @@ class DynamoShopRepository:
 
     def create(self, shop: Shop, api_key_hash: str | None) -> Shop:
         """Store a new shop with its sender number and API key (Conflict if the shop or either key is taken)."""
-        now = _now()
+        now = self._clock.now()
         number = shop.settings.sender_number
         tx = LabelledTransaction()
         stored = replace(shop, version=1)  # like a new subscriber: the first stored version is 1
@@ -88,7 +87,7 @@ class DynamoShopRepository:
 
     def save_settings(self, shop: Shop, settings: ShopSettings) -> Shop:
         """Replace settings if ``shop.version`` is current, moving the sender number's routing key with them."""
-        now = _now()
+        now = self._clock.now()
         old, new = shop.settings.sender_number, settings.sender_number
         tx = LabelledTransaction()
         tx.update(
@@ -142,7 +141,7 @@ class DynamoShopRepository:
         """Let another API key act for the shop (NotFound if the shop does not exist)."""
         tx = LabelledTransaction()
         tx.condition_check("shop", ShopRow, shop_id, condition=ShopRow.shop_id.exists())
-        key = ShopKeyRow(api_key_key(_require_hash(api_key_hash)), shop_id=shop_id, created_at=_now())
+        key = ShopKeyRow(api_key_key(_require_hash(api_key_hash)), shop_id=shop_id, created_at=self._clock.now())
         tx.put("api_key", key, condition=ShopKeyRow.key.does_not_exist() | (ShopKeyRow.shop_id == shop_id))
         try:
             tx.commit()

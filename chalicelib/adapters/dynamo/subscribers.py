@@ -20,7 +20,7 @@ from chalicelib.adapters.dynamo.tables import ConsentEventRow, DedupeRow, Messag
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind
 from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Source, Subscriber, SubscriberStatus
-from chalicelib.services.ports import AlreadyDone, Page, SubscriberChange
+from chalicelib.services.ports import AlreadyDone, Clock, Page, SubscriberChange
 
 # Inbound SMS can be redelivered for days (SNS retries, DLQ redrives); 90 days outlasts all of them.
 DEDUPE_TTL = timedelta(days=90)
@@ -151,15 +151,15 @@ def row_to_message(row: MessageRow) -> ConversationMessage:
     )
 
 
-def _change_time(change: SubscriberChange) -> datetime:
-    # The change's own time (not the wall clock) so devstack's movable clock and tests stay consistent.
+def _change_time(change: SubscriberChange, clock: Clock) -> datetime:
+    # The change's own time, else the clock port's, so devstack's movable clock and tests stay consistent.
     if change.event is not None:
         return utc(change.event.at)
     if change.message is not None:
         return utc(change.message.at)
     if change.subscriber is not None:
         return utc(change.subscriber.updated_at)
-    return datetime.now(timezone.utc)
+    return utc(clock.now())
 
 
 def _check_one_subscriber(change: SubscriberChange) -> None:
@@ -171,6 +171,9 @@ def _check_one_subscriber(change: SubscriberChange) -> None:
 
 class DynamoSubscriberStore:
     """``SubscriberStore`` on the subscribers, consent-events, messages and dedupe tables."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
 
     def get(self, shop_id: str, phone: str) -> Subscriber | None:
         """One subscriber or None (strongly consistent: callers read, then write with its version)."""
@@ -235,7 +238,7 @@ class DynamoSubscriberStore:
         _check_one_subscriber(change)
         tx = LabelledTransaction()
         if change.dedupe_key is not None:
-            taken_at = _change_time(change)
+            taken_at = _change_time(change, self._clock)
             dedupe = DedupeRow(
                 change.dedupe_key,
                 taken_at=taken_at,

@@ -38,8 +38,9 @@ def _opt_out_key(sender_number: str, phone: str) -> str:
 
 def _new_message_id() -> str:
     # The clock may stand still (tests, a frozen devstack clock), so the id, which breaks ties in
-    # sent_key, starts with wall-clock nanoseconds: same-instant sends still read back in send order.
-    return f"sandbox-{uuid.UUID(int=(time.time_ns() & (2**64 - 1)) << 64 | secrets.randbits(64))}"
+    # sent_key, starts with a machine-wide monotonic counter (not a time: the clock port owns time), so
+    # same-instant sends still read back in send order across devstack's processes.
+    return f"sandbox-{uuid.UUID(int=(time.monotonic_ns() & (2**64 - 1)) << 64 | secrets.randbits(64))}"
 
 
 @dataclass(frozen=True)
