@@ -11,20 +11,20 @@ from typing import Any
 
 from chalicelib.domain import encoding, pricing
 from chalicelib.domain.campaigns import SEND_NOW, Campaign, CampaignStats, CampaignStatus, local_instant, parse_send_at
-from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
+from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.jobs import StartCampaign, start_schedule_name
 from chalicelib.domain.media import INVALID_URL, StoredMedia
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import ShopSettings
 from chalicelib.domain.templates import check_fits, validate_template
 from chalicelib.services import audience
+from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.planning import start_campaign
 from chalicelib.services.ports import Page, Ports
 
 _CREATE_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft", "media_url"})
 _EDIT_FIELDS = frozenset({"name", "message", "segment_id", "send_at", "draft", "media_url"})
 _PREVIEW_FIELDS = frozenset({"message", "segment_id", "send_at", "media_url"})
-_MAX_ATTEMPTS = 5
 
 
 def new_campaign_id(now: datetime) -> str:
@@ -146,7 +146,8 @@ def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, body: Any) -> Ca
         if "message" in fields:
             validate_template(fields["message"])
         media = _import_media(ports, shop_id, fields["media_url"])
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> Campaign:
         campaign = ports.campaigns.get(shop_id, campaign_id)
         campaign.require_editable("edit")
         shop = ports.shops.get(shop_id)
@@ -168,16 +169,14 @@ def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, body: Any) -> Ca
             if send_at is None and campaign.status is CampaignStatus.SCHEDULED:
                 raise InvalidInput("a scheduled campaign needs a date; use Send Now on a draft", code="invalid_send_at")
             changes.update(send_now=send_at is None, send_at_local=send_at, timezone=shop.settings.timezone)
-        try:
-            saved = ports.campaigns.save(replace(campaign, **changes))
-        except ConcurrentUpdate:
-            continue
-        if saved.status is CampaignStatus.SCHEDULED and "send_at" in fields:
-            _arm(ports, saved)  # after the save: an early firing re-arms itself (see planning.start_campaign)
-        if "draft" in fields:
-            return _set_draft(ports, saved, fields["draft"])
-        return saved
-    raise ConcurrentUpdate("campaign kept changing; try again")
+        return ports.campaigns.save(replace(campaign, **changes))
+
+    saved = retry_on_conflict(attempt, gave_up="campaign kept changing; try again")
+    if saved.status is CampaignStatus.SCHEDULED and "send_at" in fields:
+        _arm(ports, saved)  # after the save: an early firing re-arms itself (see planning.start_campaign)
+    if "draft" in fields:
+        return _set_draft(ports, saved, fields["draft"])
+    return saved
 
 
 def _set_draft(ports: Ports, campaign: Campaign, draft: Any) -> Campaign:
@@ -256,13 +255,10 @@ def start_now(ports: Ports, campaign: Campaign) -> Campaign:
 def end_campaign(ports: Ports, shop_id: str, campaign_id: str) -> Campaign:
     """In Progress -> Completed now. Once this returns, no further send of the campaign starts: every
     claim in the send ledger checks the campaign's status in the same transaction."""
-    for _ in range(_MAX_ATTEMPTS):
-        campaign = ports.campaigns.get(shop_id, campaign_id)
-        try:
-            return ports.campaigns.save(campaign.end(ports.clock.now()))
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate("campaign kept changing; try again")
+    return retry_on_conflict(
+        lambda: ports.campaigns.save(ports.campaigns.get(shop_id, campaign_id).end(ports.clock.now())),
+        gave_up="campaign kept changing; try again",
+    )
 
 
 @dataclass(frozen=True)

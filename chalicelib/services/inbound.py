@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import (
-    ConcurrentUpdate,
     ConfigurationError,
     ConsentRequired,
     InvalidInput,
@@ -29,11 +28,10 @@ from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Subscriber
 from chalicelib.services import inbox
+from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import AlreadyDone, Ports, SubscriberChange
 
 logger = logging.getLogger(__name__)
-
-_MAX_ATTEMPTS = 5  # optimistic-lock retries when the subscriber changes under us
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,8 @@ def _e164(raw: str, ports: Ports) -> str:
 
 
 def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Intent, dedupe_key: str) -> dict[str, str]:
-    for _ in range(_MAX_ATTEMPTS):
+    # A ConcurrentUpdate means the subscriber changed (e.g. a checkout add) while we decided: decide again.
+    def attempt() -> dict[str, str]:
         existing = ports.subscribers.get(shop.shop_id, phone)
         decision = decide(intent, existing, shop_id=shop.shop_id, phone=phone, at=sms.received_at)
         receipt = _plan(decision)
@@ -83,10 +82,9 @@ def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Inten
             ports.subscribers.apply(_change(shop, phone, sms, intent, existing, decision, dedupe_key, receipt))
         except AlreadyDone:
             return ports.subscribers.receipt(dedupe_key) or {}  # a concurrent delivery of the same message won
-        except ConcurrentUpdate:
-            continue  # the subscriber changed (e.g. a checkout add) while we decided: decide again
         return receipt
-    raise ConcurrentUpdate(f"subscriber {phone} kept changing; the delivery will be retried")
+
+    return retry_on_conflict(attempt, gave_up=f"subscriber {phone} kept changing; the delivery will be retried")
 
 
 def _plan(decision: InboundDecision) -> dict[str, str]:
