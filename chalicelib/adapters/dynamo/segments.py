@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.adapters.dynamo.conditions import save_new
-from chalicelib.adapters.dynamo.subscribers import utc
+from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import SegmentRow
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.segments import Segment

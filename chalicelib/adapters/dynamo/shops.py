@@ -10,22 +10,13 @@ import re
 from dataclasses import replace
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
+from chalicelib.adapters.dynamo.keys import api_key_key, sender_key
 from chalicelib.adapters.dynamo.tables import ShopKeyRow, ShopRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.services.ports import Clock
 
 _API_KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
-
-
-def sender_key(number: str) -> str:
-    """The shop-keys item that routes inbound SMS for ``number``."""
-    return f"sender#{number}"
-
-
-def api_key_key(api_key_hash: str) -> str:
-    """The shop-keys item that lets an API key (by its SHA-256) act for a shop."""
-    return f"apikey#{api_key_hash}"
 
 
 def _require_hash(api_key_hash: str) -> str:
