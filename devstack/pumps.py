@@ -1,4 +1,4 @@
-"""Pumps: threads that play Lambda's part locally (SNS -> inbound handler, SQS -> workers, Scheduler -> targets).
+"""Pumps: threads that play Lambda's part locally (SNS -> inbound handler, SQS -> workers, Scheduler -> queues).
 
 Each pump survives any single bad message: it logs, applies the AWS failure semantics it imitates, and
 moves on. They stop when ``stop()`` is called (within one poll interval).
@@ -372,31 +372,16 @@ def due_time(expression: str, timezone_name: str | None) -> datetime | None:
     return local.astimezone(timezone.utc)
 
 
-def _arn_resource(arn: str) -> tuple[str, str]:
-    """('sqs', 'queue-name') or ('lambda', 'function-name') from a target ARN."""
+def _queue_name(arn: str) -> str:
+    """The queue a target ARN names; ValueError for anything else (every smscast schedule targets a queue)."""
     parts = arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn":
-        raise ValueError(f"not an ARN: {arn!r}")
-    service = parts[2]
-    if service == "sqs":
-        return "sqs", parts[5]
-    if service == "lambda" and parts[5] == "function" and len(parts) >= 7:
-        return "lambda", parts[6]
-    raise ValueError(f"devstack cannot deliver to {arn!r} (only SQS queues and Lambda functions)")
-
-
-def find_function(registry: Mapping[str, LambdaHandler], function_name: str) -> LambdaHandler | None:
-    """A registered callable by exact function name, else by the name Chalice suffixes (app-stage-<name>)."""
-    if function_name in registry:
-        return registry[function_name]
-    for name, handler in registry.items():
-        if function_name.endswith(f"-{name}"):
-            return handler
-    return None
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "sqs":
+        raise ValueError(f"devstack delivers schedules only to SQS queues, not to {arn!r}")
+    return parts[5]
 
 
 class SchedulerPump(Pump):
-    """Scheduler -> targets: moto stores schedules but never fires them, so this fires due ``at()`` ones
+    """Scheduler -> queues: moto stores schedules but never fires them, so this fires due ``at()`` ones
     by devstack's clock, then deletes them (ActionAfterCompletion DELETE) or remembers it fired them."""
 
     max_attempts = 3  # then the target's DeadLetterConfig queue gets the input (when it has one)
@@ -408,8 +393,6 @@ class SchedulerPump(Pump):
         sqs: Any,
         group_name: str,
         clock: NowSource,
-        functions: Mapping[str, LambdaHandler],
-        region: str,
         poll_seconds: float = 1.0,
         invocation_lock: threading.Lock | None = None,
     ) -> None:
@@ -418,8 +401,6 @@ class SchedulerPump(Pump):
         self.sqs = sqs
         self.group_name = group_name
         self.clock = clock
-        self.functions = functions
-        self.region = region
         self.poll_seconds = poll_seconds
         self._fired: set[tuple[str, str]] = set()  # (name, last modification) of schedules kept after firing
         self._attempts: dict[tuple[str, str], int] = {}
@@ -492,27 +473,19 @@ class SchedulerPump(Pump):
         return True
 
     def _deliver(self, target: Mapping[str, Any]) -> None:
-        kind, resource = _arn_resource(target["Arn"])
-        payload = target.get("Input", "{}")
-        if kind == "sqs":
-            url = self.sqs.get_queue_url(QueueName=resource)["QueueUrl"]
-            kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": payload}
-            group = (target.get("SqsParameters") or {}).get("MessageGroupId")
-            if group:
-                kwargs["MessageGroupId"] = group
-            self.sqs.send_message(**kwargs)
-            return
-        handler = find_function(self.functions, resource)
-        if handler is None:
-            raise LookupError(f"no local function registered for {resource!r} (see devstack/wiring.py)")
-        self.invoke(handler, json.loads(payload), resource, self.region)
+        url = self.sqs.get_queue_url(QueueName=_queue_name(target["Arn"]))["QueueUrl"]
+        kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": target.get("Input", "{}")}
+        group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+        if group:
+            kwargs["MessageGroupId"] = group
+        self.sqs.send_message(**kwargs)
 
     def _dead_letter(self, name: str, target: Mapping[str, Any], error: BaseException) -> None:
         dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
         if not dlq_arn:
             LOG.error("%s: %s failed %d times, no dead-letter queue: dropped (%r)", self.name, name, self.max_attempts, error)
             return
-        _, queue_name = _arn_resource(dlq_arn)
+        queue_name = _queue_name(dlq_arn)
         url = self.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         self.sqs.send_message(
             QueueUrl=url,

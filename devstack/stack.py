@@ -156,8 +156,6 @@ class Devstack:
                 sqs=sqs,
                 group_name=schedule_group_name(self.prefix),
                 clock=clock,
-                functions=wiring.SCHEDULED_FUNCTIONS,
-                region=REGION,
             )
         )
         for pump in self.pumps:

@@ -12,7 +12,7 @@ from devstack.clock import parse_step, shift
 from devstack.config import DevstackConfig, DevstackNotRunning, load_state, remove_state, write_state
 from devstack.phone import inbound_payload
 from devstack.pumps import due_time as schedule_due_time
-from devstack.pumps import failed_ids, find_function, sns_record_from_envelope, sqs_event
+from devstack.pumps import failed_ids, sns_record_from_envelope, sqs_event
 
 
 class TestPartialBatchResponse:
@@ -94,15 +94,6 @@ class TestScheduleTimes:
     def test_rate_and_cron_are_not_one_time_schedules(self) -> None:
         assert schedule_due_time("rate(5 minutes)", "UTC") is None
         assert schedule_due_time("cron(0 9 * * ? *)", "UTC") is None
-
-    def test_functions_are_found_by_exact_or_chalice_prefixed_name(self) -> None:
-        def handler(event: dict, context: object) -> None:
-            return None
-
-        registry = {"campaign_starter": handler}
-        assert find_function(registry, "campaign_starter") is handler
-        assert find_function(registry, "smscast-dev-campaign_starter") is handler
-        assert find_function(registry, "other") is None
 
 
 class TestClockSteps:
