@@ -32,6 +32,7 @@ from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import EndUserMessagingProvider
 from chalicelib.adapters.sms.sandbox import SandboxProvider
+from chalicelib.observability import apply_log_level
 from chalicelib.services.idempotency import IdempotencyStore
 from chalicelib.services.ports import Clock, Ports, SmsProvider
 from chalicelib.settings import Settings, SmsProviderName
@@ -50,6 +51,7 @@ class Container:
         idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.settings = settings
+        apply_log_level(settings.log_level)
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._clock = clock

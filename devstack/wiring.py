@@ -33,7 +33,8 @@ def inbound_sms_handler() -> LambdaHandler:
     """The SNS-triggered inbound SMS handler; imported late so the environment is set first."""
     from chalicelib.workers.inbound_sms import handle_sns_event
 
-    return handle_sns_event
+    handler: LambdaHandler = handle_sns_event  # typed here: the tracer's decorator erases the signature
+    return handler
 
 
 def sqs_workers() -> list[SqsWorker]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from chalice import Blueprint, Response
 
 from chalicelib.composition import container
@@ -23,11 +23,12 @@ from chalicelib.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from chalicelib.observability import INHERIT, SERVICE, correlate
 from chalicelib.services import idempotency
 from chalicelib.services.auth import Caller, ShopifyApp, authenticate
 from chalicelib.services.ports import Ports
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -148,6 +149,7 @@ def endpoint(
         @functools.wraps(fn)
         def view(**params: str) -> Response:
             request = bp.current_request
+            correlate()  # one API Lambda serves many shops' requests in turn: nothing carries over
             try:
                 raw = request.raw_body if request.method in ("POST", "PUT", "PATCH") else None
                 if isinstance(raw, str):  # Chalice gives str for some local requests
@@ -158,6 +160,7 @@ def endpoint(
                 caller = None
                 if auth:
                     caller = authenticate(ports, request.headers.get("authorization"), _shopify_app())
+                    correlate(shop_id=caller.shop_id, campaign_id=params.get("campaign_id"), phone=params.get("phone"))
                 call = Call(
                     shop_id=caller.shop_id if caller else "",
                     caller=caller,

@@ -11,8 +11,9 @@ Order of work, so that a crash or retry at any point neither loses nor repeats a
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.domain.errors import (
     ConfigurationError,
@@ -27,11 +28,12 @@ from chalicelib.domain.messages import ConversationMessage, Direction, InboundSm
 from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Subscriber
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import inbox
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import AlreadyDone, Ports, SubscriberChange
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def receive_sms(ports: Ports, sms: InboundSms) -> InboundResult:
     if shop is None:
         # Raising sends the event to the retry path and then the failure queue: never dropped silently.
         raise ConfigurationError(f"no shop owns sender number {sms.to_number}", code="unknown_sender")
+    logger.append_keys(shop_id=shop.shop_id)  # the worker knew only the phone: every later line names the shop
     phone = _e164(sms.from_number, ports)
     intent = classify(sms.body, join_keyword=shop.settings.opt_in_keyword)
     dedupe_key = f"inbound#{sms.message_id}"
@@ -84,7 +87,8 @@ def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Inten
             return ports.subscribers.receipt(dedupe_key) or {}  # a concurrent delivery of the same message won
         return receipt
 
-    return retry_on_conflict(attempt, gave_up=f"subscriber {phone} kept changing; the delivery will be retried")
+    # No phone in the message: Lambda logs the error that makes it retry the delivery.
+    return retry_on_conflict(attempt, gave_up="the subscriber kept changing; the delivery will be retried")
 
 
 def _plan(decision: InboundDecision) -> dict[str, str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.domain import encoding
 from chalicelib.domain.errors import (
@@ -33,11 +34,12 @@ from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentSource, Subscriber
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import subscribers as subscriber_service
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Page, Ports
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 _REPLY_FIELDS = frozenset({"text", "image_url", "discount_code", "quiet_hours"})
 _MAX_ATTEMPTS = 8  # a conversation takes writes from inbound SMS, replies and the merchant's clicks at once
@@ -62,7 +64,7 @@ def _update(
             return previous  # nothing to write (a redelivery, an idempotent click)
         return ports.inbox.save(updated, previous=previous)
 
-    return retry_on_conflict(attempt, attempts=_MAX_ATTEMPTS, gave_up=f"conversation {phone} kept changing; try again")
+    return retry_on_conflict(attempt, attempts=_MAX_ATTEMPTS, gave_up="the conversation kept changing; try again")
 
 
 # --- fed by inbound SMS (services/inbound.py) ---------------------------------------------------------

@@ -8,7 +8,6 @@ frozen), and send batches go out page by page so sending begins long before plan
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Literal
@@ -21,8 +20,6 @@ from chalicelib.domain.sending import SendBatch
 from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Ports
-
-logger = logging.getLogger(__name__)
 
 PLAN_PAGE_SIZE = 200  # subscribers read per planning job (the store pages at most 200): well inside one Lambda run
 RECIPIENTS_PER_BATCH = 50  # phones per SQS message: one worker run sends them in sequence

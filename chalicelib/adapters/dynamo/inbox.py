@@ -11,12 +11,12 @@ A conversation row carries its derived ``status`` and ``activity_key`` (``<statu
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pynamodb.attributes import Attribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
@@ -29,9 +29,10 @@ from chalicelib.adapters.dynamo.keys import activity_key, status_prefix, thread_
 from chalicelib.adapters.dynamo.tables import ConversationRow, InboxCounterRow, ReplyRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import Page
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 _CONVERSATION_CURSOR_KEYS = {"shop_id", "phone", "activity_key"}
 
