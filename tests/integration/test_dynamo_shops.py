@@ -172,29 +172,7 @@ class TestRouting:
 
 
 class TestApiKeys:
-    def test_added_key_acts_for_the_shop(self, repo: DynamoShopRepository) -> None:
-        repo.create(new_shop("alpha.myshopify.com"), key_hash("one"))
-        repo.add_api_key("alpha.myshopify.com", key_hash("two"))
-        repo.add_api_key("alpha.myshopify.com", key_hash("two"))  # adding it again is harmless
-
-        assert repo.shop_for_api_key(key_hash("one")) == "alpha.myshopify.com"
-        assert repo.shop_for_api_key(key_hash("two")) == "alpha.myshopify.com"
-
-    def test_key_for_a_missing_shop_is_not_found(self, repo: DynamoShopRepository) -> None:
-        with pytest.raises(NotFound):
-            repo.add_api_key("ghost.myshopify.com", key_hash("k"))
-        assert repo.shop_for_api_key(key_hash("k")) is None
-
-    def test_another_shops_key_cannot_be_taken(self, repo: DynamoShopRepository) -> None:
-        repo.create(new_shop("alpha.myshopify.com"), key_hash("alpha"))
-        repo.create(new_shop("beta.myshopify.com"), None)
-        with pytest.raises(Conflict) as caught:
-            repo.add_api_key("beta.myshopify.com", key_hash("alpha"))
-
-        assert caught.value.code == "api_key_taken"
-        assert repo.shop_for_api_key(key_hash("alpha")) == "alpha.myshopify.com"
-
-    def test_malformed_hash_is_refused(self, repo: DynamoShopRepository) -> None:
-        repo.create(new_shop("alpha.myshopify.com"), None)
+    def test_malformed_hash_is_refused_and_nothing_is_written(self, repo: DynamoShopRepository) -> None:
         with pytest.raises(InvalidInput):
-            repo.add_api_key("alpha.myshopify.com", "plain-text-key")
+            repo.create(new_shop("alpha.myshopify.com"), "plain-text-key")
+        assert list(ShopRow.scan()) == [] and list(ShopKeyRow.scan()) == []

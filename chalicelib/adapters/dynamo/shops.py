@@ -127,18 +127,3 @@ class DynamoShopRepository:
             return ShopKeyRow.get(api_key_key(api_key_hash), consistent_read=True).shop_id
         except ShopKeyRow.DoesNotExist:
             return None
-
-    def add_api_key(self, shop_id: str, api_key_hash: str) -> None:
-        """Let another API key act for the shop (NotFound if the shop does not exist)."""
-        tx = LabelledTransaction()
-        tx.condition_check("shop", ShopRow, shop_id, condition=ShopRow.shop_id.exists())
-        key = ShopKeyRow(api_key_key(_require_hash(api_key_hash)), shop_id=shop_id, created_at=self._clock.now())
-        tx.put("api_key", key, condition=ShopKeyRow.key.does_not_exist() | (ShopKeyRow.shop_id == shop_id))
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "shop" in exc.failed:
-                raise NotFound(f"shop {shop_id} not found", code="shop_not_found") from exc
-            if "api_key" in exc.failed:
-                raise Conflict("this API key is already in use", code="api_key_taken") from exc
-            raise ConcurrentUpdate("the API key is being added concurrently; retry") from exc
