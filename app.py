@@ -28,9 +28,9 @@ def inbound_sms_handler(event: dict[str, Any], context: Any) -> None:
 # SQS consumers: plain functions with Powertools' partial batch response; event source mappings in infra/.
 @app.lambda_function(name="campaign_jobs")
 def campaign_jobs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return campaign_jobs.handle_sqs_event(event, context)
+    return dict(campaign_jobs.handle_sqs_event(event, context))  # dict(): the tracer decorator erases the type
 
 
 @app.lambda_function(name="campaign_sends")
 def campaign_sends_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return campaign_sends.handle_sqs_event(event, context)
+    return dict(campaign_sends.handle_sqs_event(event, context))

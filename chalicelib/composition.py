@@ -33,6 +33,7 @@ from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
 from chalicelib.adapters.sms.sandbox import SandboxProvider
+from chalicelib.observability import apply_log_level
 from chalicelib.services.idempotency import IdempotencyStore
 from chalicelib.services.ports import Clock, Ports, SmsProvider
 from chalicelib.settings import Settings, SmsProviderName
@@ -51,6 +52,7 @@ class Container:
         idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.settings = settings
+        apply_log_level(settings.log_level)
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self._clock = clock
@@ -81,7 +83,7 @@ class Container:
 
     @cached_property
     def subscribers(self) -> DynamoSubscriberStore:
-        return DynamoSubscriberStore()
+        return DynamoSubscriberStore(self.clock)
 
     @cached_property
     def sms(self) -> SmsProvider:
@@ -134,7 +136,7 @@ class Container:
     def ports(self) -> Ports:
         return Ports(
             clock=self.clock,
-            shops=DynamoShopRepository(),
+            shops=DynamoShopRepository(self.clock),
             subscribers=self.subscribers,
             conversations=DynamoConversations(),
             claims=DynamoClaims(),
@@ -143,7 +145,7 @@ class Container:
             ledger=DynamoSendLedger(),
             contacts=DynamoContactHistory(),
             pacer=DynamoPacer(self.clock),
-            segments=DynamoSegmentRepository(),
+            segments=DynamoSegmentRepository(self.clock),
             schedules=self.schedules,
             jobs=self.jobs,
             sleep=time.sleep,

@@ -21,6 +21,7 @@ class SmsProviderName(str, Enum):
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket naming rules (the part a regex can say)
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")  # what Scheduler accepts as a target role
 
 
@@ -52,7 +53,7 @@ class Settings:
     clock_file: str | None  # devstack's movable clock; unset in AWS
     scheduler_role_arn: str  # the role EventBridge Scheduler assumes to put jobs on the campaign-jobs queue
     media_bucket: str  # S3 bucket holding MMS images (End User Messaging sends media only from S3)
-    log_level: str
+    log_level: str  # one of _LOG_LEVELS; applied to every smscast logger by the composition root
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +82,9 @@ class Settings:
         media_bucket = env.get("SMSCAST_MEDIA_BUCKET") or f"{prefix}-media"
         if not _BUCKET.match(media_bucket):
             raise ConfigurationError(f"SMSCAST_MEDIA_BUCKET must be a valid S3 bucket name, not {media_bucket!r}")
+        log_level = env.get("SMSCAST_LOG_LEVEL", "INFO").strip().upper()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigurationError(f"SMSCAST_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {log_level!r}")
         return cls(
             stage=stage,
             region=region,
@@ -94,5 +98,5 @@ class Settings:
             clock_file=env.get("SMSCAST_CLOCK_FILE") or None,
             scheduler_role_arn=scheduler_role_arn,
             media_bucket=media_bucket,
-            log_level=env.get("SMSCAST_LOG_LEVEL", "INFO"),
+            log_level=log_level,
         )

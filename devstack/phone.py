@@ -18,12 +18,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import EndpointConnectionError
 
+from chalicelib.adapters.dynamo.keys import parse_time_key
 from chalicelib.adapters.dynamo.tables import SandboxMessageRow
 from chalicelib.adapters.resources import INBOUND_SMS_TOPIC
 from devstack.config import DevstackConfig, DevstackNotRunning, load_state
@@ -79,10 +80,10 @@ def received(phone: str, *, config: DevstackConfig | None = None) -> list[Receiv
         page = dynamodb.query(**kwargs)
         for raw in page.get("Items", []):
             item = {key: _deserialize(value) for key, value in raw.items()}
-            stamp = str(item["sent_key"]).split("#", 1)[0]
+            sent_at, _ = parse_time_key(str(item["sent_key"]))
             messages.append(
                 ReceivedSms(
-                    sent_at=datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc),
+                    sent_at=sent_at,
                     from_number=str(item["from_number"]),
                     to_number=str(item["to_number"]),
                     body=str(item["body"]),

@@ -1,4 +1,4 @@
-"""Pumps: threads that play Lambda's part locally (SNS -> inbound handler, SQS -> workers, Scheduler -> targets).
+"""Pumps: threads that play Lambda's part locally (SNS -> inbound handler, SQS -> workers, Scheduler -> queues).
 
 Each pump survives any single bad message: it logs, applies the AWS failure semantics it imitates, and
 moves on. They stop when ``stop()`` is called (within one poll interval).
@@ -15,7 +15,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,14 @@ class NowSource(Protocol):
 
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
+        ...
+
+
+class MovableClock(NowSource, Protocol):
+    """A clock that also says how far it is from the wall clock (devstack's FileOffsetClock)."""
+
+    def offset(self) -> timedelta:
+        """How far this clock is ahead of the wall clock."""
         ...
 
 
@@ -100,8 +108,18 @@ class Pump(threading.Thread):
 # ---------------------------------------------------------------------------------------------- SNS
 
 
-def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str) -> dict[str, Any]:
-    """Turn the SNS JSON that SNS delivers to SQS into the record Lambda's SNS trigger passes."""
+def on_clock(timestamp: str, offset: timedelta) -> str:
+    """An SNS timestamp (moto stamps the wall clock) moved onto devstack's clock, in SNS's own format."""
+    published = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(timezone.utc) + offset
+    return published.strftime("%Y-%m-%dT%H:%M:%S.") + f"{published.microsecond // 1000:03d}Z"
+
+
+def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str, offset: timedelta) -> dict[str, Any]:
+    """Turn the SNS JSON that SNS delivers to SQS into the record Lambda's SNS trigger passes.
+
+    Inbound SMS take their received time from the SNS timestamp, so it is moved onto devstack's clock:
+    otherwise a moved clock would file texts before the replies they answer.
+    """
     # Lambda's record spells two keys differently from the SQS envelope (Url vs URL).
     return {
         "EventSource": "aws:sns",
@@ -113,7 +131,7 @@ def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str)
             "TopicArn": envelope["TopicArn"],
             "Subject": envelope.get("Subject"),
             "Message": envelope["Message"],
-            "Timestamp": envelope["Timestamp"],
+            "Timestamp": on_clock(envelope["Timestamp"], offset),
             "SignatureVersion": envelope.get("SignatureVersion", "1"),
             "Signature": envelope.get("Signature", ""),
             "SigningCertUrl": envelope.get("SigningCertURL", ""),
@@ -124,12 +142,12 @@ def sns_record_from_envelope(envelope: Mapping[str, Any], subscription_arn: str)
 
 
 def async_failure_record(
-    event: dict[str, Any], function_name: str, region: str, attempts: int, error: BaseException
+    event: dict[str, Any], function_name: str, region: str, attempts: int, error: BaseException, at: datetime
 ) -> dict[str, Any]:
     """The invocation record Lambda sends to an async invocation's on-failure destination."""
     return {
         "version": "1.0",
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": at.isoformat(),
         "requestContext": {
             "requestId": str(uuid.uuid4()),
             "functionArn": f"arn:aws:lambda:{region}:123456789012:function:{function_name}:$LATEST",
@@ -160,6 +178,7 @@ class SnsToLambdaPump(Pump):
         handler: LambdaHandler,
         function_name: str,
         region: str,
+        clock: MovableClock,
         max_attempts: int = 3,  # Lambda async: the first try plus two retries
         retry_delay: float = 0.2,  # Lambda waits 1 then 2 minutes; locally that would only slow people down
         wait_seconds: int = 1,
@@ -173,6 +192,7 @@ class SnsToLambdaPump(Pump):
         self.handler = handler
         self.function_name = function_name
         self.region = region
+        self.clock = clock
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.wait_seconds = wait_seconds
@@ -189,7 +209,7 @@ class SnsToLambdaPump(Pump):
     def _deliver(self, message: Mapping[str, Any]) -> None:
         try:
             envelope = json.loads(message["Body"])
-            event: dict[str, Any] = {"Records": [sns_record_from_envelope(envelope, self.subscription_arn)]}
+            event: dict[str, Any] = {"Records": [sns_record_from_envelope(envelope, self.subscription_arn, self.clock.offset())]}
         except (ValueError, KeyError, TypeError) as exc:
             # Not an SNS envelope: no handler can make sense of it, so park it as-is rather than loop on it.
             LOG.error("%s: not an SNS envelope, parking it: %s", self.name, exc)
@@ -215,7 +235,7 @@ class SnsToLambdaPump(Pump):
         return error
 
     def _park(self, event: dict[str, Any], attempts: int, error: BaseException) -> None:
-        record = async_failure_record(event, self.function_name, self.region, attempts, error)
+        record = async_failure_record(event, self.function_name, self.region, attempts, error, self.clock.now())
         self.sqs.send_message(QueueUrl=self.failure_queue_url, MessageBody=json.dumps(record))
         LOG.error("%s: gave up after %d attempts; event parked on the failure queue", self.name, attempts, exc_info=error)
 
@@ -352,31 +372,16 @@ def due_time(expression: str, timezone_name: str | None) -> datetime | None:
     return local.astimezone(timezone.utc)
 
 
-def _arn_resource(arn: str) -> tuple[str, str]:
-    """('sqs', 'queue-name') or ('lambda', 'function-name') from a target ARN."""
+def _queue_name(arn: str) -> str:
+    """The queue a target ARN names; ValueError for anything else (every smscast schedule targets a queue)."""
     parts = arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn":
-        raise ValueError(f"not an ARN: {arn!r}")
-    service = parts[2]
-    if service == "sqs":
-        return "sqs", parts[5]
-    if service == "lambda" and parts[5] == "function" and len(parts) >= 7:
-        return "lambda", parts[6]
-    raise ValueError(f"devstack cannot deliver to {arn!r} (only SQS queues and Lambda functions)")
-
-
-def find_function(registry: Mapping[str, LambdaHandler], function_name: str) -> LambdaHandler | None:
-    """A registered callable by exact function name, else by the name Chalice suffixes (app-stage-<name>)."""
-    if function_name in registry:
-        return registry[function_name]
-    for name, handler in registry.items():
-        if function_name.endswith(f"-{name}"):
-            return handler
-    return None
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "sqs":
+        raise ValueError(f"devstack delivers schedules only to SQS queues, not to {arn!r}")
+    return parts[5]
 
 
 class SchedulerPump(Pump):
-    """Scheduler -> targets: moto stores schedules but never fires them, so this fires due ``at()`` ones
+    """Scheduler -> queues: moto stores schedules but never fires them, so this fires due ``at()`` ones
     by devstack's clock, then deletes them (ActionAfterCompletion DELETE) or remembers it fired them."""
 
     max_attempts = 3  # then the target's DeadLetterConfig queue gets the input (when it has one)
@@ -388,8 +393,6 @@ class SchedulerPump(Pump):
         sqs: Any,
         group_name: str,
         clock: NowSource,
-        functions: Mapping[str, LambdaHandler],
-        region: str,
         poll_seconds: float = 1.0,
         invocation_lock: threading.Lock | None = None,
     ) -> None:
@@ -398,8 +401,6 @@ class SchedulerPump(Pump):
         self.sqs = sqs
         self.group_name = group_name
         self.clock = clock
-        self.functions = functions
-        self.region = region
         self.poll_seconds = poll_seconds
         self._fired: set[tuple[str, str]] = set()  # (name, last modification) of schedules kept after firing
         self._attempts: dict[tuple[str, str], int] = {}
@@ -472,27 +473,19 @@ class SchedulerPump(Pump):
         return True
 
     def _deliver(self, target: Mapping[str, Any]) -> None:
-        kind, resource = _arn_resource(target["Arn"])
-        payload = target.get("Input", "{}")
-        if kind == "sqs":
-            url = self.sqs.get_queue_url(QueueName=resource)["QueueUrl"]
-            kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": payload}
-            group = (target.get("SqsParameters") or {}).get("MessageGroupId")
-            if group:
-                kwargs["MessageGroupId"] = group
-            self.sqs.send_message(**kwargs)
-            return
-        handler = find_function(self.functions, resource)
-        if handler is None:
-            raise LookupError(f"no local function registered for {resource!r} (see devstack/wiring.py)")
-        self.invoke(handler, json.loads(payload), resource, self.region)
+        url = self.sqs.get_queue_url(QueueName=_queue_name(target["Arn"]))["QueueUrl"]
+        kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": target.get("Input", "{}")}
+        group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+        if group:
+            kwargs["MessageGroupId"] = group
+        self.sqs.send_message(**kwargs)
 
     def _dead_letter(self, name: str, target: Mapping[str, Any], error: BaseException) -> None:
         dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
         if not dlq_arn:
             LOG.error("%s: %s failed %d times, no dead-letter queue: dropped (%r)", self.name, name, self.max_attempts, error)
             return
-        _, queue_name = _arn_resource(dlq_arn)
+        queue_name = _queue_name(dlq_arn)
         url = self.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         self.sqs.send_message(
             QueueUrl=url,

@@ -99,6 +99,7 @@ class Devstack:
         configure_environment(self.moto.endpoint, prefix=self.prefix, clock_file=str(self.clock_file))
 
         # Imported only now: the app and the composition root must see the environment set above.
+        from chalicelib.adapters.clock import FileOffsetClock
         from chalicelib.adapters.dynamo.tables import create_tables
         from chalicelib.adapters.resources import (
             INBOUND_FAILURES,
@@ -111,7 +112,9 @@ class Devstack:
         from chalicelib.settings import Settings
 
         checkpoint()
-        container = Container(Settings.from_env())
+        # One clock for the app and the pumps: the file `python -m devstack.clock` moves.
+        clock = FileOffsetClock(str(self.clock_file))
+        container = Container(Settings.from_env(), clock=clock)
         use_container(container)
         create_tables()
         checkpoint()
@@ -142,6 +145,7 @@ class Devstack:
                 handler=wiring.inbound_sms_handler(),
                 function_name=wiring.INBOUND_FUNCTION_NAME,
                 region=REGION,
+                clock=clock,
             )
         )
         for worker in wiring.sqs_workers():
@@ -164,9 +168,7 @@ class Devstack:
                 scheduler=scheduler,
                 sqs=sqs,
                 group_name=schedule_group_name(self.prefix),
-                clock=container.clock,
-                functions=wiring.SCHEDULED_FUNCTIONS,
-                region=REGION,
+                clock=clock,
             )
         )
         checkpoint()

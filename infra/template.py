@@ -57,8 +57,8 @@ class SqsFunction:
     max_concurrency: int  # ScalingConfig.MaximumConcurrency: Lambda allows 2..1000
 
 
-# Sending is paced per shop by a shared token bucket (the shop's MPS), so more concurrent send workers than
-# that bucket can feed would only sleep on it while holding their batches invisible; ten keeps several shops
+# Sending is paced per shop by a shared sliding-window log (the shop's MPS), so more concurrent send workers
+# than that window admits would only sleep on it while holding their batches invisible; ten keeps several shops
 # moving at once. Jobs (start, plan a page, release a wave) are few and each one fans out to many sends,
 # so two (Lambda's minimum) is plenty and keeps the planner from flooding the sends queue.
 SQS_FUNCTIONS: tuple[SqsFunction, ...] = (

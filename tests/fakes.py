@@ -107,9 +107,6 @@ class FakeShops:
     def shop_for_api_key(self, api_key_hash: str) -> str | None:
         return self.keys.get(f"apikey#{api_key_hash}")
 
-    def add_api_key(self, shop_id: str, api_key_hash: str) -> None:
-        self.keys[f"apikey#{api_key_hash}"] = shop_id
-
 
 class FakeSubscriberStore:
     def __init__(self, conversations: FakeConversations) -> None:

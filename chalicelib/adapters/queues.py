@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters.aws_errors import translate
@@ -14,8 +14,9 @@ from chalicelib.adapters.resources import QueueSpec
 from chalicelib.domain.errors import SmscastError, TransientError
 from chalicelib.domain.jobs import Job, job_to_json
 from chalicelib.domain.sending import SendBatch
+from chalicelib.observability import INHERIT, SERVICE
 
-LOG = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 MAX_DELAY_SECONDS = 900  # SQS refuses DelaySeconds above 15 minutes
 BATCH_ENTRIES = 10  # SendMessageBatch takes at most ten entries
@@ -44,7 +45,7 @@ def clamp_delay(delay_seconds: int) -> int:
     """DelaySeconds SQS accepts (0..900). Longer waits are clamped, not refused: every job and batch is
     re-checked when it runs (status, quiet hours, pacing), so arriving early only means waiting again."""
     if delay_seconds > MAX_DELAY_SECONDS:
-        LOG.warning(
+        logger.warning(
             "delay of %ss clamped to SQS's %ss maximum; the consumer re-checks and waits again", delay_seconds, MAX_DELAY_SECONDS
         )
     return max(0, min(int(delay_seconds), MAX_DELAY_SECONDS))
@@ -119,7 +120,7 @@ class SqsJobQueue:
         failed: dict[int, str] = {}
         for failure in response.get("Failed", []):
             failed[int(failure["Id"])] = str(failure.get("Code", "unknown"))
-            LOG.warning(
+            logger.warning(
                 "SQS failed send batch entry %s: %s (sender fault: %s)",
                 failure["Id"],
                 failure.get("Code"),

@@ -6,13 +6,13 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import logging
 import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from aws_lambda_powertools import Logger
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
@@ -29,11 +29,12 @@ from chalicelib.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from chalicelib.observability import INHERIT, SERVICE, correlate
 from chalicelib.services import idempotency
 from chalicelib.services.auth import Caller, ShopifyApp, authenticate
 from chalicelib.services.ports import Ports
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
@@ -221,6 +222,7 @@ def endpoint(
         @functools.wraps(fn)
         def view(**params: str) -> Response:
             request = bp.current_request
+            correlate()  # one API Lambda serves many shops' requests in turn: nothing carries over
             try:
                 result = _serve(spec, fn, request, params)
             except SmscastError as exc:
@@ -246,6 +248,8 @@ def _serve(spec: RouteSpec, fn: Callable[..., Any], request: Any, params: dict[s
     """Auth, then size and type, then parse, then the view (at most once per Idempotency-Key)."""
     ports = container().ports
     caller = authenticate(ports, request.headers.get("authorization"), _shopify_app()) if spec.auth else None
+    if caller is not None:
+        correlate(shop_id=caller.shop_id, campaign_id=params.get("campaign_id"), phone=params.get("phone"))
     raw = request.raw_body if request.method in ("POST", "PUT", "PATCH") else None
     if isinstance(raw, str):  # Chalice gives str for some local requests
         raw = raw.encode("utf-8")

@@ -175,7 +175,6 @@ def parse_send_at(value: object, store_timezone: str, now: datetime) -> datetime
         raise InvalidInput(f"send_at is not a date-time: {value!r}", code="invalid_send_at") from exc
     if wall.tzinfo is not None:
         raise InvalidInput("send_at is in the store's timezone: give it without an offset", code="invalid_send_at")
-    wall = wall.replace(second=0, microsecond=0) if wall.second == 0 and wall.microsecond == 0 else wall
     # Year 1 or 9999 overflows when moved between zones; no UTC offset exceeds a day, so these are safe cuts.
     if wall.replace(tzinfo=timezone.utc) < now - timedelta(days=2):
         raise InvalidInput("send_at must be at least a minute in the future", code="send_at_in_past")

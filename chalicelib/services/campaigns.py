@@ -10,17 +10,16 @@ from typing import Any
 
 from chalicelib.domain import encoding, pricing
 from chalicelib.domain.campaigns import SEND_NOW, Campaign, CampaignStats, CampaignStatus, local_instant, parse_send_at
-from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
+from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.jobs import StartCampaign, start_schedule_name
 from chalicelib.domain.media import INVALID_URL, StoredMedia
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import ShopSettings
 from chalicelib.domain.templates import check_fits, validate_template
 from chalicelib.services import audience
+from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.planning import start_campaign
 from chalicelib.services.ports import Page, Ports
-
-_MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,8 @@ def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, edit: CampaignEd
         if edit.message is not None:
             validate_template(edit.message)
         media = _import_media(ports, shop_id, edit.media_url)
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> Campaign:
         campaign = ports.campaigns.get(shop_id, campaign_id)
         campaign.require_editable("edit")
         shop = ports.shops.get(shop_id)
@@ -197,16 +197,14 @@ def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, edit: CampaignEd
         edited = replace(campaign, **changes)
         if edit.draft is False and edited.status is CampaignStatus.DRAFT:
             _require_launchable(edited, now)
-        try:
-            saved = ports.campaigns.save(edited)
-        except ConcurrentUpdate:
-            continue
-        if saved.status is CampaignStatus.SCHEDULED and "send_at" in given:
-            _arm(ports, saved)  # after the save: an early firing re-arms itself (see planning.start_campaign)
-        if edit.draft is not None:
-            return _set_draft(ports, saved, edit.draft)
-        return saved
-    raise ConcurrentUpdate("campaign kept changing; try again")
+        return ports.campaigns.save(edited)
+
+    saved = retry_on_conflict(attempt, gave_up="campaign kept changing; try again")
+    if saved.status is CampaignStatus.SCHEDULED and "send_at" in given:
+        _arm(ports, saved)  # after the save: an early firing re-arms itself (see planning.start_campaign)
+    if edit.draft is not None:
+        return _set_draft(ports, saved, edit.draft)
+    return saved
 
 
 def _require_launchable(campaign: Campaign, now: datetime) -> None:
@@ -288,13 +286,10 @@ def start_now(ports: Ports, campaign: Campaign) -> Campaign:
 def end_campaign(ports: Ports, shop_id: str, campaign_id: str) -> Campaign:
     """In Progress -> Completed now. Once this returns, no further send of the campaign starts: every
     claim in the send ledger checks the campaign's status in the same transaction."""
-    for _ in range(_MAX_ATTEMPTS):
-        campaign = ports.campaigns.get(shop_id, campaign_id)
-        try:
-            return ports.campaigns.save(campaign.end(ports.clock.now()))
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate("campaign kept changing; try again")
+    return retry_on_conflict(
+        lambda: ports.campaigns.save(ports.campaigns.get(shop_id, campaign_id).end(ports.clock.now())),
+        gave_up="campaign kept changing; try again",
+    )
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib.domain.errors import Conflict, InvalidInput
+from aws_lambda_powertools import Logger
 
-logger = logging.getLogger(__name__)
+from chalicelib.domain.errors import Conflict, InvalidInput
+from chalicelib.observability import INHERIT, SERVICE
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 # Stripe keeps keys for 24 h: long enough for any client retry, short enough to let the table stay small.
 KEEP_FOR = timedelta(hours=24)

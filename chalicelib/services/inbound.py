@@ -12,23 +12,24 @@ Order of work, so that a crash or retry at any point neither loses nor repeats a
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import ConcurrentUpdate, ConfigurationError, InvalidInput, ProviderRejected
+from aws_lambda_powertools import Logger
+
+from chalicelib.domain.errors import ConfigurationError, InvalidInput, ProviderRejected
 from chalicelib.domain.inbound import AutoReply, FollowUp, InboundDecision, OptOutListChange, decide
 from chalicelib.domain.keywords import Intent, classify
 from chalicelib.domain.messages import ConversationMessage, Direction, InboundSms, MessageKind, OutboundSms
 from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentEvent, ConsentSource, Subscriber
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import inbox, outbound
+from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.outbound import Delivery, OnceClaim
 from chalicelib.services.ports import AlreadyDone, Ports, SubscriberChange
 
-logger = logging.getLogger(__name__)
-
-_MAX_ATTEMPTS = 5  # optimistic-lock retries when the subscriber changes under us
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def receive_sms(ports: Ports, sms: InboundSms) -> InboundResult:
     if shop is None:
         # Raising sends the event to the retry path and then the failure queue: never dropped silently.
         raise ConfigurationError(f"no shop owns sender number {sms.to_number}", code="unknown_sender")
+    logger.append_keys(shop_id=shop.shop_id)  # the worker knew only the phone: every later line names the shop
     phone = _e164(sms.from_number, ports)
     intent = classify(sms.body, join_keyword=shop.settings.opt_in_keyword)
     dedupe_key = f"inbound#{sms.message_id}"
@@ -68,7 +70,8 @@ def _e164(raw: str, ports: Ports) -> str:
 
 
 def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Intent, dedupe_key: str) -> FollowUp:
-    for _ in range(_MAX_ATTEMPTS):
+    # A ConcurrentUpdate means the subscriber changed (e.g. a checkout add) while we decided: decide again.
+    def attempt() -> FollowUp:
         existing = ports.subscribers.get(shop.shop_id, phone)
         decision = decide(intent, existing, shop_id=shop.shop_id, phone=phone, at=sms.received_at)
         plan = FollowUp.of(decision)
@@ -77,10 +80,10 @@ def _commit(ports: Ports, shop: Shop, phone: str, sms: InboundSms, intent: Inten
         except AlreadyDone:
             # A concurrent delivery of the same message won: follow its plan, not ours.
             return FollowUp.from_dict(ports.subscribers.receipt(dedupe_key) or {})
-        except ConcurrentUpdate:
-            continue  # the subscriber changed (e.g. a checkout add) while we decided: decide again
         return plan
-    raise ConcurrentUpdate(f"subscriber {phone} kept changing; the delivery will be retried")
+
+    # No phone in the message: Lambda logs the error that makes it retry the delivery.
+    return retry_on_conflict(attempt, gave_up="the subscriber kept changing; the delivery will be retried")
 
 
 def _change(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from aws_lambda_powertools import Logger
+
 from chalicelib.domain import encoding
 from chalicelib.domain.errors import (
-    ConcurrentUpdate,
     Conflict,
     ConsentRequired,
     InvalidInput,
@@ -36,14 +36,16 @@ from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentSource, Subscriber
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import outbound
 from chalicelib.services import subscribers as subscriber_service
+from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.outbound import Delivered, Delivery, OnceClaim
 from chalicelib.services.ports import Page, Ports
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
-_MAX_ATTEMPTS = 8
+_MAX_ATTEMPTS = 8  # a conversation takes writes from inbound SMS, replies and the merchant's clicks at once
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def _update(
     ports: Ports, shop_id: str, phone: str, change: Callable[[Conversation], Conversation], *, create: bool = True
 ) -> Conversation | None:
     """Read-change-write one conversation with optimistic retries (the unresolved count rides along)."""
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> Conversation | None:
         previous = ports.inbox.get(shop_id, phone)
         if previous is None and not create:
             return None
@@ -73,11 +76,9 @@ def _update(
         updated = change(base)
         if previous is not None and updated == previous:
             return previous  # nothing to write (a redelivery, an idempotent click)
-        try:
-            return ports.inbox.save(updated, previous=previous)
-        except ConcurrentUpdate:
-            continue
-    raise ConcurrentUpdate(f"conversation {phone} kept changing; try again")
+        return ports.inbox.save(updated, previous=previous)
+
+    return retry_on_conflict(attempt, attempts=_MAX_ATTEMPTS, gave_up="the conversation kept changing; try again")
 
 
 # --- fed by inbound SMS (services/inbound.py) ---------------------------------------------------------

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+from aws_lambda_powertools import Logger
 
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.jobs import Job, PlanPage, ReleaseWave, SendReply, StartCampaign
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import inbox, planning
 from chalicelib.services.ports import Ports
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 
 def run_job(ports: Ports, job: Job) -> None:
@@ -18,7 +19,7 @@ def run_job(ports: Ports, job: Job) -> None:
         try:
             planning.start_campaign(ports, job.shop_id, job.campaign_id, trigger="schedule")
         except NotFound:
-            logger.info("schedule fired for a deleted campaign", extra={"campaign_id": job.campaign_id})
+            logger.info("schedule fired for a deleted campaign")  # campaign_id: a correlation key
     elif isinstance(job, PlanPage):
         planning.plan_page(ports, job)
     elif isinstance(job, ReleaseWave):

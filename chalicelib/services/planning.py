@@ -8,20 +8,18 @@ frozen), and send batches go out page by page so sending begins long before plan
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Literal
 
 from chalicelib.domain.campaigns import Campaign, CampaignStatus
-from chalicelib.domain.errors import ConcurrentUpdate, Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.jobs import PlanPage, ReleaseWave, StartCampaign, start_schedule_name
 from chalicelib.domain.segments import matches
 from chalicelib.domain.sending import SendBatch
 from chalicelib.services import audience
+from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Ports
-
-logger = logging.getLogger(__name__)
 
 PLAN_PAGE_SIZE = 200  # subscribers read per planning job (the store pages at most 200): well inside one Lambda run
 RECIPIENTS_PER_BATCH = 50  # phones per SQS message: one worker run sends them in sequence
@@ -35,14 +33,12 @@ def start_campaign(ports: Ports, shop_id: str, campaign_id: str, *, trigger: Lit
     A schedule may only start a Scheduled campaign whose time has come (a firing for a campaign that was
     switched off, deleted or moved later is ignored or re-armed). Send Now starts a Draft.
     """
-    for _ in range(5):
+
+    def attempt() -> Campaign:
         campaign = ports.campaigns.get(shop_id, campaign_id)
         now = ports.clock.now()
-        if campaign.status is CampaignStatus.IN_PROGRESS:
-            _ensure_planning(ports, campaign)
-            return campaign
-        if campaign.status is CampaignStatus.COMPLETED:
-            return campaign
+        if campaign.status in (CampaignStatus.IN_PROGRESS, CampaignStatus.COMPLETED):
+            return campaign  # already started (planning is ensured below) or over
         if trigger == "schedule":
             if campaign.status is not CampaignStatus.SCHEDULED:
                 return campaign  # switched off after the schedule was made: nothing to start
@@ -60,13 +56,13 @@ def start_campaign(ports: Ports, shop_id: str, campaign_id: str, *, trigger: Lit
         elif campaign.status is not CampaignStatus.DRAFT or not campaign.send_now:
             raise Conflict(f"cannot send a {campaign.status.value} campaign now", code="illegal_transition")
         rule = dict(audience.resolve(ports, shop_id, campaign.segment_id).rule)
-        try:
-            started = ports.campaigns.save(campaign.start(now, rule))
-        except ConcurrentUpdate:
-            continue  # a concurrent start (double click, duplicate firing) or an edit: look again
-        _ensure_planning(ports, started)
-        return started
-    raise ConcurrentUpdate("campaign kept changing; try again")
+        return ports.campaigns.save(campaign.start(now, rule))
+
+    # A conflict is a concurrent start (double click, duplicate firing) or an edit: look again.
+    campaign = retry_on_conflict(attempt, gave_up="campaign kept changing; try again")
+    if campaign.status is CampaignStatus.IN_PROGRESS:
+        _ensure_planning(ports, campaign)
+    return campaign
 
 
 def _ensure_planning(ports: Ports, campaign: Campaign) -> None:

@@ -61,10 +61,6 @@ class ShopRepository(Protocol):
         """The shop id an API key hash belongs to."""
         ...
 
-    def add_api_key(self, shop_id: str, api_key_hash: str) -> None:
-        """Let another API key act for the shop."""
-        ...
-
 
 @dataclass(frozen=True)
 class SubscriberChange:

@@ -9,10 +9,11 @@ later with backoff, which cannot double-send because the provider definitely did
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.domain import templates
 from chalicelib.domain.campaigns import Campaign, CampaignStatus
@@ -23,12 +24,13 @@ from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.sending import FailReason, LedgerEntry, SendBatch, SendState, SkipReason
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import outbound
 from chalicelib.services.outbound import Delivered, Delivery
 from chalicelib.services.planning import batches
 from chalicelib.services.ports import ClaimResult, Ports
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 MAX_THROTTLE_ATTEMPTS = 8
 MAX_PACING_WAIT = timedelta(seconds=5)  # longer waits hand the rest of the batch back to the queue

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, replace
 from urllib.parse import urlparse
 
-from chalicelib.domain.errors import ConcurrentUpdate, ConsentRequired, InvalidInput, NotFound
+from chalicelib.domain.errors import ConsentRequired, InvalidInput, NotFound
 from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.subscribers import (
     CONSENT_SOURCE_OF,
@@ -17,9 +17,9 @@ from chalicelib.domain.subscribers import (
     Subscriber,
     SubscriberStatus,
 )
+from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Page, Ports, SubscriberChange
 
-_MAX_ATTEMPTS = 5
 DEFAULT_CONSENT_TEXT = {
     Source.CHECKOUT: "Customer ticked the SMS marketing box at checkout",
     Source.IMPORT: "Imported by the shop with consent on file",
@@ -75,7 +75,8 @@ def add_subscriber(ports: Ports, shop_id: str, command: AddSubscriber) -> AddRes
     """Add a subscriber the shop has consent for. An opted-out number stays opted out (409 opted_out):
     only the subscriber's own START brings it back."""
     ports.shops.get(shop_id)
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> AddResult:
         now = ports.clock.now()
         existing = ports.subscribers.get(shop_id, command.phone)
         if existing is not None and existing.status is SubscriberStatus.OPTED_OUT:
@@ -119,13 +120,11 @@ def add_subscriber(ports: Ports, shop_id: str, command: AddSubscriber) -> AddRes
             if updated == replace(existing, updated_at=now):
                 return AddResult(existing, created=False)
             change = SubscriberChange(subscriber=updated, expected_version=existing.version, event=event if activated else None)
-        try:
-            stored = ports.subscribers.apply(change)
-        except ConcurrentUpdate:
-            continue
+        stored = ports.subscribers.apply(change)
         assert stored is not None
         return AddResult(stored, created=existing is None)
-    raise ConcurrentUpdate(f"subscriber {command.phone} kept changing; try again")
+
+    return retry_on_conflict(attempt, gave_up=f"subscriber {command.phone} kept changing; try again")
 
 
 def list_subscribers(
@@ -154,13 +153,13 @@ def opt_out(ports: Ports, shop_id: str, phone: str, *, source: ConsentSource, te
     """Opt a subscriber out on the shop's side (dashboard, inbox, API); idempotent."""
     e164 = normalize_phone(phone, allow_fictional=ports.allow_fictional_numbers)
     shop = ports.shops.get(shop_id)
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> Subscriber:
         subscriber = ports.subscribers.get(shop_id, e164)
         if subscriber is None:
             raise NotFound(f"no subscriber {e164}", code="subscriber_not_found")
         if subscriber.status is SubscriberStatus.OPTED_OUT:
-            stored = subscriber
-            break
+            return subscriber
         now = ports.clock.now()
         event = ConsentEvent(
             shop_id=shop_id,
@@ -171,17 +170,13 @@ def opt_out(ports: Ports, shop_id: str, phone: str, *, source: ConsentSource, te
             source=source,
             text=text,
         )
-        try:
-            result = ports.subscribers.apply(
-                SubscriberChange(subscriber=subscriber.opt_out(now), expected_version=subscriber.version, event=event)
-            )
-        except ConcurrentUpdate:
-            continue
-        assert result is not None
-        stored = result
-        break
-    else:
-        raise ConcurrentUpdate(f"subscriber {e164} kept changing; try again")
+        stored = ports.subscribers.apply(
+            SubscriberChange(subscriber=subscriber.opt_out(now), expected_version=subscriber.version, event=event)
+        )
+        assert stored is not None
+        return stored
+
+    stored = retry_on_conflict(attempt, gave_up=f"subscriber {e164} kept changing; try again")
     if shop.settings.sender_number:
         ports.sms.add_opt_out(shop.settings.sender_number, e164)  # idempotent: safe on every call
     return stored

@@ -6,15 +6,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.composition import container
 from chalicelib.domain.sending import SendBatch
+from chalicelib.observability import correlate, logger, tracer
 from chalicelib.services.sending import send_batch
 
-logger = Logger(service="smscast-campaign-sends")
 processor = BatchProcessor(event_type=EventType.SQS)
 # Stop starting new sends this long before Lambda's timeout, so the rest is handed back cleanly.
 _SAFETY_MARGIN = timedelta(seconds=5)
@@ -32,16 +31,17 @@ def make_record_handler(context: Any) -> Any:
     """A record handler bound to this invocation's deadline."""
 
     def record_handler(record: SQSRecord) -> None:
+        correlate()
         try:
             batch = SendBatch.from_json(json.loads(record.body))
         except (ValueError, KeyError, TypeError):
             logger.exception("malformed send batch dropped", extra={"message_id": record.message_id})
             return
+        correlate(shop_id=batch.shop_id, campaign_id=batch.campaign_id)
         report = send_batch(container().ports, batch, deadline=_deadline(context))
         logger.info(
             "send batch done",
             extra={
-                "campaign_id": batch.campaign_id,
                 "sent": report.sent,
                 "skipped": report.skipped,
                 "failed": report.failed,
@@ -54,6 +54,7 @@ def make_record_handler(context: Any) -> Any:
     return record_handler
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def handle_sqs_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point for the campaign-sends queue."""

@@ -10,15 +10,13 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 
 from chalicelib.composition import container
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.messages import InboundSms
+from chalicelib.observability import correlate, logger, tracer
 from chalicelib.services.inbound import receive_sms
-
-logger = Logger(service="smscast-inbound")
 
 _REQUIRED = ("originationNumber", "destinationNumber", "messageBody", "inboundMessageId")
 
@@ -57,13 +55,16 @@ def _published(timestamp: str | None) -> datetime:
     return container().clock.now()
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def handle_sns_event(event: dict[str, Any], context: Any = None) -> None:
     """Lambda entry point for the inbound SMS topic."""
     ports = container().ports
     for record in SNSEvent(event).records:
+        correlate()
         # A malformed notification raises too: after the retries it waits on the failure queue for a person.
         sms = parse_inbound(record.sns.message, record.sns.timestamp)
+        correlate(phone=sms.from_number)  # the shop is known once the service routes the sender number
         result = receive_sms(ports, sms)
         logger.info(
             "inbound sms handled",

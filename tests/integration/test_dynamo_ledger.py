@@ -12,7 +12,8 @@ import pytest
 
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.cursors import encode_cursor
-from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger, campaign_key, wave_key
+from chalicelib.adapters.dynamo.keys import campaign_key, wave_key
+from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
 from chalicelib.adapters.dynamo.subscribers import subscriber_to_row
 from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
 from chalicelib.domain.campaigns import Campaign, CampaignStatus

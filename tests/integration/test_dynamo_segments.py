@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
+from chalicelib.adapters.dynamo.tables import SegmentRow
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.segments import Segment, builtin_segments
+from tests.fakes import FrozenClock
 
 SHOP_A = "alpha.myshopify.com"
 SHOP_B = "beta.myshopify.com"
@@ -20,8 +24,13 @@ def segment(segment_id: str, *, shop_id: str = SHOP_A, name: str = "VIPs") -> Se
 
 
 @pytest.fixture
-def segments(aws: None) -> DynamoSegmentRepository:
-    return DynamoSegmentRepository()
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2030, 5, 1, 9, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def segments(aws: None, clock: FrozenClock) -> DynamoSegmentRepository:
+    return DynamoSegmentRepository(clock)
 
 
 def test_create_then_get_round_trips_the_rule(segments: DynamoSegmentRepository) -> None:
@@ -53,9 +62,11 @@ def test_missing_and_other_shops_segments_are_not_found(segments: DynamoSegmentR
         assert caught.value.code == "segment_not_found"
 
 
-def test_list_is_oldest_first_and_per_shop(segments: DynamoSegmentRepository) -> None:
+def test_list_is_oldest_first_by_the_clock_port_and_per_shop(segments: DynamoSegmentRepository, clock: FrozenClock) -> None:
     for segment_id in ("zeta", "alpha", "mid"):
         segments.create(segment(segment_id, name=segment_id))
+        clock.advance(seconds=1)
+    assert SegmentRow.get(SHOP_A, "zeta").created_at == datetime(2030, 5, 1, 9, 0, tzinfo=timezone.utc)
     segments.create(segment("other", shop_id=SHOP_B))
 
     assert [s.segment_id for s in segments.list(SHOP_A)] == ["zeta", "alpha", "mid"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from datetime import time
+from datetime import datetime, time, timezone
 
 import pytest
 
@@ -12,11 +12,13 @@ from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.tables import ShopKeyRow, ShopRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.domain.shops import FrequencyCap, QuietHours, Shop, ShopSettings
+from tests.fakes import FrozenClock
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
 
 NUMBER_X = "+15555550100"
 NUMBER_Y = "+15555550101"
+T0 = datetime(2030, 5, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def key_hash(name: str) -> str:
@@ -29,7 +31,7 @@ def new_shop(shop_id: str, sender: str | None = None) -> Shop:
 
 @pytest.fixture
 def repo() -> DynamoShopRepository:
-    return DynamoShopRepository()
+    return DynamoShopRepository(FrozenClock(T0))
 
 
 def sender_keys() -> dict[str, str]:
@@ -50,6 +52,9 @@ class TestCreateAndGet:
         repo.create(Shop("alpha.myshopify.com", settings), key_hash("alpha"))
 
         assert repo.get("alpha.myshopify.com") == Shop("alpha.myshopify.com", settings, version=1)
+        # created_at comes from the clock port (devstack's movable clock), never the wall clock
+        assert ShopRow.get("alpha.myshopify.com").created_at == T0
+        assert {row.created_at for row in ShopKeyRow.scan()} == {T0}
 
     def test_missing_shop_is_not_found(self, repo: DynamoShopRepository) -> None:
         with pytest.raises(NotFound) as caught:
@@ -167,29 +172,7 @@ class TestRouting:
 
 
 class TestApiKeys:
-    def test_added_key_acts_for_the_shop(self, repo: DynamoShopRepository) -> None:
-        repo.create(new_shop("alpha.myshopify.com"), key_hash("one"))
-        repo.add_api_key("alpha.myshopify.com", key_hash("two"))
-        repo.add_api_key("alpha.myshopify.com", key_hash("two"))  # adding it again is harmless
-
-        assert repo.shop_for_api_key(key_hash("one")) == "alpha.myshopify.com"
-        assert repo.shop_for_api_key(key_hash("two")) == "alpha.myshopify.com"
-
-    def test_key_for_a_missing_shop_is_not_found(self, repo: DynamoShopRepository) -> None:
-        with pytest.raises(NotFound):
-            repo.add_api_key("ghost.myshopify.com", key_hash("k"))
-        assert repo.shop_for_api_key(key_hash("k")) is None
-
-    def test_another_shops_key_cannot_be_taken(self, repo: DynamoShopRepository) -> None:
-        repo.create(new_shop("alpha.myshopify.com"), key_hash("alpha"))
-        repo.create(new_shop("beta.myshopify.com"), None)
-        with pytest.raises(Conflict) as caught:
-            repo.add_api_key("beta.myshopify.com", key_hash("alpha"))
-
-        assert caught.value.code == "api_key_taken"
-        assert repo.shop_for_api_key(key_hash("alpha")) == "alpha.myshopify.com"
-
-    def test_malformed_hash_is_refused(self, repo: DynamoShopRepository) -> None:
-        repo.create(new_shop("alpha.myshopify.com"), None)
+    def test_malformed_hash_is_refused_and_nothing_is_written(self, repo: DynamoShopRepository) -> None:
         with pytest.raises(InvalidInput):
-            repo.add_api_key("alpha.myshopify.com", "plain-text-key")
+            repo.create(new_shop("alpha.myshopify.com"), "plain-text-key")
+        assert list(ShopRow.scan()) == [] and list(ShopKeyRow.scan()) == []

@@ -14,6 +14,7 @@ from chalicelib.domain.errors import ConcurrentUpdate, InvalidInput
 from chalicelib.domain.messages import ConversationMessage, Direction
 from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Source, Subscriber, SubscriberStatus
 from chalicelib.services.ports import AlreadyDone, SubscriberChange
+from tests.fakes import FrozenClock
 
 SHOP_A = "alpha.myshopify.com"
 SHOP_B = "beta.myshopify.com"
@@ -54,7 +55,7 @@ def all_messages() -> list[str]:
 
 @pytest.fixture
 def store(aws: None) -> DynamoSubscriberStore:
-    return DynamoSubscriberStore()
+    return DynamoSubscriberStore(FrozenClock(T0))
 
 
 class TestApply:
@@ -173,6 +174,10 @@ class TestApply:
         with pytest.raises(ConcurrentUpdate):
             store.apply(SubscriberChange(subscriber=subscriber(), dedupe_key="inbound#m1", receipt={"reply": "x"}))
         assert store.receipt("inbound#m1") is None
+
+    def test_a_bare_dedupe_key_is_stamped_by_the_clock_port(self, store: DynamoSubscriberStore) -> None:
+        store.apply(SubscriberChange(dedupe_key="inbound#bare"))
+        assert DedupeRow.get("inbound#bare").taken_at == T0
 
     def test_empty_change_is_a_no_op(self, store: DynamoSubscriberStore) -> None:
         assert store.apply(SubscriberChange()) is None

@@ -12,7 +12,7 @@ from devstack.clock import parse_step, shift
 from devstack.config import DevstackConfig, DevstackNotRunning, load_state, remove_state, write_state
 from devstack.phone import inbound_payload
 from devstack.pumps import due_time as schedule_due_time
-from devstack.pumps import failed_ids, find_function, sns_record_from_envelope, sqs_event
+from devstack.pumps import failed_ids, sns_record_from_envelope, sqs_event
 
 
 class TestPartialBatchResponse:
@@ -52,13 +52,20 @@ class TestEventShapes:
             "SigningCertURL": "https://cert",
             "UnsubscribeURL": "https://unsub",
         }
-        record = sns_record_from_envelope(envelope, "arn:sub")
+        record = sns_record_from_envelope(envelope, "arn:sub", timedelta(0))
         assert record["EventSource"] == "aws:sns"
         assert record["EventSubscriptionArn"] == "arn:sub"
         assert record["Sns"]["MessageId"] == "m-1"
         assert json.loads(record["Sns"]["Message"]) == {"messageBody": "JOIN"}
         assert record["Sns"]["SigningCertUrl"] == "https://cert"
         assert record["Sns"]["UnsubscribeUrl"] == "https://unsub"
+        assert record["Sns"]["Timestamp"] == "2030-01-01T00:00:00.000Z"
+
+    def test_sns_timestamp_is_moved_onto_devstacks_clock(self) -> None:
+        # Inbound SMS are received at the SNS timestamp: moto stamps the wall clock, devstack may be a day ahead.
+        envelope = {"MessageId": "m-1", "TopicArn": "arn:t", "Message": "{}", "Timestamp": "2030-01-01T23:30:00.250Z"}
+        record = sns_record_from_envelope(envelope, "arn:sub", timedelta(days=1, hours=1))
+        assert record["Sns"]["Timestamp"] == "2030-01-03T00:30:00.250Z"
 
     def test_sqs_event_converts_message_attributes_to_lambda_casing(self) -> None:
         message = {
@@ -87,15 +94,6 @@ class TestScheduleTimes:
     def test_rate_and_cron_are_not_one_time_schedules(self) -> None:
         assert schedule_due_time("rate(5 minutes)", "UTC") is None
         assert schedule_due_time("cron(0 9 * * ? *)", "UTC") is None
-
-    def test_functions_are_found_by_exact_or_chalice_prefixed_name(self) -> None:
-        def handler(event: dict, context: object) -> None:
-            return None
-
-        registry = {"campaign_starter": handler}
-        assert find_function(registry, "campaign_starter") is handler
-        assert find_function(registry, "smscast-dev-campaign_starter") is handler
-        assert find_function(registry, "other") is None
 
 
 class TestClockSteps:

@@ -96,7 +96,9 @@ class Result:
 def campaign_message(api: Api, failure: Callable[[Ports], None]) -> Result:
     ports = api.ports
     started = ports.clock.now()
-    c = campaigns.create_campaign(ports, SHOP, commands.new_campaign({"name": "Sale", "message": "20% off", "segment_id": "all", "send_at": "now"}))
+    c = campaigns.create_campaign(
+        ports, SHOP, commands.new_campaign({"name": "Sale", "message": "20% off", "segment_id": "all", "send_at": "now"})
+    )
     failure(ports)
     Engine(ports).run_until(started + timedelta(hours=1))
     assert isinstance(ports.ledger, FakeLedger)
@@ -221,7 +223,9 @@ def test_a_reply_that_may_have_gone_out_answers_the_same_on_every_retry(shop: Ap
 
 def test_a_campaign_crash_before_the_ledger_records_is_not_sent_again(shop: Api) -> None:
     ports = shop.ports
-    c = campaigns.create_campaign(ports, SHOP, commands.new_campaign({"name": "S", "message": "Sale", "segment_id": "all", "send_at": "now"}))
+    c = campaigns.create_campaign(
+        ports, SHOP, commands.new_campaign({"name": "S", "message": "Sale", "segment_id": "all", "send_at": "now"})
+    )
     assert isinstance(ports.ledger, FakeLedger)
     ports.ledger.crash_before_record.add(NY)
     engine = Engine(ports, duplicate_every_message=True)

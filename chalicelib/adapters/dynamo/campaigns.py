@@ -22,7 +22,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo._transactions import CONFLICT_BACKOFF_SECONDS, CONFLICT_RETRIES
 from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.subscribers import utc
+from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import CampaignRow
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from chalicelib.adapters.dynamo.conditions import save_new
-from chalicelib.adapters.dynamo.subscribers import utc
+from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import DedupeRow
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.subscribers import message_to_row, row_to_message, thread_key
+from chalicelib.adapters.dynamo.keys import thread_key
+from chalicelib.adapters.dynamo.subscribers import message_to_row, row_to_message
 from chalicelib.adapters.dynamo.tables import MessageRow
 from chalicelib.domain.messages import ConversationMessage
 from chalicelib.services.ports import Page

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pynamodb.exceptions import DeleteError, GetError, PutError, UpdateError
 
 from chalicelib.adapters.dynamo.conditions import condition_failed
-from chalicelib.adapters.dynamo.subscribers import utc
+from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import IdempotencyRow
 from chalicelib.domain.errors import TransientError
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse

@@ -11,13 +11,12 @@ A conversation row carries its derived ``status`` and ``activity_key`` (``<statu
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pynamodb.attributes import Attribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
@@ -26,25 +25,16 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.subscribers import thread_key, utc
+from chalicelib.adapters.dynamo.keys import activity_key, status_prefix, thread_key, utc
 from chalicelib.adapters.dynamo.tables import ConversationRow, InboxCounterRow, ReplyRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import Page
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 _CONVERSATION_CURSOR_KEYS = {"shop_id", "phone", "activity_key"}
-
-
-def _stamp(at: datetime) -> str:
-    # Fixed width UTC with microseconds, like the other time keys, so string order is time order.
-    return utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def activity_key(conversation: Conversation) -> str:
-    """The by-status index sort key: ``<status>#<last activity>``."""
-    return f"{conversation.status.value}#{_stamp(conversation.last_activity_at)}"
 
 
 def conversation_to_row(conversation: Conversation) -> ConversationRow:
@@ -60,7 +50,7 @@ def conversation_to_row(conversation: Conversation) -> ConversationRow:
         last_direction=conversation.last_direction,
         version=conversation.version,
         status=conversation.status.value,
-        activity_key=activity_key(conversation),
+        activity_key=activity_key(conversation.status, conversation.last_activity_at),
     )
 
 
@@ -123,7 +113,7 @@ class DynamoInboxRepository:
     def page(self, shop_id: str, status: ConversationStatus, *, limit: int = 50, cursor: str | None = None) -> Page[Conversation]:
         """Conversations in ``status``, most recent activity first; a bad or foreign cursor is InvalidInput."""
         limit = validate_limit(limit)
-        prefix = f"{ConversationStatus(status).value}#"
+        prefix = status_prefix(status)
         start: dict[str, Any] | None = None
         if cursor is not None:
             start = decode_cursor(cursor, expected_keys=_CONVERSATION_CURSOR_KEYS)

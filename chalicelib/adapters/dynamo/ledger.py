@@ -23,7 +23,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.subscribers import thread_key, time_key, utc
+from chalicelib.adapters.dynamo.keys import campaign_key, stamp, thread_key, time_key, utc, wave_key
 from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.errors import InvalidInput
@@ -36,21 +36,6 @@ CONTACT_TTL = timedelta(days=100)
 # A wave entry is only a pointer to its ledger row; keep it a while after its release for inspection.
 WAVE_TTL = timedelta(days=30)
 _WAVE_CURSOR_KEYS = {"wave_key", "phone"}
-
-
-def campaign_key(shop_id: str, campaign_id: str) -> str:
-    """Partition key of one campaign's send ledger."""
-    return f"{shop_id}#{campaign_id}"
-
-
-def _stamp(at: datetime) -> str:
-    # Fixed width UTC, like the other time keys, so one instant always makes one key.
-    return utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def wave_key(shop_id: str, campaign_id: str, release_at: datetime) -> str:
-    """Partition key of the recipients waiting for one release time."""
-    return f"{shop_id}#{campaign_id}#{_stamp(release_at)}"
 
 
 def row_to_entry(shop_id: str, campaign_id: str, row: SendLedgerRow) -> LedgerEntry:
@@ -241,5 +226,5 @@ class DynamoContactHistory:
         """Campaign messages sent to the phone at or after ``since``."""
         # sent_key is "<fixed-width UTC>#<campaign id>", so the bare stamp sorts just before every key at ``since``.
         return ContactRow.count(
-            thread_key(shop_id, phone), range_key_condition=ContactRow.sent_key >= _stamp(since), consistent_read=True
+            thread_key(shop_id, phone), range_key_condition=ContactRow.sent_key >= stamp(since), consistent_read=True
         )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from chalicelib.adapters.dynamo.conditions import save_new
-from chalicelib.adapters.dynamo.subscribers import utc
+from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import SegmentRow
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.segments import Segment
+from chalicelib.services.ports import Clock
 
 
 def row_to_segment(row: SegmentRow) -> Segment:
@@ -19,12 +18,15 @@ def row_to_segment(row: SegmentRow) -> Segment:
 class DynamoSegmentRepository:
     """``SegmentRepository`` on the segments table."""
 
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
     def create(self, segment: Segment) -> Segment:
         """Store a new custom segment (Conflict with code ``segment_exists`` if the id is taken)."""
         if segment.builtin:
             raise Conflict(f"{segment.segment_id} is a built-in segment", code="segment_exists")
         # Only for listing order; nothing decides anything on it.
-        created_at = utc(datetime.now(timezone.utc))
+        created_at = utc(self._clock.now())
         row = SegmentRow(segment.shop_id, segment.segment_id, name=segment.name, rule=dict(segment.rule), created_at=created_at)
         if not save_new(row, SegmentRow.segment_id.does_not_exist()):
             raise Conflict(f"segment {segment.segment_id} already exists", code="segment_exists")

@@ -8,35 +8,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
+from chalicelib.adapters.dynamo.keys import api_key_key, sender_key
 from chalicelib.adapters.dynamo.tables import ShopKeyRow, ShopRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.domain.shops import Shop, ShopSettings
+from chalicelib.services.ports import Clock
 
 _API_KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
-
-
-def sender_key(number: str) -> str:
-    """The shop-keys item that routes inbound SMS for ``number``."""
-    return f"sender#{number}"
-
-
-def api_key_key(api_key_hash: str) -> str:
-    """The shop-keys item that lets an API key (by its SHA-256) act for a shop."""
-    return f"apikey#{api_key_hash}"
 
 
 def _require_hash(api_key_hash: str) -> str:
     if not isinstance(api_key_hash, str) or not _API_KEY_HASH.match(api_key_hash):
         raise InvalidInput("an API key hash is 64 lower-case hex digits (SHA-256)", code="invalid_api_key_hash")
     return api_key_hash
-
-
-def _now() -> datetime:
-    # Only used for created_at bookkeeping; nothing decides anything on it.
-    return datetime.now(timezone.utc)
 
 
 def row_to_shop(row: ShopRow) -> Shop:
@@ -52,6 +38,10 @@ def _taken(number: str | None) -> Conflict:
 class DynamoShopRepository:
     """``ShopRepository`` on the shops and shop-keys tables."""
 
+    def __init__(self, clock: Clock) -> None:
+        # Only for created_at bookkeeping; nothing decides anything on it.
+        self._clock = clock
+
     def get(self, shop_id: str) -> Shop:
         """The shop, or NotFound (code ``shop_not_found``)."""
         try:
@@ -62,7 +52,7 @@ class DynamoShopRepository:
 
     def create(self, shop: Shop, api_key_hash: str | None) -> Shop:
         """Store a new shop with its sender number and API key (Conflict if the shop or either key is taken)."""
-        now = _now()
+        now = self._clock.now()
         number = shop.settings.sender_number
         tx = LabelledTransaction()
         stored = replace(shop, version=1)  # like a new subscriber: the first stored version is 1
@@ -88,7 +78,7 @@ class DynamoShopRepository:
 
     def save_settings(self, shop: Shop, settings: ShopSettings) -> Shop:
         """Replace settings if ``shop.version`` is current, moving the sender number's routing key with them."""
-        now = _now()
+        now = self._clock.now()
         old, new = shop.settings.sender_number, settings.sender_number
         tx = LabelledTransaction()
         tx.update(
@@ -137,18 +127,3 @@ class DynamoShopRepository:
             return ShopKeyRow.get(api_key_key(api_key_hash), consistent_read=True).shop_id
         except ShopKeyRow.DoesNotExist:
             return None
-
-    def add_api_key(self, shop_id: str, api_key_hash: str) -> None:
-        """Let another API key act for the shop (NotFound if the shop does not exist)."""
-        tx = LabelledTransaction()
-        tx.condition_check("shop", ShopRow, shop_id, condition=ShopRow.shop_id.exists())
-        key = ShopKeyRow(api_key_key(_require_hash(api_key_hash)), shop_id=shop_id, created_at=_now())
-        tx.put("api_key", key, condition=ShopKeyRow.key.does_not_exist() | (ShopKeyRow.shop_id == shop_id))
-        try:
-            tx.commit()
-        except TransactionCancelled as exc:
-            if "shop" in exc.failed:
-                raise NotFound(f"shop {shop_id} not found", code="shop_not_found") from exc
-            if "api_key" in exc.failed:
-                raise Conflict("this API key is already in use", code="api_key_taken") from exc
-            raise ConcurrentUpdate("the API key is being added concurrently; retry") from exc

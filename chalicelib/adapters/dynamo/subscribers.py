@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import reduce
 from typing import Any
 
@@ -16,11 +16,12 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
+from chalicelib.adapters.dynamo.keys import parse_time_key, thread_key, time_key, utc
 from chalicelib.adapters.dynamo.tables import ConsentEventRow, DedupeRow, MessageRow, SubscriberRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind
 from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Source, Subscriber, SubscriberStatus
-from chalicelib.services.ports import AlreadyDone, Page, SubscriberChange
+from chalicelib.services.ports import AlreadyDone, Clock, Page, SubscriberChange
 
 # Inbound SMS can be redelivered for days (SNS retries, DLQ redrives); 90 days outlasts all of them.
 DEDUPE_TTL = timedelta(days=90)
@@ -28,29 +29,6 @@ DEDUPE_TTL = timedelta(days=90)
 # filter does not cost one round trip per few rows.
 _FILTERED_PAGE_SIZE = 100
 _SUBSCRIBER_CURSOR_KEYS = {"shop_id", "phone"}
-
-
-def utc(at: datetime) -> datetime:
-    """``at`` in UTC; a naive datetime is refused because its zone is a guess."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidInput("datetimes must carry a timezone", code="naive_datetime")
-    return at.astimezone(timezone.utc)
-
-
-def time_key(at: datetime, item_id: str) -> str:
-    """``<ISO-8601 UTC with microseconds>#<id>``: fixed width, so string order is time order."""
-    return f"{utc(at).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{item_id}"
-
-
-def parse_time_key(key: str) -> tuple[datetime, str]:
-    """Split a key made by ``time_key`` back into its UTC time and id."""
-    stamp, _, item_id = key.partition("#")
-    return datetime.fromisoformat(stamp).astimezone(timezone.utc), item_id
-
-
-def thread_key(shop_id: str, phone: str) -> str:
-    """Partition key of one subscriber's consent events and conversation lines."""
-    return f"{shop_id}#{phone}"
 
 
 def subscriber_to_row(subscriber: Subscriber, version: int) -> SubscriberRow:
@@ -151,15 +129,15 @@ def row_to_message(row: MessageRow) -> ConversationMessage:
     )
 
 
-def _change_time(change: SubscriberChange) -> datetime:
-    # The change's own time (not the wall clock) so devstack's movable clock and tests stay consistent.
+def _change_time(change: SubscriberChange, clock: Clock) -> datetime:
+    # The change's own time, else the clock port's, so devstack's movable clock and tests stay consistent.
     if change.event is not None:
         return utc(change.event.at)
     if change.message is not None:
         return utc(change.message.at)
     if change.subscriber is not None:
         return utc(change.subscriber.updated_at)
-    return datetime.now(timezone.utc)
+    return utc(clock.now())
 
 
 def _check_one_subscriber(change: SubscriberChange) -> None:
@@ -171,6 +149,9 @@ def _check_one_subscriber(change: SubscriberChange) -> None:
 
 class DynamoSubscriberStore:
     """``SubscriberStore`` on the subscribers, consent-events, messages and dedupe tables."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
 
     def get(self, shop_id: str, phone: str) -> Subscriber | None:
         """One subscriber or None (strongly consistent: callers read, then write with its version)."""
@@ -235,7 +216,7 @@ class DynamoSubscriberStore:
         _check_one_subscriber(change)
         tx = LabelledTransaction()
         if change.dedupe_key is not None:
-            taken_at = _change_time(change)
+            taken_at = _change_time(change, self._clock)
             dedupe = DedupeRow(
                 change.dedupe_key,
                 taken_at=taken_at,

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from chalicelib.adapters.dynamo.conditions import condition_failed
+from chalicelib.adapters.dynamo.keys import parse_time_key, sandbox_opt_out_key, time_key
 from chalicelib.adapters.dynamo.tables import SandboxControlRow, SandboxMessageRow
 from chalicelib.adapters.sms.end_user_messaging import check_sendable, parts_of
 from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled
@@ -29,17 +30,11 @@ FAIL_NEXT = "fault#fail"  # counter: how many of the next sends are rejected; da
 FAIL_NUMBERS = "fault#numbers"  # data.numbers: destinations that are always rejected
 _FAULTS = (THROTTLE, FAIL_NEXT, FAIL_NUMBERS)
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width, so sent_key sorts as time does
-
-
-def _opt_out_key(sender_number: str, phone: str) -> str:
-    return f"optout#{sender_number}#{phone}"
-
-
 def _new_message_id() -> str:
     # The clock may stand still (tests, a frozen devstack clock), so the id, which breaks ties in
-    # sent_key, starts with wall-clock nanoseconds: same-instant sends still read back in send order.
-    return f"sandbox-{uuid.UUID(int=(time.time_ns() & (2**64 - 1)) << 64 | secrets.randbits(64))}"
+    # sent_key, starts with a machine-wide monotonic counter (not a time: the clock port owns time), so
+    # same-instant sends still read back in send order across devstack's processes.
+    return f"sandbox-{uuid.UUID(int=(time.monotonic_ns() & (2**64 - 1)) << 64 | secrets.randbits(64))}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,7 @@ class SandboxMessage:
 
 
 def _to_message(row: SandboxMessageRow) -> SandboxMessage:
-    stamp = row.sent_key.split("#", 1)[0]
+    sent_at, _ = parse_time_key(row.sent_key)
     return SandboxMessage(
         provider_message_id=row.provider_message_id,
         shop_id=row.shop_id,
@@ -67,7 +62,7 @@ def _to_message(row: SandboxMessageRow) -> SandboxMessage:
         to_number=row.to_number,
         body=row.body,
         kind=MessageKind(row.kind),
-        sent_at=datetime.strptime(stamp, _TIME_FORMAT).replace(tzinfo=timezone.utc),
+        sent_at=sent_at,
         media_urls=tuple(str(url) for url in row.media_urls or ()),
         campaign_id=row.campaign_id,
         parts=int(row.parts),
@@ -92,12 +87,12 @@ class SandboxProvider:
 
     def add_opt_out(self, sender_number: str, phone: str) -> None:
         """Put the number on the sender's opt-out list (idempotent)."""
-        row = SandboxControlRow(name=_opt_out_key(sender_number, phone), data={"at": self._clock.now().isoformat()})
+        row = SandboxControlRow(name=sandbox_opt_out_key(sender_number, phone), data={"at": self._clock.now().isoformat()})
         row.save()
 
     def remove_opt_out(self, sender_number: str, phone: str) -> None:
         """Take the number off the sender's opt-out list; absent is fine."""
-        SandboxControlRow(name=_opt_out_key(sender_number, phone)).delete()
+        SandboxControlRow(name=sandbox_opt_out_key(sender_number, phone)).delete()
 
     # -- fault injection --------------------------------------------------------------------------
 
@@ -159,7 +154,7 @@ class SandboxProvider:
     def is_opted_out(self, sender_number: str, phone: str) -> bool:
         """True when the number is on the sender's opt-out list."""
         try:
-            SandboxControlRow.get(_opt_out_key(sender_number, phone), consistent_read=True)
+            SandboxControlRow.get(sandbox_opt_out_key(sender_number, phone), consistent_read=True)
         except SandboxControlRow.DoesNotExist:
             return False
         return True
@@ -167,7 +162,7 @@ class SandboxProvider:
     # -- internals --------------------------------------------------------------------------------
 
     def _send(self, sms: OutboundSms) -> SendReceipt:
-        opt_out_key = _opt_out_key(sms.from_number, sms.to_number)
+        opt_out_key = sandbox_opt_out_key(sms.from_number, sms.to_number)
         # One consistent read for every switch; the atomic decrement below is only tried when a
         # counter is up, so a sandbox without faults costs one read and one write per send.
         controls = {row.name: row for row in SandboxControlRow.batch_get([*_FAULTS, opt_out_key], consistent_read=True)}
@@ -202,7 +197,7 @@ class SandboxProvider:
         parts = parts_of(sms)
         SandboxMessageRow(
             to_number=sms.to_number,
-            sent_key=f"{at.strftime(_TIME_FORMAT)}#{message_id}",
+            sent_key=time_key(at, message_id),  # time first, so a phone's messages read back in send order
             from_number=sms.from_number,
             body=sms.body,
             kind=sms.kind.value,

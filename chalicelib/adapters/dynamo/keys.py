@@ -1,0 +1,77 @@
+"""Every DynamoDB key smscast builds from parts, in one place, so each shape is written once.
+
+Time parts are fixed-width UTC with microseconds (``2026-12-01T10:03:07.123456Z``), so a key's string
+order is time order and one instant always makes one key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.inbox import ConversationStatus
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc(at: datetime) -> datetime:
+    """``at`` in UTC; a naive datetime is refused because its zone is a guess."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput("datetimes must carry a timezone", code="naive_datetime")
+    return at.astimezone(timezone.utc)
+
+
+def stamp(at: datetime) -> str:
+    """The fixed-width UTC time part of a key."""
+    return utc(at).strftime(_TIME_FORMAT)
+
+
+def time_key(at: datetime, item_id: str) -> str:
+    """``<stamp>#<id>``: sort key of time-ordered items (consent events, thread lines, contacts, sandbox sends)."""
+    return f"{stamp(at)}#{item_id}"
+
+
+def parse_time_key(key: str) -> tuple[datetime, str]:
+    """Split a key made by ``time_key`` back into its UTC time and id."""
+    at, _, item_id = key.partition("#")
+    return datetime.strptime(at, _TIME_FORMAT).replace(tzinfo=timezone.utc), item_id
+
+
+def thread_key(shop_id: str, phone: str) -> str:
+    """``<shop>#<phone>``: partition of one subscriber's consent events, conversation lines and contacts."""
+    return f"{shop_id}#{phone}"
+
+
+def campaign_key(shop_id: str, campaign_id: str) -> str:
+    """``<shop>#<campaign>``: partition of one campaign's send ledger."""
+    return f"{shop_id}#{campaign_id}"
+
+
+def wave_key(shop_id: str, campaign_id: str, release_at: datetime) -> str:
+    """``<shop>#<campaign>#<stamp>``: partition of the recipients waiting for one release time."""
+    return f"{campaign_key(shop_id, campaign_id)}#{stamp(release_at)}"
+
+
+def status_prefix(status: ConversationStatus) -> str:
+    """``<status>#``: the part of ``activity_key`` that lists one Inbox status."""
+    return f"{ConversationStatus(status).value}#"
+
+
+def activity_key(status: ConversationStatus, last_activity_at: datetime) -> str:
+    """``<status>#<stamp>``: the by-status index sort key, newest activity last."""
+    return f"{status_prefix(status)}{stamp(last_activity_at)}"
+
+
+def sender_key(number: str) -> str:
+    """``sender#<number>``: the shop-keys item that routes inbound SMS for a sender number."""
+    return f"sender#{number}"
+
+
+def api_key_key(api_key_hash: str) -> str:
+    """``apikey#<sha256>``: the shop-keys item that lets an API key (by its SHA-256) act for a shop."""
+    return f"apikey#{api_key_hash}"
+
+
+def sandbox_opt_out_key(sender_number: str, phone: str) -> str:
+    """``optout#<sender>#<phone>``: the sandbox's stand-in for a number's AWS opt-out list entry."""
+    return f"optout#{sender_number}#{phone}"
