@@ -22,17 +22,19 @@ claim that was never recorded treats the message as possibly sent.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from aws_lambda_powertools import Logger
+
 from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled, SmscastError
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import ClaimResult, Claims, Ports
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 
 class Delivery(str, Enum):

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +193,14 @@ class TestLevel:
     def test_an_unknown_level_fails_at_start_up(self) -> None:
         with pytest.raises(ConfigurationError, match="SMSCAST_LOG_LEVEL"):
             Settings.from_env({"AWS_REGION": "us-east-1", "SMSCAST_LOG_LEVEL": "LOUD"})
+
+
+def test_every_module_logs_through_the_one_powertools_logger() -> None:
+    """A stdlib logger skips the level from settings and the correlation keys; only observability.py may use one."""
+    root = Path(__file__).resolve().parents[2] / "chalicelib"
+    strays = [
+        f"{path.relative_to(root.parent)}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "observability.py" and "logging.getLogger(" in path.read_text(encoding="utf-8")
+    ]
+    assert strays == []
