@@ -128,8 +128,10 @@ def parse(model: type[B], data: bytes | Mapping[str, str], *, unknown: str = "un
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
-    if not first["loc"] or first["type"] == "json_invalid":
-        # Not JSON, too deep, a lone surrogate, or JSON that is not an object: no field to name.
+    if first["type"] == "json_invalid":
+        # Not JSON, nested too deep, or a lone surrogate: the parser's reason helps more than a field name.
+        raise InvalidInput(f"request body is not valid JSON ({first['msg']})", code="invalid_json")
+    if not first["loc"]:
         raise InvalidInput("request body must be a JSON object", code="invalid_json")
     unknown_fields = sorted({_where(e["loc"]) for e in errors if e["type"] == "extra_forbidden"})
     if unknown_fields:
