@@ -45,7 +45,7 @@ def _route_specs(routes: Mapping[str, Mapping[str, Any]]) -> list[RouteSpec]:
 def error_statuses(spec: RouteSpec) -> list[int]:
     """The 4xx a route documents: those every route of its kind may answer, and the ones it declares."""
     statuses = {400, *spec.errors}  # every route refuses unknown query parameters
-    if spec.auth:
+    if spec.auth or spec.signed:
         statuses.add(401)
     if spec.method in ("POST", "PUT", "PATCH"):
         statuses.add(413)

@@ -1,0 +1,24 @@
+"""Inbound webhooks from Shopify: verified by signature (not a bearer token), deduped, queued, answered fast."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.http import Call, endpoint
+from chalicelib.api.models.webhooks import WebhookReceipt
+from chalicelib.services import webhooks
+
+bp = Blueprint(__name__)
+
+
+@endpoint(bp, "/webhooks/shopify", ["POST"], auth=False, signed=True)
+def shopify_webhook(call: Call) -> WebhookReceipt:
+    """Receive a Shopify webhook (X-Shopify-Hmac-Sha256 over the raw body) and queue it for the webhook worker."""
+    outcome = webhooks.accept(
+        call.ports,
+        shop_domain=call.headers.get("x-shopify-shop-domain"),
+        topic=call.headers.get("x-shopify-topic"),
+        webhook_id=call.headers.get("x-shopify-webhook-id"),
+        body=call.raw_body or b"",
+    )
+    return WebhookReceipt(outcome=outcome)

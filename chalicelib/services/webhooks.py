@@ -1,0 +1,148 @@
+"""Shopify webhooks: accepted at the edge (deduped, queued, answered fast) and handled by the webhook worker.
+
+The route has already verified the signature; nothing here trusts a payload it did not get that way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from enum import Enum
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.domain.errors import InvalidInput, NotFound
+from chalicelib.domain.orders import Order
+from chalicelib.domain.shopify import (
+    Topic,
+    Webhook,
+    cancelled_at,
+    parse_customer,
+    parse_order,
+    parse_privacy,
+    topic_of,
+)
+from chalicelib.observability import INHERIT, SERVICE
+from chalicelib.services import privacy
+from chalicelib.services.ports import Ports
+from chalicelib.services.subscribers import apply_shopify_consent
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
+
+_MAX_WEBHOOK_ID = 200
+
+
+class Acceptance(str, Enum):
+    """What the route did with a verified webhook (every one is answered 200, so Shopify stops retrying)."""
+
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"  # this webhook id was accepted before
+    UNKNOWN_TOPIC = "unknown_topic"
+    UNKNOWN_SHOP = "unknown_shop"
+
+
+class Handled(str, Enum):
+    """What the worker did with a webhook."""
+
+    DONE = "done"
+    ALREADY_DONE = "already_done"  # a redelivered message: the work happened before
+    PARKED = "parked"  # an orders topic with no handler wired in yet (logged, acknowledged)
+    DROPPED = "dropped"  # a payload that cannot be understood; retrying would not help
+
+
+def _accepted_key(shop_id: str, webhook_id: str) -> str:
+    return f"shopify-webhook#{shop_id}#{webhook_id}"
+
+
+def _done_key(shop_id: str, webhook_id: str) -> str:
+    return f"shopify-webhook-done#{shop_id}#{webhook_id}"
+
+
+def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_id: str | None, body: bytes) -> Acceptance:
+    """Dedupe a verified webhook on its id and queue it for the worker; TransientError if the queue failed."""
+    shop_id = (shop_domain or "").strip().lower()
+    wanted = topic_of(topic)
+    if wanted is None:
+        logger.info("shopify webhook topic not handled", extra={"topic": (topic or "")[:100]})
+        return Acceptance.UNKNOWN_TOPIC
+    if not webhook_id or len(webhook_id) > _MAX_WEBHOOK_ID or not shop_id:
+        raise InvalidInput("X-Shopify-Webhook-Id and X-Shopify-Shop-Domain are required", code="invalid_webhook")
+    try:
+        ports.shops.get(shop_id)
+    except NotFound:
+        # Not 404: Shopify retries any non-2xx for 48 hours, and no retry can make an unknown shop known.
+        logger.warning("shopify webhook for an unknown shop ignored", extra={"shop_id": shop_id[:100], "topic": wanted.value})
+        return Acceptance.UNKNOWN_SHOP
+    now = ports.clock.now()
+    key = _accepted_key(shop_id, webhook_id)
+    if not ports.claims.claim(key, now):
+        return Acceptance.DUPLICATE
+    try:
+        ports.webhooks.put(Webhook(shop_id, wanted, webhook_id, body.decode("utf-8", "replace"), now))
+    except BaseException:
+        # Not queued: give the id back so Shopify's retry (it sees our 5xx) is not taken for a duplicate.
+        ports.claims.release(key)
+        raise
+    return Acceptance.QUEUED
+
+
+# Orders go to attribution (services/orders.py, written on the issue8-links branch). The merge fills this:
+#   Topic.ORDERS_CREATE: lambda ports, order, at: orders.order_placed(ports, order),
+#   Topic.ORDERS_CANCELLED: lambda ports, order, at: orders.order_cancelled(ports, order.shop_id, order.order_id, at),
+# ``at`` is when it happened: the order's created_at, or its cancelled_at. Until then orders topics are
+# parsed, checked and acknowledged with a log line (Handled.PARKED).
+OrderHandler = Callable[[Ports, Order, datetime], object]
+ORDER_HANDLERS: dict[Topic, OrderHandler] = {}
+
+
+def handle(ports: Ports, webhook: Webhook) -> Handled:
+    """Do a webhook's work once, however often SQS delivers it; errors other than bad input propagate (retry)."""
+    key = _done_key(webhook.shop_id, webhook.webhook_id)
+    if not ports.claims.claim(key, ports.clock.now()):
+        return Handled.ALREADY_DONE
+    try:
+        return _dispatch(ports, webhook)
+    except InvalidInput as exc:
+        logger.warning("shopify webhook dropped", extra={"topic": webhook.topic.value, "code": exc.code, "why": exc.message})
+        return Handled.DROPPED
+    except BaseException:
+        ports.claims.release(key)  # not done: the redelivery does it
+        raise
+
+
+def _dispatch(ports: Ports, webhook: Webhook) -> Handled:
+    data = webhook.payload()
+    shop_id, topic = webhook.shop_id, webhook.topic
+    fictional = ports.allow_fictional_numbers
+    if topic in (Topic.CUSTOMERS_CREATE, Topic.CUSTOMERS_UPDATE):
+        outcome = apply_shopify_consent(ports, parse_customer(shop_id, data, allow_fictional=fictional))
+        logger.info("shopify customer applied", extra={"topic": topic.value, "outcome": outcome.value})
+    elif topic is Topic.APP_UNINSTALLED:
+        stopped = privacy.uninstall(ports, shop_id)
+        logger.info("shop uninstalled", extra={"ended": stopped.ended, "unscheduled": stopped.unscheduled})
+    elif topic is Topic.CUSTOMERS_DATA_REQUEST:
+        privacy.data_request(ports, parse_privacy(shop_id, data, allow_fictional=fictional))
+    elif topic is Topic.CUSTOMERS_REDACT:
+        privacy.redact_customer(ports, parse_privacy(shop_id, data, allow_fictional=fictional))
+    elif topic is Topic.SHOP_REDACT:
+        privacy.redact_shop(ports, shop_id)
+    elif topic in (Topic.ORDERS_CREATE, Topic.ORDERS_CANCELLED):
+        order = with_phone(ports, parse_order(shop_id, data, allow_fictional=fictional))
+        at = order.at if topic is Topic.ORDERS_CREATE else cancelled_at(data, webhook.received_at)
+        handler = ORDER_HANDLERS.get(topic)
+        if handler is None:
+            logger.info("order parsed; attribution not wired in yet", extra={"topic": topic.value, "order_id": order.order_id})
+            return Handled.PARKED
+        handler(ports, order, at)
+    return Handled.DONE
+
+
+def with_phone(ports: Ports, order: Order) -> Order:
+    """The order with the phone of the checkout subscriber carrying its customer id, when it came without one."""
+    if order.phone is not None or order.customer_id is None:
+        return order
+    subscriber = ports.subscribers.by_customer_id(order.shop_id, order.customer_id)
+    if subscriber is None:
+        return order
+    return replace(order, phone=subscriber.phone)
