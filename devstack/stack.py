@@ -26,6 +26,7 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 DEFAULT_PREFIX = "smscast-local"
 DEMO_SHOP_ID = "demo.myshopify.com"
+DEVSTACK_SHOPIFY_SECRET = "devstack-shopify-app-secret"  # local only: no real Shopify app signs with it
 DEMO_SENDER = "+15550100000"  # NANP 555-01xx: fictional, so the demo can never text a real person
 DEMO_SETTINGS = {"sender_number": DEMO_SENDER, "shop_name": "Demo Store", "timezone": "America/New_York"}
 TAP_QUEUE_BASE = "devstack-inbound-sms-tap"
@@ -55,6 +56,8 @@ def configure_environment(endpoint: str, *, prefix: str, clock_file: str, env: M
             # moto accepts any well-formed role and never assumes it; set here so a deployment's value in the
             # developer's shell cannot leak in (the account is moto's default one)
             "SMSCAST_SCHEDULER_ROLE_ARN": f"arn:aws:iam::123456789012:role/{prefix}-scheduler",
+            # the app secret Shopify signs webhooks with; python -m devstack.shopify signs with the same one
+            "SMSCAST_SHOPIFY_API_SECRET": DEVSTACK_SHOPIFY_SECRET,
         }
     )
 

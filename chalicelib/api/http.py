@@ -222,9 +222,7 @@ def endpoint(
     (method,) = methods
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = _spec(
-            fn, path, method, auth=auth, status=status, also=also, errors=errors, idempotent=idempotent, signed=signed
-        )
+        spec = _spec(fn, path, method, auth=auth, status=status, also=also, errors=errors, idempotent=idempotent, signed=signed)
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:
