@@ -22,8 +22,7 @@ from typing import Any
 
 from chalicelib.adapters.clock import FileOffsetClock
 from chalicelib.domain.shopify import Topic, sign
-from devstack.config import DevstackConfig, DevstackNotRunning, load_state
-from devstack.stack import DEVSTACK_SHOPIFY_SECRET
+from devstack.config import DEVSTACK_SHOPIFY_SECRET, DevstackConfig, DevstackNotRunning, load_state
 
 
 def stack_now(config: DevstackConfig) -> datetime:

@@ -15,7 +15,15 @@ from typing import Any
 from chalice.local import LocalDevServer
 
 from devstack import wiring
-from devstack.config import DEFAULT_CLOCK_FILE, REPO_ROOT, DevstackConfig, remove_state, state_file_path, write_state
+from devstack.config import (
+    DEFAULT_CLOCK_FILE,
+    DEVSTACK_SHOPIFY_SECRET,
+    REPO_ROOT,
+    DevstackConfig,
+    remove_state,
+    state_file_path,
+    write_state,
+)
 from devstack.moto_server import MotoServer, StartCancelled
 from devstack.pumps import Pump, SchedulerPump, SnsToLambdaPump, SqsToLambdaPump
 from devstack.serving import build_server
@@ -26,7 +34,6 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 DEFAULT_PREFIX = "smscast-local"
 DEMO_SHOP_ID = "demo.myshopify.com"
-DEVSTACK_SHOPIFY_SECRET = "devstack-shopify-app-secret"  # local only: no real Shopify app signs with it
 DEMO_SENDER = "+15550100000"  # NANP 555-01xx: fictional, so the demo can never text a real person
 DEMO_SETTINGS = {"sender_number": DEMO_SENDER, "shop_name": "Demo Store", "timezone": "America/New_York"}
 TAP_QUEUE_BASE = "devstack-inbound-sms-tap"

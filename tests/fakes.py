@@ -730,8 +730,12 @@ class FakeShopData:
     def erase_shop(self, shop_id: str) -> int:
         p = self.ports
         deleted = 0
+        inbox = p.inbox
+        assert isinstance(inbox, FakeInbox)
+        phones = {s.phone for s in p.subscribers.page(shop_id, limit=10**6).items} | {
+            phone for shop, phone in inbox.rows if shop == shop_id
+        }
         for store in p.personal_data:
-            phones = {s.phone for s in p.subscribers.page(shop_id, limit=10**6).items}
             for phone in phones:
                 deleted += store.erase(shop_id, phone)
         shops = p.shops
