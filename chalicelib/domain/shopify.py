@@ -91,6 +91,21 @@ class Webhook:
         return data
 
 
+# Claims on webhook ids: taken when the route queued it, and when the worker did its work.
+ACCEPTED_PREFIX = "shopify-webhook#"
+DONE_PREFIX = "shopify-webhook-done#"
+
+
+def accepted_key(shop_id: str, webhook_id: str) -> str:
+    """The claim the route takes for a webhook id (a replay finds it taken)."""
+    return f"{ACCEPTED_PREFIX}{shop_id}#{webhook_id}"
+
+
+def done_key(shop_id: str, webhook_id: str) -> str:
+    """The claim the worker takes for a webhook id (a redelivered message finds it taken)."""
+    return f"{DONE_PREFIX}{shop_id}#{webhook_id}"
+
+
 def topic_of(header: str | None) -> Topic | None:
     """The topic named by X-Shopify-Topic, or None when smscast does not handle it."""
     try:

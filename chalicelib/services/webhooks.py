@@ -17,7 +17,9 @@ from chalicelib.domain.orders import Order
 from chalicelib.domain.shopify import (
     Topic,
     Webhook,
+    accepted_key,
     cancelled_at,
+    done_key,
     parse_customer,
     parse_order,
     parse_privacy,
@@ -51,14 +53,6 @@ class Handled(str, Enum):
     DROPPED = "dropped"  # a payload that cannot be understood; retrying would not help
 
 
-def _accepted_key(shop_id: str, webhook_id: str) -> str:
-    return f"shopify-webhook#{shop_id}#{webhook_id}"
-
-
-def _done_key(shop_id: str, webhook_id: str) -> str:
-    return f"shopify-webhook-done#{shop_id}#{webhook_id}"
-
-
 def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_id: str | None, body: bytes) -> Acceptance:
     """Dedupe a verified webhook on its id and queue it for the worker; TransientError if the queue failed."""
     shop_id = (shop_domain or "").strip().lower()
@@ -75,7 +69,7 @@ def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_
         logger.warning("shopify webhook for an unknown shop ignored", extra={"shop_id": shop_id[:100], "topic": wanted.value})
         return Acceptance.UNKNOWN_SHOP
     now = ports.clock.now()
-    key = _accepted_key(shop_id, webhook_id)
+    key = accepted_key(shop_id, webhook_id)
     if not ports.claims.claim(key, now):
         return Acceptance.DUPLICATE
     try:
@@ -98,7 +92,7 @@ ORDER_HANDLERS: dict[Topic, OrderHandler] = {}
 
 def handle(ports: Ports, webhook: Webhook) -> Handled:
     """Do a webhook's work once, however often SQS delivers it; errors other than bad input propagate (retry)."""
-    key = _done_key(webhook.shop_id, webhook.webhook_id)
+    key = done_key(webhook.shop_id, webhook.webhook_id)
     if not ports.claims.claim(key, ports.clock.now()):
         return Handled.ALREADY_DONE
     try:

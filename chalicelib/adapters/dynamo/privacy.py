@@ -33,6 +33,7 @@ from chalicelib.adapters.dynamo.tables import (
     SubscriberRow,
 )
 from chalicelib.domain.privacy import PrivacyExport, conversation_json, message_json, reply_json, suppression_hash
+from chalicelib.domain.shopify import ACCEPTED_PREFIX, DONE_PREFIX
 
 _SUPPRESSED = "suppressed#"
 
@@ -162,8 +163,9 @@ class DynamoPrivacyExports:
         return _delete_all(self._of(shop_id, phone))
 
 
-# Tables erase_shop has decided about (a test holds ALL_TABLES to this list, so a new table must be decided):
-# the sandbox tables are devstack's outbox, and dedupe keys are opaque ids and hashed suppressions.
+# Tables erase_shop has decided about (a test holds ALL_TABLES to these lists, so a new table must be decided).
+# Kept: dedupe keys are opaque message ids and hashed suppressions (the webhook ids that name the shop go);
+# the sandbox tables are devstack's stand-in for the carrier's records, not smscast's.
 ERASED_TABLES = frozenset(
     {"shops", "shop-keys", "subscribers", "consent-events", "messages", "campaigns", "send-ledger", "release-waves",
      "contacts", "segments", "pacers", "conversations", "inbox-counters", "replies", "idempotency", "privacy-exports"}
@@ -189,6 +191,8 @@ class DynamoShopData:
         deleted += _delete_all(ReleaseWaveRow.scan(ReleaseWaveRow.wave_key.startswith(f"{shop_id}#")))
         deleted += _delete_all(IdempotencyRow.scan(IdempotencyRow.key.startswith(f"{shop_id}#")))
         deleted += _delete_all(ShopKeyRow.scan(ShopKeyRow.shop_id == shop_id))
+        for prefix in (ACCEPTED_PREFIX, DONE_PREFIX):  # webhook ids name the shop; other dedupe keys are opaque
+            deleted += _delete_all(DedupeRow.scan(DedupeRow.key.startswith(f"{prefix}{shop_id}#")))
         for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow):
             deleted += _delete_all(by_shop.query(shop_id))
         for single in (InboxCounterRow, PacerRow, ShopRow):
