@@ -5,8 +5,8 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.http import Call, endpoint
-from chalicelib.api.models.webhooks import WebhookReceipt
-from chalicelib.services import webhooks
+from chalicelib.api.models.webhooks import PrivacyExport, WebhookReceipt
+from chalicelib.services import privacy, webhooks
 
 bp = Blueprint(__name__)
 
@@ -22,3 +22,9 @@ def shopify_webhook(call: Call) -> WebhookReceipt:
         body=call.raw_body or b"",
     )
     return WebhookReceipt(outcome=outcome)
+
+
+@endpoint(bp, "/privacy/exports/{export_id}", ["GET"], errors=(404,))
+def get_privacy_export(call: Call, export_id: str) -> PrivacyExport:
+    """A customers/data_request export (``dr_<data_request.id>``) for the merchant to hand to the customer."""
+    return PrivacyExport.of(privacy.get_export(call.ports, call.shop_id, export_id))

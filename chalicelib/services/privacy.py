@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools import Logger
 
 from chalicelib.domain.campaigns import CampaignStatus
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.jobs import start_schedule_name
 from chalicelib.domain.privacy import PrivacyExport
 from chalicelib.domain.shopify import PrivacyRequest
@@ -69,6 +70,14 @@ def data_request(ports: Ports, request: PrivacyRequest) -> PrivacyExport | None:
     )
     ports.exports.save(export)
     logger.info("privacy export stored", extra={"shop_id": request.shop_id, "export_id": export.export_id})
+    return export
+
+
+def get_export(ports: Ports, shop_id: str, export_id: str) -> PrivacyExport:
+    """One of the shop's data-request exports, or NotFound (another shop's is simply not found)."""
+    export = ports.exports.get(shop_id, export_id)
+    if export is None:
+        raise NotFound(f"no privacy export {export_id}", code="export_not_found")
     return export
 
 

@@ -452,3 +452,15 @@ def test_the_queue_message_round_trips() -> None:
     assert Webhook.from_json(json.loads(json.dumps(webhook.to_json()))) == webhook
     with pytest.raises(ValueError):
         Webhook.from_json({"shop_id": SHOP})
+
+
+class TestPrivacyExportApi:
+    def test_the_merchant_fetches_the_export_and_another_shop_cannot(self, api: Api) -> None:
+        customer(api, "subscribed")
+        post(api, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"id": 7001, "phone": PHONE}, "data_request": {"id": 31}})
+        deliver(api)
+        got = api.call("GET", "/privacy/exports/dr_31")
+        assert got.status_code == 200
+        assert body(got)["phone"] == PHONE and body(got)["data"]["subscriber"]["customer_id"] == "7001"
+        assert api.call("GET", "/privacy/exports/dr_31", shop="other").status_code == 404
+        assert body(api.call("GET", "/privacy/exports/dr_nope"))["error"]["code"] == "export_not_found"
