@@ -479,6 +479,20 @@ class FakeLedger:
         phones = [p for p in phones if after is None or p > after]
         return Page(phones[:limit], _cursor(phones[limit - 1]) if len(phones) > limit else None)
 
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        rows = [e for (s, _, p), e in self.rows.items() if (s, p) == (shop_id, phone)]
+        return {"campaign_sends": [{"campaign_id": e.campaign_id, "state": e.state.value} for e in rows]}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            keys = [key for key in self.rows if (key[0], key[2]) == (shop_id, phone)]
+            for key in keys:
+                del self.rows[key]
+            for (s, _, _), phones in self.waves.items():
+                if s == shop_id and phone in phones:
+                    phones.remove(phone)
+            return len(keys)
+
     def states(self, shop_id: str, campaign_id: str) -> dict[str, SendState]:
         return {p: e.state for (s, c, p), e in self.rows.items() if (s, c) == (shop_id, campaign_id)}
 
@@ -841,6 +855,6 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         shop_data=None,  # type: ignore[arg-type]  # set below: it walks these very ports
         allow_fictional_numbers=True,
     )
-    ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, exports]  # type: ignore[list-item]
+    ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, ports.ledger, exports]  # type: ignore[list-item]
     ports.shop_data = FakeShopData(ports)
     return ports

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -17,12 +17,13 @@ from chalicelib.domain.messages import InboundSms
 from chalicelib.domain.privacy import suppression_hash
 from chalicelib.domain.shopify import Topic, Webhook
 from chalicelib.domain.subscribers import SubscriberStatus
-from chalicelib.services import inbox, webhooks
+from chalicelib.services import campaigns, inbox, webhooks
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
 from chalicelib.settings import Settings
 from devstack.shopify import customer_payload
+from tests.commands import new_campaign
 from tests.fakes import FrozenClock
 from tests.integration.conftest import TEST_PREFIX, TEST_REGION
 
@@ -68,6 +69,11 @@ def history(ports: Ports, shop: str, phone: str = PHONE) -> None:
     receive_sms(ports, InboundSms(f"in-{next(_ids)}", phone, sender, "Do you ship to Canada?", AT))
     inbox.reply(ports, shop, phone, inbox.ReplyRequest(text="We do!"))
     ContactRow(f"{shop}#{phone}", f"{AT.isoformat()}#cmp_1").save()
+    # a campaign that deferred the person to a quiet-hours release wave
+    campaign = campaigns.create_campaign(
+        ports, shop, new_campaign({"name": "Sale", "message": "Hi", "segment_id": "all", "draft": True})
+    )
+    assert ports.ledger.defer(shop, campaign.campaign_id, phone, AT + timedelta(hours=12), AT)
 
 
 def items(model: Any) -> list[dict[str, Any]]:
@@ -121,6 +127,7 @@ def test_a_data_request_exports_every_store(ports: Ports) -> None:
     assert data["conversation"]["last_message"] == "We do!"
     assert [r["text"] for r in data["replies"]] == ["We do!"]
     assert len(data["campaign_messages_received"]) == 1
+    assert [c["state"] for c in data["campaign_sends"]] == ["deferred"]
 
 
 def test_customers_redact_removes_the_person_and_keeps_only_a_hash(ports: Ports) -> None:
@@ -128,6 +135,7 @@ def test_customers_redact_removes_the_person_and_keeps_only_a_hash(ports: Ports)
     history(ports, OTHER)  # the same person in another shop is another shop's business
     run(ports, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"id": 7001, "phone": PHONE}, "data_request": {"id": 1}})
     assert mentions(f"{SHOP}#{PHONE}")  # there was something to erase
+    assert {"send-ledger", "release-waves"} <= set(mentions(PHONE))
 
     run(ports, Topic.CUSTOMERS_REDACT, {"customer": {"id": 7001, "phone": PHONE}, "orders_to_redact": [1]})
 

@@ -11,7 +11,7 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.inbox import row_to_conversation, row_to_reply
-from chalicelib.adapters.dynamo.keys import campaign_key, thread_key, utc
+from chalicelib.adapters.dynamo.keys import campaign_key, stamp, thread_key, utc
 from chalicelib.adapters.dynamo.subscribers import row_to_message
 from chalicelib.adapters.dynamo.tables import (
     CampaignRow,
@@ -116,6 +116,34 @@ class DynamoContactData:
     def erase(self, shop_id: str, phone: str) -> int:
         """Delete the contact history."""
         return _delete_all(ContactRow.query(thread_key(shop_id, phone), consistent_read=True))
+
+
+class DynamoSendHistoryData:
+    """``PersonalData`` for the campaigns' send ledgers and quiet-hours waves (keyed by campaign, then phone)."""
+
+    def _rows(self, shop_id: str, phone: str) -> list[SendLedgerRow]:
+        # One keyed read per campaign of the shop: the ledger has no index by phone, and a shop's campaigns are few.
+        keys = [
+            (campaign_key(shop_id, c.campaign_id), phone) for c in CampaignRow.query(shop_id, attributes_to_get=["campaign_id"])
+        ]
+        return list(SendLedgerRow.batch_get(keys, consistent_read=True)) if keys else []
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        """Each campaign the person was a recipient of, and what happened."""
+        return {
+            "campaign_sends": [
+                {"campaign_id": row.campaign_key.partition("#")[2], "state": row.state, "at": utc(row.at).isoformat()}
+                for row in self._rows(shop_id, phone)
+            ]
+        }
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        """Delete the person's ledger rows and their release-wave entries."""
+        rows = self._rows(shop_id, phone)
+        waves = [
+            ReleaseWaveRow(f"{row.campaign_key}#{stamp(row.release_at)}", phone) for row in rows if row.release_at is not None
+        ]
+        return _delete_all(rows) + _delete_all(waves)
 
 
 class DynamoSuppressions:
