@@ -165,6 +165,7 @@ class RouteSpec:
     idempotent: bool
     path_params: tuple[str, ...] = field(default=())
     signed: bool = False  # a Shopify webhook: X-Shopify-Hmac-Sha256 over the raw body instead of a bearer token
+    max_body: int = MAX_BODY_BYTES
 
 
 # view function (as Chalice holds it) -> its spec; contract.py reads it to write the OpenAPI document
@@ -213,6 +214,7 @@ def endpoint(
     errors: tuple[int, ...] = (),
     idempotent: bool = False,
     signed: bool = False,
+    max_body: int = MAX_BODY_BYTES,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(call, [body], [query], **path_params)`` as a JSON route: authenticated, parsed into the
     models its signature names, errors mapped once. ``also`` lists other success statuses (see Answer),
@@ -222,7 +224,18 @@ def endpoint(
     (method,) = methods
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = _spec(fn, path, method, auth=auth, status=status, also=also, errors=errors, idempotent=idempotent, signed=signed)
+        spec = _spec(
+            fn,
+            path,
+            method,
+            auth=auth,
+            status=status,
+            also=also,
+            errors=errors,
+            idempotent=idempotent,
+            signed=signed,
+            max_body=max_body,
+        )
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:
@@ -260,8 +273,8 @@ def _serve(spec: RouteSpec, fn: Callable[..., Any], request: Any, params: dict[s
     raw = request.raw_body if request.method in ("POST", "PUT", "PATCH") else None
     if isinstance(raw, str):  # Chalice gives str for some local requests
         raw = raw.encode("utf-8")
-    if raw is not None and len(raw) > MAX_BODY_BYTES:
-        return error_response(413, "body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
+    if raw is not None and len(raw) > spec.max_body:
+        return error_response(413, "body_too_large", f"request body is over {spec.max_body} bytes")
     kwargs: dict[str, Any] = {}
     if spec.body is not None:
         if not _content_type_ok(request.headers):

@@ -7,9 +7,11 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 from chalicelib.domain.errors import InvalidInput
@@ -104,6 +106,62 @@ def accepted_key(shop_id: str, webhook_id: str) -> str:
 def done_key(shop_id: str, webhook_id: str) -> str:
     """The claim the worker takes for a webhook id (a redelivered message finds it taken)."""
     return f"{DONE_PREFIX}{shop_id}#{webhook_id}"
+
+
+# What the worker reads of each payload (a field, or these keys of an object / of each object in a list); a
+# body too big for the queue is cut down to this. Read-only mappings: shared by several topics.
+Fields = Mapping[str, tuple[str, ...] | None]
+_ORDER_FIELDS: Fields = MappingProxyType(
+    {
+        "id": None,
+        "created_at": None,
+        "cancelled_at": None,
+        "phone": None,
+        "customer": ("id", "phone"),
+        "billing_address": ("phone",),
+        "shipping_address": ("phone",),
+        "total_price_set": ("shop_money",),
+        "discount_codes": ("code",),
+    }
+)
+_CUSTOMER_FIELDS: Fields = MappingProxyType(
+    {"id": None, "first_name": None, "last_name": None, "phone": None, "sms_marketing_consent": None}
+)
+_PRIVACY_FIELDS: Fields = MappingProxyType({"shop_domain": None, "customer": ("id", "phone"), "data_request": ("id",)})
+_READ: Mapping[Topic, Fields] = {
+    Topic.ORDERS_CREATE: _ORDER_FIELDS,
+    Topic.ORDERS_CANCELLED: _ORDER_FIELDS,
+    Topic.CUSTOMERS_CREATE: _CUSTOMER_FIELDS,
+    Topic.CUSTOMERS_UPDATE: _CUSTOMER_FIELDS,
+    Topic.APP_UNINSTALLED: _PRIVACY_FIELDS,
+    Topic.CUSTOMERS_DATA_REQUEST: _PRIVACY_FIELDS,
+    Topic.CUSTOMERS_REDACT: _PRIVACY_FIELDS,
+    Topic.SHOP_REDACT: _PRIVACY_FIELDS,
+}
+
+
+def _keep(value: Any, fields: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {name: value[name] for name in fields if name in value}
+    if isinstance(value, list):
+        return [_keep(item, fields) for item in value]
+    return value
+
+
+def slim(topic: Topic, body: str) -> str:
+    """The payload cut down to the fields the worker reads (for bodies too big to queue as received);
+    InvalidInput when it is not a JSON object."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidInput("webhook body is not JSON", code="invalid_json") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput("webhook body is not a JSON object", code="invalid_json")
+    read = _READ[topic]
+    kept = {
+        name: (value if read[name] is None else _keep(value, read[name] or ())) for name, value in data.items() if name in read
+    }
+    return json.dumps(kept, separators=(",", ":"))
 
 
 def topic_of(header: str | None) -> Topic | None:

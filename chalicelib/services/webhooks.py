@@ -5,6 +5,7 @@ The route has already verified the signature; nothing here trusts a payload it d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -23,6 +24,7 @@ from chalicelib.domain.shopify import (
     parse_customer,
     parse_order,
     parse_privacy,
+    slim,
     topic_of,
 )
 from chalicelib.observability import INHERIT, SERVICE
@@ -33,6 +35,8 @@ from chalicelib.services.subscribers import apply_shopify_consent
 logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 _MAX_WEBHOOK_ID = 200
+# SQS takes 256 KiB a message; the envelope around the body (shop, topic, ids, time) needs well under 1 KiB.
+QUEUED_BODY_MAX = 250 * 1024
 
 
 class Acceptance(str, Enum):
@@ -73,7 +77,7 @@ def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_
     if not ports.claims.claim(key, now):
         return Acceptance.DUPLICATE
     try:
-        ports.webhooks.put(Webhook(shop_id, wanted, webhook_id, body.decode("utf-8", "replace"), now))
+        ports.webhooks.put(Webhook(shop_id, wanted, webhook_id, _queueable(wanted, body), now))
     except BaseException:
         # Not queued: give the id back so Shopify's retry (it sees our 5xx) is not taken for a duplicate.
         ports.claims.release(key)
@@ -86,6 +90,19 @@ def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_
 #   Topic.ORDERS_CANCELLED: lambda ports, order, at: orders.order_cancelled(ports, order.shop_id, order.order_id, at),
 # ``at`` is when it happened: the order's created_at, or its cancelled_at. Until then orders topics are
 # parsed, checked and acknowledged with a log line (Handled.PARKED).
+def _queueable(topic: Topic, body: bytes) -> str:
+    """The body as received, or cut down to what the worker reads when SQS could not carry it whole."""
+    text = body.decode("utf-8", "replace")
+    # json.dumps: the size it has escaped inside the queue message (quotes and non-ASCII grow).
+    if len(json.dumps(text)) <= QUEUED_BODY_MAX:
+        return text
+    slimmed = slim(topic, text)
+    if len(json.dumps(slimmed)) > QUEUED_BODY_MAX:
+        raise InvalidInput("webhook payload is too large even without the fields smscast ignores", code="body_too_large")
+    logger.info("large webhook cut down to the fields read", extra={"topic": topic.value, "bytes": len(body)})
+    return slimmed
+
+
 OrderHandler = Callable[[Ports, Order, datetime], object]
 ORDER_HANDLERS: dict[Topic, OrderHandler] = {}
 

@@ -464,3 +464,38 @@ class TestPrivacyExportApi:
         assert body(got)["phone"] == PHONE and body(got)["data"]["subscriber"]["customer_id"] == "7001"
         assert api.call("GET", "/privacy/exports/dr_31", shop="other").status_code == 404
         assert body(api.call("GET", "/privacy/exports/dr_nope"))["error"]["code"] == "export_not_found"
+
+
+class TestLargeWebhooks:
+    def big_order(self, items: int) -> dict[str, Any]:
+        payload = order_payload(PHONE, "42.50", at=AT, order_id=77, codes=["SAVE10"])
+        line = {"title": 'Très long "quoted" title ' * 20, "properties": [{"name": "note", "value": "x" * 200}]}
+        payload["line_items"] = [{**line, "id": i} for i in range(items)]
+        return payload
+
+    def test_an_order_too_big_for_the_queue_is_cut_down_to_what_is_read(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        seen: list[Any] = []
+        monkeypatch.setitem(webhooks.ORDER_HANDLERS, Topic.ORDERS_CREATE, lambda ports, order, at: seen.append(order))
+        payload = self.big_order(400)
+        assert 256 * 1024 < len(json.dumps(payload)) < 1024 * 1024
+        response = post(api, Topic.ORDERS_CREATE, payload)
+        assert response.status_code == 200 and body(response) == {"outcome": "queued"}
+        (queued,) = queue(api).webhooks
+        assert len(json.dumps(queued.to_json())) < 256 * 1024
+        assert "line_items" not in json.loads(queued.body)
+        assert deliver(api) == [webhooks.Handled.DONE]
+        (order,) = seen
+        assert (order.order_id, order.total, order.phone, order.discount_codes) == ("77", 4250, PHONE, ("SAVE10",))
+
+    def test_a_small_webhook_is_queued_exactly_as_received(self, api: Api) -> None:
+        payload = self.big_order(3)
+        post(api, Topic.ORDERS_CREATE, payload)
+        (queued,) = queue(api).webhooks
+        assert queued.body == json.dumps(payload)
+
+    def test_over_a_mebibyte_is_413_but_only_once_signed(self, api: Api) -> None:
+        payload = self.big_order(1500)
+        assert len(json.dumps(payload)) > 1024 * 1024
+        assert post(api, Topic.ORDERS_CREATE, payload).status_code == 413
+        assert post(api, Topic.ORDERS_CREATE, payload, secret="wrong").status_code == 401
+        assert queue(api).webhooks == []
