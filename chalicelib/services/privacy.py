@@ -57,7 +57,9 @@ def data_request(ports: Ports, request: PrivacyRequest) -> PrivacyExport | None:
     """Gather what every personal-data store keeps about the person into an export the merchant can fetch."""
     phone = resolve_phone(ports, request)
     if phone is None:
-        return None  # smscast holds nothing it can tie to this customer
+        # smscast holds nothing it can tie to this customer (no phone, no checkout subscriber with the id)
+        logger.info("privacy data request: nothing held", extra={"shop_id": request.shop_id})
+        return None
     data: dict[str, object] = {"shop_id": request.shop_id, "phone": phone, "customer_id": request.customer_id}
     for store in ports.personal_data:
         data.update(store.export(request.shop_id, phone))
@@ -85,6 +87,7 @@ def redact_customer(ports: Ports, request: PrivacyRequest) -> int:
     """Erase the person from every personal-data store, keeping only the hashed suppression; items deleted."""
     phone = resolve_phone(ports, request)
     if phone is None:
+        logger.info("customer redact: nothing held", extra={"shop_id": request.shop_id})
         return 0
     # Suppress first: if an erase fails half-way, the number is already never texted or added again.
     ports.suppressions.add(request.shop_id, phone, ports.clock.now())

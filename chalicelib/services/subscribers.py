@@ -8,7 +8,9 @@ from datetime import datetime
 from enum import Enum
 from urllib.parse import urlparse
 
-from chalicelib.domain.errors import ConsentRequired, InvalidInput, NotFound
+from aws_lambda_powertools import Logger
+
+from chalicelib.domain.errors import ConsentRequired, InvalidInput, NotFound, ProviderRejected
 from chalicelib.domain.phones import normalize_phone
 from chalicelib.domain.shopify import ConsentState, CustomerConsent
 from chalicelib.domain.subscribers import (
@@ -20,8 +22,11 @@ from chalicelib.domain.subscribers import (
     Subscriber,
     SubscriberStatus,
 )
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Page, Ports, SubscriberChange
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 DEFAULT_CONSENT_TEXT = {
     Source.CHECKOUT: "Customer ticked the SMS marketing box at checkout",
@@ -230,7 +235,11 @@ def apply_shopify_consent(ports: Ports, consent: CustomerConsent) -> CustomerOut
             return CustomerOutcome.SUPPRESSED
         outcome = retry_on_conflict(lambda: _subscribe(ports, consent, phone), gave_up=f"subscriber {phone} kept changing")
         if outcome is CustomerOutcome.SUBSCRIBED and shop.settings.sender_number:
-            ports.sms.remove_opt_out(shop.settings.sender_number, phone)  # a Shopify opt-out put it there
+            try:
+                ports.sms.remove_opt_out(shop.settings.sender_number, phone)  # a Shopify opt-out put it there
+            except ProviderRejected as exc:
+                # AWS lets a number leave the opt-out list once per 30 days; sends are refused (and recorded) until then.
+                logger.warning("opt-out list removal refused", extra={"shop_id": consent.shop_id, "code": exc.code})
         return outcome
     if consent.state in (ConsentState.UNSUBSCRIBED, ConsentState.NOT_SUBSCRIBED):
         outcome = retry_on_conflict(lambda: _unsubscribe(ports, consent, phone), gave_up=f"subscriber {phone} kept changing")

@@ -113,7 +113,15 @@ def handle(ports: Ports, webhook: Webhook) -> Handled:
     if not ports.claims.claim(key, ports.clock.now()):
         return Handled.ALREADY_DONE
     try:
+        if webhook.topic is not Topic.SHOP_REDACT:
+            ports.shops.get(webhook.shop_id)  # erased by shop/redact since it was queued: nothing left to do it for
         return _dispatch(ports, webhook)
+    except NotFound as exc:
+        if exc.code != "shop_not_found":
+            ports.claims.release(key)
+            raise
+        logger.info("shopify webhook for a shop that is gone dropped", extra={"topic": webhook.topic.value})
+        return Handled.DROPPED
     except InvalidInput as exc:
         logger.warning("shopify webhook dropped", extra={"topic": webhook.topic.value, "code": exc.code, "why": exc.message})
         return Handled.DROPPED

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.campaigns import CampaignStatus
-from chalicelib.domain.errors import ConsentRequired, ShopUninstalled, TransientError
+from chalicelib.domain.errors import ConsentRequired, ProviderRejected, ShopUninstalled, TransientError
 from chalicelib.domain.inbox import ReplyState
 from chalicelib.domain.jobs import SendReply, start_schedule_name
 from chalicelib.domain.messages import InboundSms
@@ -499,3 +499,30 @@ class TestLargeWebhooks:
         assert post(api, Topic.ORDERS_CREATE, payload).status_code == 413
         assert post(api, Topic.ORDERS_CREATE, payload, secret="wrong").status_code == 401
         assert queue(api).webhooks == []
+
+
+class RefusingOptOutRemoval(FakeSms):
+    """AWS lets a number leave the opt-out list once per 30 days."""
+
+    def remove_opt_out(self, sender_number: str, phone: str) -> None:
+        raise ProviderRejected("opt-out removal refused", code="opt_out_removal_refused")
+
+
+def test_a_refused_opt_out_list_removal_does_not_fail_the_webhook(api: Api) -> None:
+    customer(api, "subscribed")
+    customer(api, "unsubscribed")
+    api.ports.sms = RefusingOptOutRemoval(api.ports.clock)  # type: ignore[arg-type]
+    assert customer(api, "subscribed") == [webhooks.Handled.DONE]
+    sub = api.ports.subscribers.get(SHOP, PHONE)
+    assert sub is not None and sub.status is SubscriberStatus.ACTIVE
+
+
+def test_a_webhook_queued_before_shop_redact_is_dropped_after_it(api: Api) -> None:
+    post(api, Topic.CUSTOMERS_CREATE, customer_payload(PHONE, at=AT))
+    post(api, Topic.SHOP_REDACT, {"shop_domain": SHOP})
+    late, redact = list(queue(api).webhooks)
+    queue(api).webhooks.clear()
+    assert webhooks.handle(api.ports, redact) is webhooks.Handled.DONE
+    assert webhooks.handle(api.ports, late) is webhooks.Handled.DROPPED
+    assert api.ports.subscribers.get(SHOP, PHONE) is None
+    assert webhooks.handle(api.ports, Webhook(SHOP, Topic.SHOP_REDACT, "again", "{}", AT)) is webhooks.Handled.DONE
