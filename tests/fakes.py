@@ -131,7 +131,7 @@ class FakeSubscriberStore:
         self.receipts: dict[str, dict[str, str]] = {}
         self.conversations = conversations
         self.lock = threading.Lock()
-        self.fail_next_apply: Exception | None = None
+        self.fail_next_apply: BaseException | None = None
 
     def get(self, shop_id: str, phone: str) -> Subscriber | None:
         return self.rows.get((shop_id, phone))
@@ -227,18 +227,21 @@ class FakeConversations:
 
 class FakeClaims:
     def __init__(self) -> None:
-        self.taken: set[str] = set()
+        self.keys: set[str] = set()
         self.lock = threading.Lock()
 
     def claim(self, key: str, at: datetime) -> bool:
         with self.lock:
-            if key in self.taken:
+            if key in self.keys:
                 return False
-            self.taken.add(key)
+            self.keys.add(key)
             return True
 
     def release(self, key: str) -> None:
-        self.taken.discard(key)
+        self.keys.discard(key)
+
+    def taken(self, key: str) -> bool:
+        return key in self.keys
 
 
 @dataclass

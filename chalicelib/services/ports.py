@@ -152,6 +152,10 @@ class Claims(Protocol):
         """Give a key back after the action it guarded definitely did not happen (e.g. throttled)."""
         ...
 
+    def taken(self, key: str) -> bool:
+        """True if someone claimed the key (a strongly consistent read; claims made after it are not seen)."""
+        ...
+
 
 class SmsProvider(Protocol):
     """Sends SMS/MMS and keeps the carrier-side opt-out list in step with ours."""

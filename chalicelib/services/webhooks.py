@@ -108,26 +108,34 @@ ORDER_HANDLERS: dict[Topic, OrderHandler] = {}
 
 
 def handle(ports: Ports, webhook: Webhook) -> Handled:
-    """Do a webhook's work once, however often SQS delivers it; errors other than bad input propagate (retry)."""
+    """Do a webhook's work; a message redelivered after it was done does nothing. Errors other than bad input
+    propagate, so SQS delivers it again."""
     key = done_key(webhook.shop_id, webhook.webhook_id)
-    if not ports.claims.claim(key, ports.clock.now()):
+    if ports.claims.taken(key):
         return Handled.ALREADY_DONE
+    # Marked done only after the work: a worker that dies half-way (a timeout during shop/redact) leaves the
+    # webhook to the redelivery, which redoes it. Every topic's work is idempotent, so the rare second run of
+    # a webhook whose mark was not written yet changes nothing.
+    handled = _run(ports, webhook)
+    if webhook.topic is not Topic.SHOP_REDACT:
+        # Not after shop/redact: the mark would keep the erased shop's name, and erasing again finds nothing.
+        ports.claims.claim(key, ports.clock.now())
+    return handled
+
+
+def _run(ports: Ports, webhook: Webhook) -> Handled:
     try:
         if webhook.topic is not Topic.SHOP_REDACT:
             ports.shops.get(webhook.shop_id)  # erased by shop/redact since it was queued: nothing left to do it for
         return _dispatch(ports, webhook)
     except NotFound as exc:
         if exc.code != "shop_not_found":
-            ports.claims.release(key)
             raise
         logger.info("shopify webhook for a shop that is gone dropped", extra={"topic": webhook.topic.value})
         return Handled.DROPPED
     except InvalidInput as exc:
         logger.warning("shopify webhook dropped", extra={"topic": webhook.topic.value, "code": exc.code, "why": exc.message})
         return Handled.DROPPED
-    except BaseException:
-        ports.claims.release(key)  # not done: the redelivery does it
-        raise
 
 
 def _dispatch(ports: Ports, webhook: Webhook) -> Handled:
