@@ -694,7 +694,7 @@ class FakeWebhookQueue:
 
     def __init__(self) -> None:
         self.webhooks: list[Webhook] = []
-        self.fail_next: Exception | None = None
+        self.fail_next: BaseException | None = None
 
     def put(self, webhook: Webhook) -> None:
         if self.fail_next is not None:

@@ -74,22 +74,15 @@ def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_
         return Acceptance.UNKNOWN_SHOP
     now = ports.clock.now()
     key = accepted_key(shop_id, webhook_id)
-    if not ports.claims.claim(key, now):
+    if ports.claims.taken(key):
         return Acceptance.DUPLICATE
-    try:
-        ports.webhooks.put(Webhook(shop_id, wanted, webhook_id, _queueable(wanted, body), now))
-    except BaseException:
-        # Not queued: give the id back so Shopify's retry (it sees our 5xx) is not taken for a duplicate.
-        ports.claims.release(key)
-        raise
+    ports.webhooks.put(Webhook(shop_id, wanted, webhook_id, _queueable(wanted, body), now))
+    # Marked only once queued: a failed or interrupted put answers 5xx (or nothing) and Shopify's retry queues
+    # it then. Two deliveries racing past the check both queue it; the worker does the work once.
+    ports.claims.claim(key, now)
     return Acceptance.QUEUED
 
 
-# Orders go to attribution (services/orders.py, written on the issue8-links branch). The merge fills this:
-#   Topic.ORDERS_CREATE: lambda ports, order, at: orders.order_placed(ports, order),
-#   Topic.ORDERS_CANCELLED: lambda ports, order, at: orders.order_cancelled(ports, order.shop_id, order.order_id, at),
-# ``at`` is when it happened: the order's created_at, or its cancelled_at. Until then orders topics are
-# parsed, checked and acknowledged with a log line (Handled.PARKED).
 def _queueable(topic: Topic, body: bytes) -> str:
     """The body as received, or cut down to what the worker reads when SQS could not carry it whole."""
     text = body.decode("utf-8", "replace")
@@ -103,6 +96,11 @@ def _queueable(topic: Topic, body: bytes) -> str:
     return slimmed
 
 
+# Orders go to attribution (services/orders.py, written on the issue8-links branch). The merge fills this:
+#   Topic.ORDERS_CREATE: lambda ports, order, at: orders.order_placed(ports, order),
+#   Topic.ORDERS_CANCELLED: lambda ports, order, at: orders.order_cancelled(ports, order.shop_id, order.order_id, at),
+# ``at`` is when it happened: the order's created_at, or its cancelled_at. Until then orders topics are
+# parsed, checked and acknowledged with a log line (Handled.PARKED).
 OrderHandler = Callable[[Ports, Order, datetime], object]
 ORDER_HANDLERS: dict[Topic, OrderHandler] = {}
 

@@ -142,6 +142,16 @@ class TestAcceptance:
         assert body(retried) == {"outcome": "queued"}
         assert len(queue(api).webhooks) == 1
 
+    def test_a_route_that_dies_while_queueing_leaves_the_id_for_shopifys_retry(self, api: Api) -> None:
+        queue(api).fail_next = WorkerCrash("Lambda timed out in SendMessage")
+        accept = {"shop_domain": SHOP, "topic": "customers/create", "webhook_id": "wh-1", "body": b"{}"}
+        with pytest.raises(WorkerCrash):
+            webhooks.accept(api.ports, **accept)  # type: ignore[arg-type]
+        nothing_stored(api)
+        assert webhooks.accept(api.ports, **accept) is webhooks.Acceptance.QUEUED  # type: ignore[arg-type]
+        assert webhooks.accept(api.ports, **accept) is webhooks.Acceptance.DUPLICATE  # type: ignore[arg-type]
+        assert len(queue(api).webhooks) == 1
+
     def test_an_unknown_topic_is_acknowledged_and_not_queued(self, api: Api) -> None:
         response = post(api, "products/update", {"id": 1})
         assert response.status_code == 200 and body(response) == {"outcome": "unknown_topic"}
