@@ -27,6 +27,7 @@ from chalicelib.domain.shopify import (
     slim,
     topic_of,
 )
+from chalicelib.domain.shops import validate_shop_id
 from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import privacy
 from chalicelib.services.ports import Ports
@@ -67,8 +68,8 @@ def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_
     if not webhook_id or len(webhook_id) > _MAX_WEBHOOK_ID or not shop_id:
         raise InvalidInput("X-Shopify-Webhook-Id and X-Shopify-Shop-Domain are required", code="invalid_webhook")
     try:
-        ports.shops.get(shop_id)
-    except NotFound:
+        ports.shops.get(validate_shop_id(shop_id))
+    except (NotFound, InvalidInput):
         # Not 404: Shopify retries any non-2xx for 48 hours, and no retry can make an unknown shop known.
         logger.warning("shopify webhook for an unknown shop ignored", extra={"shop_id": shop_id[:100], "topic": wanted.value})
         return Acceptance.UNKNOWN_SHOP

@@ -157,8 +157,9 @@ class TestAcceptance:
         assert response.status_code == 200 and body(response) == {"outcome": "unknown_topic"}
         assert queue(api).webhooks == []
 
-    def test_an_unknown_shop_is_acknowledged_so_shopify_stops_retrying(self, api: Api) -> None:
-        response = post(api, Topic.CUSTOMERS_CREATE, customer_payload(PHONE, at=AT), shop="stranger.myshopify.com")
+    @pytest.mark.parametrize("shop", ["stranger.myshopify.com", "x" * 300, "DEMO.myshopify.com#evil", "../demo"])
+    def test_an_unknown_shop_is_acknowledged_so_shopify_stops_retrying(self, api: Api, shop: str) -> None:
+        response = post(api, Topic.CUSTOMERS_CREATE, customer_payload(PHONE, at=AT), shop=shop)
         assert response.status_code == 200 and body(response) == {"outcome": "unknown_shop"}
         assert queue(api).webhooks == []
 
