@@ -6,8 +6,8 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api import campaigns, inbox, meta, segments, settings, subscribers
-from chalicelib.workers import campaign_jobs, campaign_sends, inbound_sms
+from chalicelib.api import campaigns, inbox, meta, segments, settings, subscribers, webhooks
+from chalicelib.workers import campaign_jobs, campaign_sends, inbound_sms, shopify_webhooks
 
 app = Chalice(app_name="smscast")
 app.register_blueprint(meta.bp)
@@ -16,6 +16,7 @@ app.register_blueprint(subscribers.bp)
 app.register_blueprint(segments.bp)
 app.register_blueprint(campaigns.bp)
 app.register_blueprint(inbox.bp)
+app.register_blueprint(webhooks.bp)
 
 
 # A plain function (not on_sns_message): the SNS subscription and its failure destination are declared in
@@ -34,3 +35,8 @@ def campaign_jobs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]
 @app.lambda_function(name="campaign_sends")
 def campaign_sends_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(campaign_sends.handle_sqs_event(event, context))
+
+
+@app.lambda_function(name="shopify_webhooks")
+def shopify_webhooks_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dict(shopify_webhooks.handle_sqs_event(event, context))

@@ -22,13 +22,23 @@ from chalicelib.adapters.dynamo.idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamo.inbox import DynamoInboxRepository, DynamoReplyRepository
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
 from chalicelib.adapters.dynamo.pacer import DynamoPacer
+from chalicelib.adapters.dynamo.privacy import (
+    DynamoContactData,
+    DynamoInboxData,
+    DynamoPrivacyExports,
+    DynamoReplyData,
+    DynamoSendHistoryData,
+    DynamoShopData,
+    DynamoSuppressions,
+    DynamoThreadData,
+)
 from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
 from chalicelib.adapters.dynamo.tables import bind_tables
 from chalicelib.adapters.media import HttpsFetcher, S3MediaLibrary
-from chalicelib.adapters.queues import QueueLocator, SqsJobQueue
-from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, schedule_group_name
+from chalicelib.adapters.queues import QueueLocator, SqsJobQueue, SqsWebhookQueue
+from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS, schedule_group_name
 from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
@@ -134,6 +144,7 @@ class Container:
 
     @cached_property
     def ports(self) -> Ports:
+        exports = DynamoPrivacyExports()
         return Ports(
             clock=self.clock,
             shops=DynamoShopRepository(self.clock),
@@ -152,6 +163,20 @@ class Container:
             inbox=DynamoInboxRepository(),
             replies=DynamoReplyRepository(),
             media=self.media,
+            webhooks=SqsWebhookQueue(self.client("sqs"), queue_url=lambda: self.queues.url(SHOPIFY_WEBHOOKS)),
+            suppressions=DynamoSuppressions(),
+            exports=exports,
+            shop_data=DynamoShopData(),
+            # Every store that holds data about one person (customers/data_request and customers/redact).
+            personal_data=[
+                self.subscribers,
+                DynamoThreadData(),
+                DynamoInboxData(),
+                DynamoReplyData(),
+                DynamoContactData(),
+                DynamoSendHistoryData(),
+                exports,
+            ],
             allow_fictional_numbers=self.settings.allow_fictional_numbers,
         )
 

@@ -13,6 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_FILE_ENV = "SMSCAST_DEVSTACK_FILE"
 DEFAULT_STATE_FILE = REPO_ROOT / ".devstack.json"
 DEFAULT_CLOCK_FILE = REPO_ROOT / ".devstack" / "clock.json"
+DEVSTACK_SHOPIFY_SECRET = "devstack-shopify-app-secret"  # local only: no real Shopify app signs with it
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 

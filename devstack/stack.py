@@ -15,7 +15,15 @@ from typing import Any
 from chalice.local import LocalDevServer
 
 from devstack import wiring
-from devstack.config import DEFAULT_CLOCK_FILE, REPO_ROOT, DevstackConfig, remove_state, state_file_path, write_state
+from devstack.config import (
+    DEFAULT_CLOCK_FILE,
+    DEVSTACK_SHOPIFY_SECRET,
+    REPO_ROOT,
+    DevstackConfig,
+    remove_state,
+    state_file_path,
+    write_state,
+)
 from devstack.moto_server import MotoServer, StartCancelled
 from devstack.pumps import Pump, SchedulerPump, SnsToLambdaPump, SqsToLambdaPump
 from devstack.serving import build_server
@@ -55,6 +63,8 @@ def configure_environment(endpoint: str, *, prefix: str, clock_file: str, env: M
             # moto accepts any well-formed role and never assumes it; set here so a deployment's value in the
             # developer's shell cannot leak in (the account is moto's default one)
             "SMSCAST_SCHEDULER_ROLE_ARN": f"arn:aws:iam::123456789012:role/{prefix}-scheduler",
+            # the app secret Shopify signs webhooks with; python -m devstack.shopify signs with the same one
+            "SMSCAST_SHOPIFY_API_SECRET": DEVSTACK_SHOPIFY_SECRET,
         }
     )
 

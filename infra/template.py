@@ -33,6 +33,7 @@ from chalicelib.adapters.resources import (
     INBOUND_FAILURES,
     INBOUND_SMS_TOPIC,
     MEDIA_BUCKET,
+    SHOPIFY_WEBHOOKS,
     QueueSpec,
     TopicSpec,
     messaging_definitions,
@@ -65,6 +66,8 @@ SQS_FUNCTIONS: tuple[SqsFunction, ...] = (
     SqsFunction(CAMPAIGN_JOBS, "campaign_jobs", batch_size=10, max_concurrency=2),
     # five batches of recipients per invocation keep one invocation well inside its timeout while paced
     SqsFunction(CAMPAIGN_SENDS, "campaign_sends", batch_size=5, max_concurrency=10),
+    # webhooks are light (a few reads and writes each); ten per invocation, two at a time keeps bursts gentle
+    SqsFunction(SHOPIFY_WEBHOOKS, "shopify_webhooks", batch_size=10, max_concurrency=2),
 )
 SCHEDULER_ROLE = "SchedulerRole"
 SCHEDULER_ROLE_ENV = "SMSCAST_SCHEDULER_ROLE_ARN"

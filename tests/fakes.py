@@ -27,8 +27,18 @@ from chalicelib.domain.jobs import Job
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
 from chalicelib.domain.pacing import reserve
+from chalicelib.domain.privacy import (
+    PrivacyExport,
+    consent_json,
+    conversation_json,
+    message_json,
+    reply_json,
+    subscriber_json,
+    suppression_hash,
+)
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
+from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
@@ -107,6 +117,12 @@ class FakeShops:
     def shop_for_api_key(self, api_key_hash: str) -> str | None:
         return self.keys.get(f"apikey#{api_key_hash}")
 
+    def mark_uninstalled(self, shop_id: str, at: datetime) -> Shop:
+        current = self.get(shop_id)
+        if current.uninstalled_at is None:
+            self.shops[shop_id] = replace(current, uninstalled_at=at)
+        return self.shops[shop_id]
+
 
 class FakeSubscriberStore:
     def __init__(self, conversations: FakeConversations) -> None:
@@ -115,7 +131,7 @@ class FakeSubscriberStore:
         self.receipts: dict[str, dict[str, str]] = {}
         self.conversations = conversations
         self.lock = threading.Lock()
-        self.fail_next_apply: Exception | None = None
+        self.fail_next_apply: BaseException | None = None
 
     def get(self, shop_id: str, phone: str) -> Subscriber | None:
         return self.rows.get((shop_id, phone))
@@ -170,6 +186,23 @@ class FakeSubscriberStore:
     def receipt(self, dedupe_key: str) -> dict[str, str] | None:
         return self.receipts.get(dedupe_key)
 
+    def by_customer_id(self, shop_id: str, customer_id: str) -> Subscriber | None:
+        found = [s for (shop, _), s in self.rows.items() if shop == shop_id and s.customer_id == customer_id]
+        return max(found, key=lambda s: s.updated_at, default=None)
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        subscriber = self.get(shop_id, phone)
+        return {
+            "subscriber": subscriber_json(subscriber) if subscriber else None,
+            "consent_history": [consent_json(e) for e in self.consent_history(shop_id, phone)],
+        }
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            events = [e for e in self.events if (e.shop_id, e.phone) == (shop_id, phone)]
+            self.events = [e for e in self.events if (e.shop_id, e.phone) != (shop_id, phone)]
+            return len(events) + (1 if self.rows.pop((shop_id, phone), None) else 0)
+
 
 class FakeConversations:
     def __init__(self) -> None:
@@ -182,21 +215,33 @@ class FakeConversations:
         items = sorted((m for (k, _), m in self.lines.items() if k == f"{shop_id}#{phone}"), key=lambda m: (m.at, m.message_id))
         return Page(items[:limit], None)
 
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        return {"messages": [message_json(m) for m in self.thread(shop_id, phone, limit=10**6).items]}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        keys = [key for key in self.lines if key[0] == f"{shop_id}#{phone}"]
+        for key in keys:
+            del self.lines[key]
+        return len(keys)
+
 
 class FakeClaims:
     def __init__(self) -> None:
-        self.taken: set[str] = set()
+        self.keys: set[str] = set()
         self.lock = threading.Lock()
 
     def claim(self, key: str, at: datetime) -> bool:
         with self.lock:
-            if key in self.taken:
+            if key in self.keys:
                 return False
-            self.taken.add(key)
+            self.keys.add(key)
             return True
 
     def release(self, key: str) -> None:
-        self.taken.discard(key)
+        self.keys.discard(key)
+
+    def taken(self, key: str) -> bool:
+        return key in self.keys
 
 
 @dataclass
@@ -437,6 +482,20 @@ class FakeLedger:
         phones = [p for p in phones if after is None or p > after]
         return Page(phones[:limit], _cursor(phones[limit - 1]) if len(phones) > limit else None)
 
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        rows = [e for (s, _, p), e in self.rows.items() if (s, p) == (shop_id, phone)]
+        return {"campaign_sends": [{"campaign_id": e.campaign_id, "state": e.state.value} for e in rows]}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            keys = [key for key in self.rows if (key[0], key[2]) == (shop_id, phone)]
+            for key in keys:
+                del self.rows[key]
+            for (s, _, _), phones in self.waves.items():
+                if s == shop_id and phone in phones:
+                    phones.remove(phone)
+            return len(keys)
+
     def states(self, shop_id: str, campaign_id: str) -> dict[str, SendState]:
         return {p: e.state for (s, c, p), e in self.rows.items() if (s, c) == (shop_id, campaign_id)}
 
@@ -580,6 +639,18 @@ class FakeInbox:
     def unresolved_count(self, shop_id: str) -> int:
         return self.counters.get(shop_id, 0)
 
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        conversation = self.get(shop_id, phone)
+        return {"conversation": conversation_json(conversation) if conversation else None}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            conversation = self.rows.pop((shop_id, phone), None)
+            if conversation is None:
+                return 0
+            self.counters[shop_id] = self.counters.get(shop_id, 0) - int(conversation.counts_as_unresolved)
+            return 1
+
 
 class FakeReplies:
     def __init__(self) -> None:
@@ -607,6 +678,89 @@ class FakeReplies:
             return False
         self.rows[key] = reply
         return True
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        return {"replies": [reply_json(r) for (s, p, _), r in self.rows.items() if (s, p) == (shop_id, phone)]}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        keys = [key for key in self.rows if key[:2] == (shop_id, phone)]
+        for key in keys:
+            del self.rows[key]
+        return len(keys)
+
+
+class FakeWebhookQueue:
+    """``WebhookQueue`` as a list; ``fail_next`` makes the next put raise (a queue outage)."""
+
+    def __init__(self) -> None:
+        self.webhooks: list[Webhook] = []
+        self.fail_next: BaseException | None = None
+
+    def put(self, webhook: Webhook) -> None:
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        self.webhooks.append(webhook)
+
+
+class FakeSuppressions:
+    """Only hashes are kept, as in DynamoDB."""
+
+    def __init__(self) -> None:
+        self.hashes: set[str] = set()
+
+    def add(self, shop_id: str, phone: str, at: datetime) -> None:
+        self.hashes.add(suppression_hash(shop_id, phone))
+
+    def contains(self, shop_id: str, phone: str) -> bool:
+        return suppression_hash(shop_id, phone) in self.hashes
+
+
+class FakeExports:
+    """``PrivacyExports`` and the ``PersonalData`` of the exports themselves."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], PrivacyExport] = {}
+
+    def save(self, export: PrivacyExport) -> None:
+        self.rows[(export.shop_id, export.export_id)] = export
+
+    def get(self, shop_id: str, export_id: str) -> PrivacyExport | None:
+        return self.rows.get((shop_id, export_id))
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        return {"earlier_exports": [e.export_id for (s, _), e in self.rows.items() if s == shop_id and e.phone == phone]}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        keys = [k for k, e in self.rows.items() if k[0] == shop_id and e.phone == phone]
+        for key in keys:
+            del self.rows[key]
+        return len(keys)
+
+
+class FakeShopData:
+    """shop/redact over the fakes: every fake that keeps a shop's data forgets it."""
+
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def erase_shop(self, shop_id: str) -> int:
+        p = self.ports
+        deleted = 0
+        inbox = p.inbox
+        assert isinstance(inbox, FakeInbox)
+        phones = {s.phone for s in p.subscribers.page(shop_id, limit=10**6).items} | {
+            phone for shop, phone in inbox.rows if shop == shop_id
+        }
+        for store in p.personal_data:
+            for phone in phones:
+                deleted += store.erase(shop_id, phone)
+        shops = p.shops
+        assert isinstance(shops, FakeShops)
+        deleted += 1 if shops.shops.pop(shop_id, None) else 0
+        for key in [k for k, v in shops.keys.items() if v == shop_id]:
+            del shops.keys[key]
+        return deleted
 
 
 # The smallest things that pass for images by their magic numbers (the media rules look at nothing else).
@@ -679,7 +833,8 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
     subscribers = FakeSubscriberStore(conversations)
     campaigns = FakeCampaigns(subscribers)
     contacts = FakeContacts()
-    return Ports(
+    exports = FakeExports()
+    ports = Ports(
         clock=clock,
         shops=FakeShops(),
         subscribers=subscribers,
@@ -697,5 +852,12 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         media=FakeMedia(),
         inbox=FakeInbox(subscribers.lock),
         replies=FakeReplies(),
+        webhooks=FakeWebhookQueue(),
+        suppressions=FakeSuppressions(),
+        exports=exports,
+        shop_data=None,  # type: ignore[arg-type]  # set below: it walks these very ports
         allow_fictional_numbers=True,
     )
+    ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, ports.ledger, exports]  # type: ignore[list-item]
+    ports.shop_data = FakeShopData(ports)
+    return ports

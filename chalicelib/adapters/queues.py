@@ -14,6 +14,7 @@ from chalicelib.adapters.resources import QueueSpec
 from chalicelib.domain.errors import SmscastError, TransientError
 from chalicelib.domain.jobs import Job, job_to_json
 from chalicelib.domain.sending import SendBatch
+from chalicelib.domain.shopify import Webhook
 from chalicelib.observability import INHERIT, SERVICE
 
 logger = Logger(service=SERVICE, child=True, level=INHERIT)
@@ -127,6 +128,22 @@ class SqsJobQueue:
                 failure.get("SenderFault"),
             )
         return failed
+
+
+class SqsWebhookQueue:
+    """Implements ``services.ports.WebhookQueue`` on the shopify-webhooks queue."""
+
+    def __init__(self, client: Any, *, queue_url: UrlSource) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def put(self, webhook: Webhook) -> None:
+        """Queue one verified webhook."""
+        url = self._url() if callable(self._url) else self._url
+        try:
+            self._client.send_message(QueueUrl=url, MessageBody=json.dumps(webhook.to_json()))
+        except ClientError as exc:
+            raise _translate(exc, f"queue a {webhook.topic.value} webhook") from exc
 
 
 class QueueLocator:

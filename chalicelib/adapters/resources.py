@@ -43,7 +43,9 @@ INBOUND_FAILURES = QueueSpec("inbound-sms-failures", visibility_timeout=60, max_
 CAMPAIGN_JOBS = QueueSpec("campaign-jobs", visibility_timeout=360, max_receive_count=5)
 # Recipient batches for the send worker (many recipients per message).
 CAMPAIGN_SENDS = QueueSpec("campaign-sends", visibility_timeout=360, max_receive_count=5)
-QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS)
+# Verified Shopify webhooks: the route answers Shopify at once and the webhook worker does the work.
+SHOPIFY_WEBHOOKS = QueueSpec("shopify-webhooks", visibility_timeout=360, max_receive_count=5)
+QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS)
 
 INBOUND_SMS_TOPIC = TopicSpec("inbound-sms")
 TOPICS: tuple[TopicSpec, ...] = (INBOUND_SMS_TOPIC,)

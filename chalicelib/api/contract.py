@@ -42,10 +42,19 @@ def _route_specs(routes: Mapping[str, Mapping[str, Any]]) -> list[RouteSpec]:
     return specs
 
 
+# What a Shopify webhook carries instead of a bearer token (see api/http.py endpoint(signed=True)).
+_SIGNED_HEADERS = {
+    "X-Shopify-Hmac-Sha256": "base64 HMAC-SHA256 of the raw body with the app secret",
+    "X-Shopify-Topic": "the webhook topic, e.g. orders/create",
+    "X-Shopify-Shop-Domain": "the shop, e.g. demo.myshopify.com",
+    "X-Shopify-Webhook-Id": "the delivery's id; a replay with the same id is acknowledged and ignored",
+}
+
+
 def error_statuses(spec: RouteSpec) -> list[int]:
     """The 4xx a route documents: those every route of its kind may answer, and the ones it declares."""
     statuses = {400, *spec.errors}  # every route refuses unknown query parameters
-    if spec.auth:
+    if spec.auth or spec.signed:
         statuses.add(401)
     if spec.method in ("POST", "PUT", "PATCH"):
         statuses.add(413)
@@ -78,6 +87,11 @@ def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Ma
                 "schema": {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},  # as idempotency.check_key
             }
         )
+    if spec.signed:
+        for name, description in _SIGNED_HEADERS.items():
+            parameters.append(
+                {"name": name, "in": "header", "required": True, "description": description, "schema": {"type": "string"}}
+            )
     success = _json(names[(spec.response, "serialization")]) if spec.response else None
     responses: dict[str, Any] = {}
     for status in (spec.status, *spec.also):

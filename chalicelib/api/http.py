@@ -29,6 +29,7 @@ from chalicelib.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from chalicelib.domain.shopify import signature_valid
 from chalicelib.observability import INHERIT, SERVICE, correlate
 from chalicelib.services import idempotency
 from chalicelib.services.auth import Caller, ShopifyApp, authenticate
@@ -89,6 +90,7 @@ class Call:
     caller: Caller | None
     raw_body: bytes | None
     ports: Ports
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names (Chalice's headers)
 
 
 # --- parsing ------------------------------------------------------------------------------------------
@@ -164,6 +166,8 @@ class RouteSpec:
     response: type[BaseModel] | None
     idempotent: bool
     path_params: tuple[str, ...] = field(default=())
+    signed: bool = False  # a Shopify webhook: X-Shopify-Hmac-Sha256 over the raw body instead of a bearer token
+    max_body: int = MAX_BODY_BYTES
 
 
 # view function (as Chalice holds it) -> its spec; contract.py reads it to write the OpenAPI document
@@ -211,15 +215,29 @@ def endpoint(
     also: tuple[int, ...] = (),
     errors: tuple[int, ...] = (),
     idempotent: bool = False,
+    signed: bool = False,
+    max_body: int = MAX_BODY_BYTES,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(call, [body], [query], **path_params)`` as a JSON route: authenticated, parsed into the
     models its signature names, errors mapped once. ``also`` lists other success statuses (see Answer),
     ``errors`` the 4xx it may answer besides the ones every route of its kind may (400, 401, 413, 415)."""
     # idempotent=True: honour an Idempotency-Key header (services/idempotency.py), checked after auth.
+    # signed=True (with auth=False): a Shopify webhook, verified on the raw bytes before anything else is read.
     (method,) = methods
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = _spec(fn, path, method, auth=auth, status=status, also=also, errors=errors, idempotent=idempotent)
+        spec = _spec(
+            fn,
+            path,
+            method,
+            auth=auth,
+            status=status,
+            also=also,
+            errors=errors,
+            idempotent=idempotent,
+            signed=signed,
+            max_body=max_body,
+        )
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:
@@ -249,14 +267,16 @@ def endpoint(
 def _serve(spec: RouteSpec, fn: Callable[..., Any], request: Any, params: dict[str, str]) -> Response:
     """Auth, then size and type, then parse, then the view (at most once per Idempotency-Key)."""
     ports = container().ports
+    if spec.signed:
+        _verify_shopify_signature(request)
     caller = authenticate(ports, request.headers.get("authorization"), _shopify_app()) if spec.auth else None
     if caller is not None:
         correlate(shop_id=caller.shop_id, campaign_id=params.get("campaign_id"), phone=params.get("phone"))
     raw = request.raw_body if request.method in ("POST", "PUT", "PATCH") else None
     if isinstance(raw, str):  # Chalice gives str for some local requests
         raw = raw.encode("utf-8")
-    if raw is not None and len(raw) > MAX_BODY_BYTES:
-        return error_response(413, "body_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
+    if raw is not None and len(raw) > spec.max_body:
+        return error_response(413, "body_too_large", f"request body is over {spec.max_body} bytes")
     kwargs: dict[str, Any] = {}
     if spec.body is not None:
         if not _content_type_ok(request.headers):
@@ -270,6 +290,7 @@ def _serve(spec: RouteSpec, fn: Callable[..., Any], request: Any, params: dict[s
         caller=caller,
         raw_body=raw,
         ports=ports,
+        headers=request.headers,
     )
     key = request.headers.get("idempotency-key") if spec.idempotent else None
     if key is not None:
@@ -287,6 +308,16 @@ def _render(spec: RouteSpec, result: Any) -> Response:
         result, status = result.body, result.status
     body = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
     return Response(body=body, status_code=status, headers={"Content-Type": JSON})
+
+
+def _verify_shopify_signature(request: Any) -> None:
+    """Unauthorized unless X-Shopify-Hmac-Sha256 signs the raw body with the app secret (nothing parsed yet)."""
+    raw = request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    secret = container().settings.shopify_api_secret or ""
+    if not signature_valid(secret, raw, request.headers.get("x-shopify-hmac-sha256")):
+        raise Unauthorized("the webhook signature does not match its body", code="invalid_signature")
 
 
 def _shopify_app() -> ShopifyApp | None:

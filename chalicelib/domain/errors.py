@@ -46,6 +46,12 @@ class ConsentRequired(Conflict):
     code = "opted_out"
 
 
+class ShopUninstalled(Conflict):
+    """The merchant uninstalled the app: nothing more is sent for the shop."""
+
+    code = "shop_uninstalled"
+
+
 class ConcurrentUpdate(Conflict):
     """Someone else changed the record first; reload and try again."""
 

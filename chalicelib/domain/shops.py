@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from chalicelib.domain import encoding
-from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.errors import InvalidInput, ShopUninstalled
 from chalicelib.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, validate_join_keyword
 from chalicelib.domain.phones import normalize_phone
 
@@ -97,6 +97,17 @@ class Shop:
     shop_id: str
     settings: ShopSettings
     version: int = 0
+    uninstalled_at: datetime | None = None  # app/uninstalled: nothing is sent for the shop any more
+
+    @property
+    def installed(self) -> bool:
+        """False once the merchant uninstalled the app: no campaign, reply or auto-reply goes out."""
+        return self.uninstalled_at is None
+
+    def require_installed(self) -> None:
+        """Raise ShopUninstalled when the app was uninstalled."""
+        if not self.installed:
+            raise ShopUninstalled(f"{self.shop_id} uninstalled the app; nothing is sent for it")
 
 
 def validate_shop_id(shop_id: str) -> str:

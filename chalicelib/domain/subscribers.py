@@ -42,6 +42,7 @@ class ConsentSource(str, Enum):
     IMPORT = "import"
     API = "api"
     MERCHANT = "merchant"  # someone in the shop's dashboard / inbox
+    SHOPIFY = "shopify"  # the customer's SMS marketing consent in Shopify (customers webhooks)
 
 
 # The consent channel behind a subscriber added by the shop (not by SMS): a keyword subscriber added
@@ -79,6 +80,7 @@ class Subscriber:
     updated_at: datetime
     name: str | None = None
     profile_url: str | None = None
+    customer_id: str | None = None  # Shopify's customer id (checkout subscribers), for matching orders
     opted_out_at: datetime | None = None
     # Facts segments select on; written by order attribution and click tracking.
     orders_count: int = 0

@@ -53,6 +53,9 @@ def receive_sms(ports: Ports, sms: InboundSms) -> InboundResult:
     logger.append_keys(shop_id=shop.shop_id)  # the worker knew only the phone: every later line names the shop
     phone = _e164(sms.from_number, ports)
     intent = classify(sms.body, join_keyword=shop.settings.opt_in_keyword)
+    if intent in (Intent.JOIN, Intent.OPT_IN, Intent.CONFIRM) and ports.suppressions.contains(shop.shop_id, phone):
+        # A redacted person's number never subscribes again: the text is kept as a plain Inbox message.
+        intent = Intent.MESSAGE
     dedupe_key = f"inbound#{sms.message_id}"
 
     stored = ports.subscribers.receipt(dedupe_key)
@@ -148,6 +151,9 @@ def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, plan: Foll
 
 
 def _send_auto_reply(ports: Ports, shop: Shop, sender: str, phone: str, sms: InboundSms, reply: AutoReply) -> bool:
+    if not shop.installed:
+        logger.info("auto-reply not sent: the shop uninstalled the app", extra={"shop_id": shop.shop_id, "reply": reply.value})
+        return False
     claim = OnceClaim(ports.claims, f"auto-reply#{sms.message_id}")
     body = shop.settings.render(getattr(shop.settings, reply.value))
     outgoing = OutboundSms(

@@ -214,6 +214,7 @@ def reply(ports: Ports, shop_id: str, phone: str, request: ReplyRequest, *, requ
     if not limit_ok:
         raise InvalidInput("reply is too long for one message", code="message_too_long")
     shop = ports.shops.get(shop_id)
+    shop.require_installed()
     reply_id = "rep_" + secrets.token_hex(10)
     if request_key is not None:
         reply_id = reply_id_for(shop_id, e164, request_key, text, media_url)
@@ -403,6 +404,9 @@ def send_scheduled_reply(ports: Ports, job: SendReply) -> None:
     if stored is None or stored.state is not ReplyState.SCHEDULED:
         return
     shop = ports.shops.get(job.shop_id)
+    if not shop.installed:
+        ports.replies.settle(_settled(stored, ReplyState.CANCELLED, reason="shop_uninstalled", at=ports.clock.now()))
+        return
     subscriber = ports.subscribers.get(job.shop_id, job.phone)
     if subscriber is None or not subscriber.can_receive_marketing:
         ports.replies.settle(_settled(stored, ReplyState.CANCELLED, reason="opted_out", at=ports.clock.now()))

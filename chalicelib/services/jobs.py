@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import NotFound, ShopUninstalled
 from chalicelib.domain.jobs import Job, PlanPage, ReleaseWave, SendReply, StartCampaign
 from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services import inbox, planning
@@ -20,6 +20,8 @@ def run_job(ports: Ports, job: Job) -> None:
             planning.start_campaign(ports, job.shop_id, job.campaign_id, trigger="schedule")
         except NotFound:
             logger.info("schedule fired for a deleted campaign")  # campaign_id: a correlation key
+        except ShopUninstalled:
+            logger.info("schedule fired for a shop that uninstalled the app; not started")
     elif isinstance(job, PlanPage):
         planning.plan_page(ports, job)
     elif isinstance(job, ReleaseWave):

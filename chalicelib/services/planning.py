@@ -34,6 +34,10 @@ def start_campaign(ports: Ports, shop_id: str, campaign_id: str, *, trigger: Lit
     switched off, deleted or moved later is ignored or re-armed). Send Now starts a Draft.
     """
 
+    # An uninstalled shop starts nothing: Send Now answers 409 shop_uninstalled, a late schedule firing is refused
+    # the same way and its job dropped by the worker's error log (uninstall also removed the schedules).
+    ports.shops.get(shop_id).require_installed()
+
     def attempt() -> Campaign:
         campaign = ports.campaigns.get(shop_id, campaign_id)
         now = ports.clock.now()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Generic, Protocol, TypeVar
@@ -13,8 +13,10 @@ from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
+from chalicelib.domain.privacy import PrivacyExport
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
+from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
 
@@ -59,6 +61,10 @@ class ShopRepository(Protocol):
 
     def shop_for_api_key(self, api_key_hash: str) -> str | None:
         """The shop id an API key hash belongs to."""
+        ...
+
+    def mark_uninstalled(self, shop_id: str, at: datetime) -> Shop:
+        """Record that the app was uninstalled (the first time wins); NotFound for an unknown shop."""
         ...
 
 
@@ -118,6 +124,10 @@ class SubscriberStore(Protocol):
         """The receipt stored with a committed dedupe key ({} if it had none); None if never committed."""
         ...
 
+    def by_customer_id(self, shop_id: str, customer_id: str) -> Subscriber | None:
+        """The subscriber with this Shopify customer id, or None."""
+        ...
+
 
 class Conversations(Protocol):
     """The per-subscriber thread of messages."""
@@ -140,6 +150,10 @@ class Claims(Protocol):
 
     def release(self, key: str) -> None:
         """Give a key back after the action it guarded definitely did not happen (e.g. throttled)."""
+        ...
+
+    def taken(self, key: str) -> bool:
+        """True if someone claimed the key (a strongly consistent read; claims made after it are not seen)."""
         ...
 
 
@@ -361,6 +375,61 @@ class MediaLibrary(Protocol):
         ...
 
 
+# --- Shopify and privacy ----------------------------------------------------------------------------------
+
+
+class WebhookQueue(Protocol):
+    """Verified webhooks waiting for the webhook worker (SQS)."""
+
+    def put(self, webhook: Webhook) -> None:
+        """Queue one webhook; TransientError when the queue did not take it."""
+        ...
+
+
+class PersonalData(Protocol):
+    """A store that holds data about one person (one phone in one shop)."""
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        """Everything this store keeps about the person, JSON-ready."""
+        ...
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        """Delete everything this store keeps about the person; how many items were deleted."""
+        ...
+
+
+class Suppressions(Protocol):
+    """Hashed numbers of redacted people: never added, imported or texted again, without keeping the number."""
+
+    def add(self, shop_id: str, phone: str, at: datetime) -> None:
+        """Suppress the number for the shop (idempotent)."""
+        ...
+
+    def contains(self, shop_id: str, phone: str) -> bool:
+        """True when the number was suppressed for the shop."""
+        ...
+
+
+class PrivacyExports(Protocol):
+    """Answers to customers/data_request, kept for the merchant to hand to the customer."""
+
+    def save(self, export: PrivacyExport) -> None:
+        """Store the export (the same id again replaces it)."""
+        ...
+
+    def get(self, shop_id: str, export_id: str) -> PrivacyExport | None:
+        """One export, or None."""
+        ...
+
+
+class ShopData(Protocol):
+    """Everything stored for a shop, for shop/redact."""
+
+    def erase_shop(self, shop_id: str) -> int:
+        """Delete every item of the shop in every table; how many items were deleted."""
+        ...
+
+
 # Waiting goes through a port too, so tests with a virtual clock wait instantly and exactly.
 Sleeper = Callable[[float], None]
 
@@ -386,4 +455,10 @@ class Ports:
     media: MediaLibrary
     inbox: InboxRepository
     replies: ReplyRepository
+    webhooks: WebhookQueue
+    suppressions: Suppressions
+    exports: PrivacyExports
+    shop_data: ShopData
+    # Every store holding data about a person: customers/data_request and customers/redact walk this list.
+    personal_data: list[PersonalData] = field(default_factory=list)
     allow_fictional_numbers: bool = False

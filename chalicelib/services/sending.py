@@ -82,6 +82,10 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
         report.stopped = True
         return report
     shop = ports.shops.get(batch.shop_id)
+    if not shop.installed:
+        # app/uninstalled ends the campaign too; this stops a batch read just before that landed.
+        report.stopped = True
+        return report
     subscribers = ports.subscribers.get_many(batch.shop_id, batch.phones)
     entries = ports.ledger.get_many(batch.shop_id, batch.campaign_id, batch.phones)
     throttled: list[str] = []

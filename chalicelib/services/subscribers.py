@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
 from urllib.parse import urlparse
 
-from chalicelib.domain.errors import ConsentRequired, InvalidInput, NotFound
+from aws_lambda_powertools import Logger
+
+from chalicelib.domain.errors import ConsentRequired, InvalidInput, NotFound, ProviderRejected
 from chalicelib.domain.phones import normalize_phone
+from chalicelib.domain.shopify import ConsentState, CustomerConsent
 from chalicelib.domain.subscribers import (
     CONSENT_SOURCE_OF,
     ConsentAction,
@@ -17,8 +22,11 @@ from chalicelib.domain.subscribers import (
     Subscriber,
     SubscriberStatus,
 )
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Page, Ports, SubscriberChange
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 DEFAULT_CONSENT_TEXT = {
     Source.CHECKOUT: "Customer ticked the SMS marketing box at checkout",
@@ -75,6 +83,9 @@ def add_subscriber(ports: Ports, shop_id: str, command: AddSubscriber) -> AddRes
     """Add a subscriber the shop has consent for. An opted-out number stays opted out (409 opted_out):
     only the subscriber's own START brings it back."""
     ports.shops.get(shop_id)
+    if ports.suppressions.contains(shop_id, command.phone):
+        # A redacted person's number: the shop asked Shopify to forget them, so nobody may add them back.
+        raise ConsentRequired(f"{command.phone} was erased at the customer's request and may not be added", code="suppressed")
 
     def attempt() -> AddResult:
         now = ports.clock.now()
@@ -180,3 +191,110 @@ def opt_out(ports: Ports, shop_id: str, phone: str, *, source: ConsentSource, te
     if shop.settings.sender_number:
         ports.sms.add_opt_out(shop.settings.sender_number, e164)  # idempotent: safe on every call
     return stored
+
+
+class CustomerOutcome(str, Enum):
+    """What a Shopify customers webhook did to the subscriber list."""
+
+    SUBSCRIBED = "subscribed"  # a new checkout subscriber, or one made active again
+    UPDATED = "updated"  # already subscribed: profile refreshed
+    UNCHANGED = "unchanged"
+    OPTED_OUT = "opted_out"
+    REFUSED_OPTED_OUT = "refused_opted_out"  # opted out by other means (STOP): only the subscriber can undo it
+    SUPPRESSED = "suppressed"  # redacted earlier: never added again
+    IGNORED = "ignored"  # no phone, no SMS consent, or nothing to opt out
+
+
+def _shopify_event(consent: CustomerConsent, phone: str, action: ConsentAction, at: datetime) -> ConsentEvent:
+    return ConsentEvent(
+        shop_id=consent.shop_id,
+        phone=phone,
+        at=at,
+        event_id=uuid.uuid4().hex,
+        action=action,
+        source=ConsentSource.SHOPIFY,
+        text=consent.consent_text,
+    )
+
+
+def _reopened_by_shopify(ports: Ports, subscriber: Subscriber) -> bool:
+    """An opted-out number may come back through Shopify only if Shopify itself opted it out last."""
+    history = ports.subscribers.consent_history(subscriber.shop_id, subscriber.phone)
+    latest = history[-1] if history else None
+    return latest is not None and latest.action is ConsentAction.OPTED_OUT and latest.source is ConsentSource.SHOPIFY
+
+
+def apply_shopify_consent(ports: Ports, consent: CustomerConsent) -> CustomerOutcome:
+    """Make the subscriber list agree with a customer's SMS marketing consent in Shopify (checkout subscribers)."""
+    phone = consent.phone
+    if phone is None or consent.state is None:
+        return CustomerOutcome.IGNORED
+    shop = ports.shops.get(consent.shop_id)
+    if consent.state is ConsentState.SUBSCRIBED:
+        if ports.suppressions.contains(consent.shop_id, phone):
+            return CustomerOutcome.SUPPRESSED
+        outcome = retry_on_conflict(lambda: _subscribe(ports, consent, phone), gave_up=f"subscriber {phone} kept changing")
+        if outcome is CustomerOutcome.SUBSCRIBED and shop.settings.sender_number:
+            try:
+                ports.sms.remove_opt_out(shop.settings.sender_number, phone)  # a Shopify opt-out put it there
+            except ProviderRejected as exc:
+                # AWS lets a number leave the opt-out list once per 30 days; sends are refused (and recorded) until then.
+                logger.warning("opt-out list removal refused", extra={"shop_id": consent.shop_id, "code": exc.code})
+        return outcome
+    if consent.state in (ConsentState.UNSUBSCRIBED, ConsentState.NOT_SUBSCRIBED):
+        outcome = retry_on_conflict(lambda: _unsubscribe(ports, consent, phone), gave_up=f"subscriber {phone} kept changing")
+        if outcome is CustomerOutcome.OPTED_OUT and shop.settings.sender_number:
+            ports.sms.add_opt_out(shop.settings.sender_number, phone)
+        return outcome
+    return CustomerOutcome.IGNORED  # pending (double opt-in not confirmed yet) or redacted
+
+
+def _subscribe(ports: Ports, consent: CustomerConsent, phone: str) -> CustomerOutcome:
+    now = ports.clock.now()
+    existing = ports.subscribers.get(consent.shop_id, phone)
+    event = _shopify_event(consent, phone, ConsentAction.OPTED_IN, now)
+    if existing is None:
+        subscriber = Subscriber(
+            shop_id=consent.shop_id,
+            phone=phone,
+            status=SubscriberStatus.ACTIVE,
+            source=Source.CHECKOUT,
+            joined_at=now,
+            updated_at=now,
+            name=consent.name,
+            profile_url=consent.profile_url,
+            customer_id=consent.customer_id,
+        )
+        ports.subscribers.apply(SubscriberChange(subscriber=subscriber, expected_version=None, event=event))
+        return CustomerOutcome.SUBSCRIBED
+    if existing.status is SubscriberStatus.OPTED_OUT and not _reopened_by_shopify(ports, existing):
+        return CustomerOutcome.REFUSED_OPTED_OUT
+    profile = replace(
+        existing,
+        name=consent.name or existing.name,
+        profile_url=consent.profile_url,
+        customer_id=consent.customer_id,
+    )
+    if existing.status is SubscriberStatus.ACTIVE:
+        if profile == existing:
+            return CustomerOutcome.UNCHANGED
+        ports.subscribers.apply(SubscriberChange(subscriber=replace(profile, updated_at=now), expected_version=existing.version))
+        return CustomerOutcome.UPDATED
+    if existing.status is SubscriberStatus.OPTED_OUT:
+        activated = profile.opt_back_in(now)
+    else:  # pending keyword sign-up that now consents at checkout
+        activated = replace(profile, status=SubscriberStatus.ACTIVE, updated_at=now)
+    ports.subscribers.apply(SubscriberChange(subscriber=activated, expected_version=existing.version, event=event))
+    return CustomerOutcome.SUBSCRIBED
+
+
+def _unsubscribe(ports: Ports, consent: CustomerConsent, phone: str) -> CustomerOutcome:
+    existing = ports.subscribers.get(consent.shop_id, phone)
+    if existing is None:
+        return CustomerOutcome.IGNORED
+    if existing.status is SubscriberStatus.OPTED_OUT:
+        return CustomerOutcome.UNCHANGED
+    now = ports.clock.now()
+    event = _shopify_event(consent, phone, ConsentAction.OPTED_OUT, now)
+    ports.subscribers.apply(SubscriberChange(subscriber=existing.opt_out(now), expected_version=existing.version, event=event))
+    return CustomerOutcome.OPTED_OUT

@@ -353,13 +353,14 @@ class TestCampaignSchedulesOnDevstack:
 
 class TestWiring:
     def test_devstack_consumes_the_queues_the_template_maps_with_the_same_batch_sizes(self) -> None:
-        from chalicelib.workers import campaign_jobs, campaign_sends
+        from chalicelib.workers import campaign_jobs, campaign_sends, shopify_webhooks
         from infra.template import SQS_FUNCTIONS
 
         found = {w.function_name: (w.queue, w.batch_size, w.handler) for w in wiring.sqs_workers()}
         assert found == {
             "campaign_jobs": (SQS_FUNCTIONS[0].queue, SQS_FUNCTIONS[0].batch_size, campaign_jobs.handle_sqs_event),
             "campaign_sends": (SQS_FUNCTIONS[1].queue, SQS_FUNCTIONS[1].batch_size, campaign_sends.handle_sqs_event),
+            "shopify_webhooks": (SQS_FUNCTIONS[2].queue, SQS_FUNCTIONS[2].batch_size, shopify_webhooks.handle_sqs_event),
         }
 
 

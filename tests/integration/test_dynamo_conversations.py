@@ -140,6 +140,14 @@ class TestClaims:
         assert claims.claim("auto-reply#m1", T0) is True
         assert claims.claim("auto-reply#m1", T0) is False
 
+    def test_taken_says_whether_a_key_is_held(self) -> None:
+        claims = DynamoClaims()
+        assert claims.taken("shopify-webhook-done#a#1") is False
+        claims.claim("shopify-webhook-done#a#1", T0)
+        assert claims.taken("shopify-webhook-done#a#1") is True
+        claims.release("shopify-webhook-done#a#1")
+        assert claims.taken("shopify-webhook-done#a#1") is False
+
     def test_claims_never_expire(self) -> None:
         DynamoClaims().claim("order#42", T0)
         row = DedupeRow.get("order#42")

@@ -12,11 +12,12 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from chalicelib.adapters.queues import MAX_DELAY_SECONDS, QueueLocator, SqsJobQueue
-from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, create_messaging_resources
+from chalicelib.adapters.queues import MAX_DELAY_SECONDS, QueueLocator, SqsJobQueue, SqsWebhookQueue
+from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS, create_messaging_resources
 from chalicelib.domain.errors import ConfigurationError, TransientError
 from chalicelib.domain.jobs import PlanPage, ReleaseWave, job_from_json
 from chalicelib.domain.sending import SendBatch
+from chalicelib.domain.shopify import Topic, Webhook
 from tests.integration.conftest import TEST_PREFIX, TEST_REGION
 
 pytestmark = pytest.mark.integration
@@ -175,3 +176,27 @@ class TestQueueLocator:
     def test_a_missing_queue_is_a_configuration_error(self, env: Env) -> None:
         with pytest.raises(ConfigurationError):
             QueueLocator(env.sqs, "nosuchprefix").url(CAMPAIGN_JOBS)
+
+
+class TestWebhookQueue:
+    def test_a_webhook_arrives_on_its_queue_and_reads_back_whole(self, env: Env) -> None:
+        queue = SqsWebhookQueue(env.sqs, queue_url=lambda: env.locator.url(SHOPIFY_WEBHOOKS))
+        webhook = Webhook(
+            SHOP,
+            Topic.ORDERS_CREATE,
+            "wh-1",
+            '{"id": 1, "note": "\\u00e9t\\u00e9 \\"quoted\\""}',
+            datetime(2030, 1, 1, tzinfo=timezone.utc),
+        )
+        queue.put(webhook)
+        (message,) = env.receive_all(SHOPIFY_WEBHOOKS)
+        assert Webhook.from_json(json.loads(message["Body"])) == webhook
+        assert env.receive_all(CAMPAIGN_JOBS) == []
+
+    def test_a_throttled_put_is_transient(self, aws: None) -> None:
+        client = boto3.client("sqs", region_name=TEST_REGION)
+        queue = SqsWebhookQueue(client, queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/q")
+        with Stubber(client) as stubber:
+            stubber.add_client_error("send_message", service_error_code="RequestThrottled", http_status_code=400)
+            with pytest.raises(TransientError):
+                queue.put(Webhook(SHOP, Topic.SHOP_REDACT, "wh-1", "{}", datetime(2030, 1, 1, tzinfo=timezone.utc)))

@@ -20,3 +20,11 @@ class DynamoClaims:
     def release(self, key: str) -> None:
         """Give ``key`` back (deleting a key nobody holds is fine), so the next claim succeeds."""
         DedupeRow(key).delete()
+
+    def taken(self, key: str) -> bool:
+        """True if ``key`` was claimed (and not released)."""
+        try:
+            DedupeRow.get(key, consistent_read=True)
+        except DedupeRow.DoesNotExist:
+            return False
+        return True

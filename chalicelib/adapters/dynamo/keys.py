@@ -42,6 +42,11 @@ def thread_key(shop_id: str, phone: str) -> str:
     return f"{shop_id}#{phone}"
 
 
+def customer_key(shop_id: str, customer_id: str) -> str:
+    """``<shop>#<customer id>``: the subscribers' by-customer index key (Shopify customer ids)."""
+    return f"{shop_id}#{customer_id}"
+
+
 def campaign_key(shop_id: str, campaign_id: str) -> str:
     """``<shop>#<campaign>``: partition of one campaign's send ledger."""
     return f"{shop_id}#{campaign_id}"

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import datetime
+
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
-from chalicelib.adapters.dynamo.keys import api_key_key, sender_key
+from chalicelib.adapters.dynamo.conditions import condition_failed
+from chalicelib.adapters.dynamo.keys import api_key_key, sender_key, utc
 from chalicelib.adapters.dynamo.tables import ShopKeyRow, ShopRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.domain.shops import Shop, ShopSettings
@@ -27,7 +31,12 @@ def _require_hash(api_key_hash: str) -> str:
 
 def row_to_shop(row: ShopRow) -> Shop:
     """The domain shop a row holds."""
-    return Shop(shop_id=row.shop_id, settings=ShopSettings.from_dict(row.settings or {}), version=int(row.version))
+    return Shop(
+        shop_id=row.shop_id,
+        settings=ShopSettings.from_dict(row.settings or {}),
+        version=int(row.version),
+        uninstalled_at=utc(row.uninstalled_at) if row.uninstalled_at else None,
+    )
 
 
 def _taken(number: str | None) -> Conflict:
@@ -104,7 +113,21 @@ class DynamoShopRepository:
             if "new_sender" in exc.failed and "shop" not in exc.failed and not exc.conflicted:
                 raise _taken(new) from exc
             raise ConcurrentUpdate(f"settings of {shop.shop_id} changed meanwhile; reload and retry") from exc
-        return Shop(shop_id=shop.shop_id, settings=settings, version=shop.version + 1)
+        return replace(shop, settings=settings, version=shop.version + 1)
+
+    def mark_uninstalled(self, shop_id: str, at: datetime) -> Shop:
+        """Record that the app was uninstalled (the first time wins; NotFound for an unknown shop)."""
+        try:
+            # No version bump: settings saves racing with this must not fail, and it never changes back here.
+            ShopRow(shop_id).update(
+                actions=[ShopRow.uninstalled_at.set(ShopRow.uninstalled_at | utc(at))],
+                condition=ShopRow.shop_id.exists(),
+            )
+        except UpdateError as exc:
+            if condition_failed(exc):
+                raise NotFound(f"shop {shop_id} not found", code="shop_not_found") from exc
+            raise
+        return self.get(shop_id)
 
     def shop_for_sender(self, number: str) -> Shop | None:
         """The shop whose sender number this is, for routing inbound SMS."""

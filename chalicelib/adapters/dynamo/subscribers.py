@@ -16,10 +16,11 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import parse_time_key, thread_key, time_key, utc
+from chalicelib.adapters.dynamo.keys import customer_key, parse_time_key, thread_key, time_key, utc
 from chalicelib.adapters.dynamo.tables import ConsentEventRow, DedupeRow, MessageRow, SubscriberRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind
+from chalicelib.domain.privacy import consent_json, subscriber_json
 from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Source, Subscriber, SubscriberStatus
 from chalicelib.services.ports import AlreadyDone, Clock, Page, SubscriberChange
 
@@ -43,6 +44,8 @@ def subscriber_to_row(subscriber: Subscriber, version: int) -> SubscriberRow:
         opted_out_at=utc(subscriber.opted_out_at) if subscriber.opted_out_at else None,
         name=subscriber.name,
         profile_url=subscriber.profile_url,
+        customer_id=subscriber.customer_id,
+        customer_key=customer_key(subscriber.shop_id, subscriber.customer_id) if subscriber.customer_id else None,
         orders_count=subscriber.orders_count,
         last_order_at=utc(subscriber.last_order_at) if subscriber.last_order_at else None,
         last_clicked_at=utc(subscriber.last_clicked_at) if subscriber.last_clicked_at else None,
@@ -61,6 +64,7 @@ def row_to_subscriber(row: SubscriberRow) -> Subscriber:
         updated_at=utc(row.updated_at),
         name=row.name,
         profile_url=row.profile_url,
+        customer_id=row.customer_id,
         opted_out_at=utc(row.opted_out_at) if row.opted_out_at else None,
         orders_count=int(row.orders_count or 0),
         last_order_at=utc(row.last_order_at) if row.last_order_at else None,
@@ -208,6 +212,35 @@ class DynamoSubscriberStore:
         """Every consent event for the number, oldest first."""
         rows = ConsentEventRow.query(thread_key(shop_id, phone), consistent_read=True, scan_index_forward=True)
         return [row_to_event(row) for row in rows]
+
+    def by_customer_id(self, shop_id: str, customer_id: str) -> Subscriber | None:
+        """The subscriber carrying this Shopify customer id (the most recently updated if several do)."""
+        # The index is eventually consistent: a customer created a moment ago may not be found yet, which
+        # costs only an order without a phone when Shopify sent none either.
+        rows = [row_to_subscriber(row) for row in SubscriberRow.by_customer.query(customer_key(shop_id, customer_id))]
+        return max(rows, key=lambda s: s.updated_at, default=None)
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        """The subscriber and its consent history, JSON-ready (PersonalData)."""
+        subscriber = self.get(shop_id, phone)
+        return {
+            "subscriber": subscriber_json(subscriber) if subscriber else None,
+            "consent_history": [consent_json(event) for event in self.consent_history(shop_id, phone)],
+        }
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        """Delete the subscriber row and its consent events (PersonalData)."""
+        deleted = 0
+        with ConsentEventRow.batch_write() as batch:
+            for event_row in ConsentEventRow.query(thread_key(shop_id, phone), consistent_read=True):
+                batch.delete(event_row)
+                deleted += 1
+        try:
+            SubscriberRow.get(shop_id, phone, consistent_read=True).delete()
+            deleted += 1
+        except SubscriberRow.DoesNotExist:
+            pass
+        return deleted
 
     def apply(self, change: SubscriberChange) -> Subscriber | None:
         """Commit ``change`` in one transaction and return the stored subscriber (with its new version)."""

@@ -46,6 +46,7 @@ class ShopRow(SmscastTable):
     settings = JSONAttribute()
     created_at = UTCDateTimeAttribute()
     version = NumberAttribute(default=0)
+    uninstalled_at = UTCDateTimeAttribute(null=True)  # app/uninstalled; data kept until shop/redact
 
 
 class ShopKeyRow(SmscastTable):
@@ -62,6 +63,16 @@ class ShopKeyRow(SmscastTable):
     key = UnicodeAttribute(hash_key=True)
     shop_id = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+
+
+class SubscriberCustomerIndex(GlobalSecondaryIndex["SubscriberRow"]):
+    """Checkout subscribers by ``shop_id#customer_id`` (sparse: only rows with a Shopify customer id)."""
+
+    class Meta:
+        index_name = "by-customer"
+        projection = AllProjection()
+
+    customer_key = UnicodeAttribute(hash_key=True)
 
 
 class SubscriberRow(SmscastTable):
@@ -81,6 +92,9 @@ class SubscriberRow(SmscastTable):
     opted_out_at = UTCDateTimeAttribute(null=True)
     name = UnicodeAttribute(null=True)
     profile_url = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)  # Shopify's customer id
+    customer_key = UnicodeAttribute(null=True)  # shop_id#customer_id, the by-customer index key
+    by_customer = SubscriberCustomerIndex()
     orders_count = NumberAttribute(default=0)
     last_order_at = UTCDateTimeAttribute(null=True)
     last_clicked_at = UTCDateTimeAttribute(null=True)
@@ -389,6 +403,21 @@ class IdempotencyRow(SmscastTable):
     expires_at = NumberAttribute()  # DynamoDB TTL (epoch seconds); also checked on read, TTL deletes late
 
 
+class PrivacyExportRow(SmscastTable):
+    """The answer to one customers/data_request (see services/privacy.py); ``phone`` lets a redaction find it."""
+
+    base_name = "privacy-exports"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "privacy-exports"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    export_id = UnicodeAttribute(range_key=True)
+    phone = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    data = JSONAttribute()
+
+
 ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ShopRow,
     ShopKeyRow,
@@ -408,6 +437,7 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     InboxCounterRow,
     ReplyRow,
     IdempotencyRow,
+    PrivacyExportRow,
 )
 
 

@@ -52,6 +52,7 @@ class Subscriber(Out):
     source: Source
     name: str | None
     profile_url: str | None
+    customer_id: str | None  # Shopify's customer id (checkout subscribers)
     joined_at: datetime
     updated_at: datetime
     opted_out_at: datetime | None
@@ -65,6 +66,7 @@ class Subscriber(Out):
             source=s.source,
             name=s.name,
             profile_url=s.profile_url,
+            customer_id=s.customer_id,
             joined_at=s.joined_at,
             updated_at=s.updated_at,
             opted_out_at=s.opted_out_at,

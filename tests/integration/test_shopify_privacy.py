@@ -1,0 +1,173 @@
+"""The Shopify webhook work on the real adapters (moto): checkout subscribers found by customer id, uninstall
+recorded, and redactions that really remove the data, proved by reading every table back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.dynamo.privacy import ERASED_TABLES, KEPT_TABLES
+from chalicelib.adapters.dynamo.tables import ALL_TABLES, ContactRow, DedupeRow, SubscriberRow
+from chalicelib.composition import Container, use_container
+from chalicelib.domain.messages import InboundSms
+from chalicelib.domain.privacy import suppression_hash
+from chalicelib.domain.shopify import Topic, Webhook
+from chalicelib.domain.subscribers import SubscriberStatus
+from chalicelib.services import campaigns, inbox, webhooks
+from chalicelib.services.inbound import receive_sms
+from chalicelib.services.ports import Ports
+from chalicelib.services.shops import create_shop
+from chalicelib.settings import Settings
+from devstack.shopify import customer_payload
+from tests.commands import new_campaign
+from tests.fakes import FrozenClock
+from tests.integration.conftest import TEST_PREFIX, TEST_REGION
+
+pytestmark = pytest.mark.integration
+
+SHOP = "alpha.myshopify.com"
+OTHER = "beta.myshopify.com"
+SENDER, OTHER_SENDER = "+15550100000", "+15550100001"
+PHONE = "+15551230000"
+AT = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)  # 10:00 in New York: no quiet hours
+SANDBOX = {"sandbox-messages", "sandbox-control"}  # devstack's stand-in for the carrier, not smscast's data
+_ids = iter(range(10_000))
+
+
+@pytest.fixture
+def ports(aws: None) -> Iterator[Ports]:
+    settings = Settings.from_env(
+        {
+            "AWS_REGION": TEST_REGION,
+            "SMSCAST_RESOURCE_PREFIX": TEST_PREFIX,
+            "SMSCAST_SMS_PROVIDER": "sandbox",
+            "SMSCAST_ALLOW_FICTIONAL_NUMBERS": "true",
+        }
+    )
+    container = Container(settings, clock=FrozenClock(AT))
+    use_container(container)
+    ports = container.ports
+    create_shop(ports, shop_id=SHOP, settings={"sender_number": SENDER})
+    create_shop(ports, shop_id=OTHER, settings={"sender_number": OTHER_SENDER})
+    yield ports
+    use_container(None)
+
+
+def run(ports: Ports, topic: Topic, payload: dict[str, Any], shop: str = SHOP) -> webhooks.Handled:
+    webhook = Webhook(shop, topic, f"wh-{next(_ids)}", json.dumps(payload), AT)
+    return webhooks.handle(ports, webhook)
+
+
+def history(ports: Ports, shop: str, phone: str = PHONE) -> None:
+    """A checkout subscriber who texted, got a reply, and received a campaign message."""
+    run(ports, Topic.CUSTOMERS_CREATE, customer_payload(phone, at=AT, customer_id=7001), shop=shop)
+    sender = SENDER if shop == SHOP else OTHER_SENDER
+    receive_sms(ports, InboundSms(f"in-{next(_ids)}", phone, sender, "Do you ship to Canada?", AT))
+    inbox.reply(ports, shop, phone, inbox.ReplyRequest(text="We do!"))
+    ContactRow(f"{shop}#{phone}", f"{AT.isoformat()}#cmp_1").save()
+    # a campaign that deferred the person to a quiet-hours release wave
+    campaign = campaigns.create_campaign(
+        ports, shop, new_campaign({"name": "Sale", "message": "Hi", "segment_id": "all", "draft": True})
+    )
+    assert ports.ledger.defer(shop, campaign.campaign_id, phone, AT + timedelta(hours=12), AT)
+
+
+def items(model: Any) -> list[dict[str, Any]]:
+    return [row.serialize() for row in model.scan()]
+
+
+def mentions(value: str) -> dict[str, int]:
+    """How many items of each table mention ``value`` anywhere (keys or attributes)."""
+    found: dict[str, int] = {}
+    for model in ALL_TABLES:
+        count = sum(value in json.dumps(item) for item in items(model))
+        if count:
+            found[model.base_name] = count
+    return found
+
+
+def test_every_table_is_decided_for_shop_redact() -> None:
+    assert {model.base_name for model in ALL_TABLES} == ERASED_TABLES | KEPT_TABLES
+    assert not ERASED_TABLES & KEPT_TABLES
+
+
+def test_a_checkout_subscriber_is_found_by_its_customer_id(ports: Ports) -> None:
+    run(ports, Topic.CUSTOMERS_CREATE, customer_payload(PHONE, at=AT, customer_id=7001, name="Ada Lovelace"))
+    sub = ports.subscribers.by_customer_id(SHOP, "7001")
+    assert sub is not None and (sub.phone, sub.customer_id, sub.name) == (PHONE, "7001", "Ada Lovelace")
+    assert sub.profile_url == "https://admin.shopify.com/store/alpha/customers/7001"
+    assert ports.subscribers.by_customer_id(OTHER, "7001") is None
+    assert SubscriberRow.get(SHOP, PHONE).customer_key == f"{SHOP}#7001"
+
+
+def test_uninstall_is_recorded_once_and_survives_a_settings_save(ports: Ports) -> None:
+    assert run(ports, Topic.APP_UNINSTALLED, {"id": 1}) is webhooks.Handled.DONE
+    first = ports.shops.get(SHOP).uninstalled_at
+    assert first == AT
+    later = ports.shops.mark_uninstalled(SHOP, datetime(2026, 11, 22, tzinfo=timezone.utc))
+    assert later.uninstalled_at == AT
+    saved = ports.shops.save_settings(later, later.settings)
+    assert saved.uninstalled_at == AT and ports.shops.get(SHOP).uninstalled_at == AT
+    assert ports.shops.get(OTHER).uninstalled_at is None
+
+
+def test_a_data_request_exports_every_store(ports: Ports) -> None:
+    history(ports, SHOP)
+    run(ports, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"id": 7001, "phone": None}, "data_request": {"id": 42}})
+    export = ports.exports.get(SHOP, "dr_42")
+    assert export is not None and export.phone == PHONE
+    data: dict[str, Any] = export.data
+    assert data["subscriber"]["status"] == "active"
+    assert [e["source"] for e in data["consent_history"]] == ["shopify"]
+    assert [m["body"] for m in data["messages"]] == ["Do you ship to Canada?", "We do!"]
+    assert data["conversation"]["last_message"] == "We do!"
+    assert [r["text"] for r in data["replies"]] == ["We do!"]
+    assert len(data["campaign_messages_received"]) == 1
+    assert [c["state"] for c in data["campaign_sends"]] == ["deferred"]
+
+
+def test_customers_redact_removes_the_person_and_keeps_only_a_hash(ports: Ports) -> None:
+    history(ports, SHOP)
+    history(ports, OTHER)  # the same person in another shop is another shop's business
+    run(ports, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"id": 7001, "phone": PHONE}, "data_request": {"id": 1}})
+    assert mentions(f"{SHOP}#{PHONE}")  # there was something to erase
+    assert {"send-ledger", "release-waves"} <= set(mentions(PHONE))
+
+    run(ports, Topic.CUSTOMERS_REDACT, {"customer": {"id": 7001, "phone": PHONE}, "orders_to_redact": [1]})
+
+    # every item that still holds the number belongs to the other shop
+    for model in ALL_TABLES:
+        if model.base_name in SANDBOX:
+            continue
+        for item in items(model):
+            text = json.dumps(item)
+            assert not (PHONE in text and (SHOP in text or item.get("shop_id", {}).get("S") == SHOP)), (model.base_name, item)
+    assert ports.subscribers.get(SHOP, PHONE) is None and ports.inbox.unresolved_count(SHOP) == 0
+    assert ports.subscribers.get(OTHER, PHONE) is not None
+    (suppressed,) = [row for row in DedupeRow.scan() if row.key.startswith("suppressed#")]
+    assert suppressed.key == "suppressed#" + suppression_hash(SHOP, PHONE)
+    assert ports.suppressions.contains(SHOP, PHONE) and not ports.suppressions.contains(OTHER, PHONE)
+
+    # never again: a checkout webhook cannot bring the number back
+    run(ports, Topic.CUSTOMERS_CREATE, customer_payload(PHONE, at=AT, customer_id=7001))
+    assert ports.subscribers.get(SHOP, PHONE) is None
+
+
+def test_shop_redact_erases_the_shop_and_nothing_else(ports: Ports) -> None:
+    history(ports, SHOP)
+    history(ports, OTHER)
+    run(ports, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"phone": PHONE}, "data_request": {"id": 1}})
+    run(ports, Topic.APP_UNINSTALLED, {"id": 1})
+    before_other = mentions(OTHER)
+    assert len(mentions(SHOP)) >= 10  # shops, keys, subscribers, consent, messages, conversations, replies, ...
+
+    run(ports, Topic.SHOP_REDACT, {"shop_id": 1, "shop_domain": SHOP})
+
+    assert {table for table in mentions(SHOP) if table not in SANDBOX} == set()
+    assert mentions(OTHER) == before_other
+    other = ports.subscribers.get(OTHER, PHONE)
+    assert other is not None and other.status is SubscriberStatus.ACTIVE
