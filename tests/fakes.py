@@ -24,6 +24,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
 from chalicelib.domain.jobs import Job
+from chalicelib.domain.links import Click, Link
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
 from chalicelib.domain.pacing import reserve
@@ -441,6 +442,53 @@ class FakeLedger:
         return {p: e.state for (s, c, p), e in self.rows.items() if (s, c) == (shop_id, campaign_id)}
 
 
+class FakeLinks:
+    """Like DynamoLinkStore: conditional creates, slots taken once, click counters changed atomically."""
+
+    def __init__(self, campaigns: FakeCampaigns, subscribers: FakeSubscriberStore) -> None:
+        self.links: dict[str, Link] = {}
+        self.slots: dict[str, str] = {}
+        self.clicks: list[Click] = []
+        self.campaigns, self.subscribers = campaigns, subscribers
+        self.lock = subscribers.lock
+
+    def get(self, code: str) -> Link | None:
+        return self.links.get(code)
+
+    def create(self, link: Link) -> bool:
+        with self.lock:
+            if link.code in self.links:
+                return False
+            self.links[link.code] = link
+            return True
+
+    def slot(self, slot: str) -> str | None:
+        return self.slots.get(slot)
+
+    def take_slot(self, slot: str, link: Link) -> str:
+        with self.lock:
+            return self.slots.setdefault(slot, link.code)
+
+    def record_click(self, link: Link, at: datetime) -> bool:
+        with self.lock:
+            current = self.links.get(link.code)
+            if current is None:
+                return False
+            first = current.first_clicked_at is None
+            self.links[link.code] = replace(current, clicks=current.clicks + 1, first_clicked_at=current.first_clicked_at or at)
+            if link.campaign_id is not None:
+                self.campaigns.add(link.shop_id, link.campaign_id, clicks=1, unique_clicks=1 if first else 0)
+            self.clicks.append(Click(link.shop_id, link.phone, link.code, at, link.campaign_id))
+            sub = self.subscribers.rows.get((link.shop_id, link.phone))
+            if sub is not None and (sub.last_clicked_at is None or sub.last_clicked_at < at):
+                self.subscribers.rows[(link.shop_id, link.phone)] = replace(sub, last_clicked_at=at, version=sub.version + 1)
+            return first
+
+    def latest_click(self, shop_id: str, phone: str, since: datetime, until: datetime) -> Click | None:
+        found = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone) and c.campaign_id and since <= c.at <= until]
+        return max(found, key=lambda c: c.at, default=None)
+
+
 class WorkerCrash(BaseException):
     """Stands for a Lambda dying mid-invocation: not an Exception, so no handler in the code catches it."""
 
@@ -697,5 +745,6 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         media=FakeMedia(),
         inbox=FakeInbox(subscribers.lock),
         replies=FakeReplies(),
+        links=FakeLinks(campaigns, subscribers),
         allow_fictional_numbers=True,
     )

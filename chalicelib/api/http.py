@@ -162,6 +162,7 @@ class RouteSpec:
     response: type[BaseModel] | None
     idempotent: bool
     path_params: tuple[str, ...] = field(default=())
+    page: bool = False  # a browser route: answers a redirect or a small HTML page, never JSON
 
 
 # view function (as Chalice holds it) -> its spec; contract.py reads it to write the OpenAPI document
@@ -209,15 +210,17 @@ def endpoint(
     also: tuple[int, ...] = (),
     errors: tuple[int, ...] = (),
     idempotent: bool = False,
+    page: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(call, [body], [query], **path_params)`` as a JSON route: authenticated, parsed into the
     models its signature names, errors mapped once. ``also`` lists other success statuses (see Answer),
-    ``errors`` the 4xx it may answer besides the ones every route of its kind may (400, 401, 413, 415)."""
+    ``errors`` the 4xx it may answer besides the ones every route of its kind may (400, 401, 413, 415);
+    ``page`` marks a browser route whose views return a Response (a redirect or an HTML page)."""
     # idempotent=True: honour an Idempotency-Key header (services/idempotency.py), checked after auth.
     (method,) = methods
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = _spec(fn, path, method, auth=auth, status=status, also=also, errors=errors, idempotent=idempotent)
+        spec = _spec(fn, path, method, auth=auth, status=status, also=also, errors=errors, idempotent=idempotent, page=page)
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:

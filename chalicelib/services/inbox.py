@@ -37,8 +37,9 @@ from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentSource, Subscriber
 from chalicelib.observability import INHERIT, SERVICE
-from chalicelib.services import outbound
+from chalicelib.services import links, outbound
 from chalicelib.services import subscribers as subscriber_service
+from chalicelib.services.links import LinkOwner
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.outbound import Delivered, Delivery, OnceClaim
 from chalicelib.services.ports import Page, Ports
@@ -338,7 +339,8 @@ def _deliver(ports: Ports, shop: Shop, reply_: Reply) -> Delivered:
         shop_id=shop.shop_id,
         from_number=shop.settings.sender_number,
         to_number=reply_.phone,
-        body=reply_.text,
+        # each link in the reply becomes the subscriber's short link, stored before the claim
+        body=links.shorten(ports, reply_.text, LinkOwner(shop.shop_id, reply_.phone, reply_id=reply_.reply_id)),
         kind=MessageKind.REPLY,
         media_urls=(reply_.media_s3_uri,) if reply_.media_s3_uri else (),
         dedupe_key=claim.key,

@@ -11,6 +11,7 @@ from typing import Generic, Protocol, TypeVar
 from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
+from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
 from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.segments import Segment
@@ -361,6 +362,38 @@ class MediaLibrary(Protocol):
         ...
 
 
+# --- Tracked links -----------------------------------------------------------------------------------------
+
+
+class LinkStore(Protocol):
+    """Short links, the per-recipient slots that make them once, and the clicks on them."""
+
+    def get(self, code: str) -> Link | None:
+        """The link with this code, or None."""
+        ...
+
+    def create(self, link: Link) -> bool:
+        """Store a new link; False (nothing written) if the code is taken, so a collision never overwrites."""
+        ...
+
+    def slot(self, slot: str) -> str | None:
+        """The code a recipient's link slot (``shop#campaign-or-reply#phone#n``) was given, if any."""
+        ...
+
+    def take_slot(self, slot: str, link: Link) -> str:
+        """Give the slot ``link.code`` unless it has a code already; the code the slot holds afterwards."""
+        ...
+
+    def record_click(self, link: Link, at: datetime) -> bool:
+        """Count a click atomically: the link's and its campaign's clicks (and unique clicks on the link's first
+        click), a click record for attribution, the subscriber's last_clicked_at. True for a first click."""
+        ...
+
+    def latest_click(self, shop_id: str, phone: str, since: datetime, until: datetime) -> Click | None:
+        """The latest click on a campaign link by the phone with since <= at <= until."""
+        ...
+
+
 # Waiting goes through a port too, so tests with a virtual clock wait instantly and exactly.
 Sleeper = Callable[[float], None]
 
@@ -386,4 +419,6 @@ class Ports:
     media: MediaLibrary
     inbox: InboxRepository
     replies: ReplyRepository
+    links: LinkStore
     allow_fictional_numbers: bool = False
+    link_base: str = DEFAULT_LINK_BASE  # where short links point: the deployment's link domain

@@ -157,6 +157,7 @@ class CampaignRow(SmscastTable):
     updated_at = UTCDateTimeAttribute()
     media_url = UnicodeAttribute(null=True)  # the merchant's https image link (MMS)
     media_s3_uri = UnicodeAttribute(null=True)  # its stored copy, what End User Messaging sends
+    discount_code = UnicodeAttribute(null=True)
     started_at = UTCDateTimeAttribute(null=True)
     audience_rule = JSONAttribute(null=True)
     completed_at = UTCDateTimeAttribute(null=True)
@@ -175,6 +176,7 @@ class CampaignRow(SmscastTable):
     deferred = NumberAttribute(default=0)
     parts = NumberAttribute(default=0)  # message parts billed
     clicks = NumberAttribute(default=0)
+    unique_clicks = NumberAttribute(default=0)  # recipients who clicked one of its links at least once
     orders = NumberAttribute(default=0)
     revenue = NumberAttribute(default=0)  # minor units
     currency = UnicodeAttribute(null=True)
@@ -372,6 +374,55 @@ class ReplyRow(SmscastTable):
     settled_at = UTCDateTimeAttribute(null=True)  # absent on rows settled before it was kept
 
 
+class LinkSubscriberIndex(GlobalSecondaryIndex["LinkRow"]):
+    """A subscriber's links and link slots, for data requests and erasure."""
+
+    class Meta:
+        index_name = "by-subscriber"
+        projection = AllProjection()
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+
+
+class LinkRow(SmscastTable):
+    """A short link (``key`` is its code) or a recipient's link slot (``key`` is ``slot#<shop>#<owner>#<phone>#<n>``,
+    ``code`` the code it got). Codes and slots share a table so a subscriber's are found and erased together."""
+
+    base_name = "links"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "links"
+
+    key = UnicodeAttribute(hash_key=True)
+    subscriber_key = UnicodeAttribute()  # shop_id#phone
+    by_subscriber = LinkSubscriberIndex()
+    code = UnicodeAttribute()
+    shop_id = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    target = UnicodeAttribute(null=True)  # links only
+    campaign_id = UnicodeAttribute(null=True)
+    reply_id = UnicodeAttribute(null=True)
+    clicks = NumberAttribute(default=0)  # ADD only
+    first_clicked_at = UTCDateTimeAttribute(null=True)  # set once, by the first click (the unique click)
+
+
+class ClickRow(SmscastTable):
+    """A counted click; ``subscriber_key`` is ``shop_id#phone``, ``click_key`` is ``<iso time>#<code>``, so
+    attribution reads the phone's latest click before an order with one query."""
+
+    base_name = "clicks"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "clicks"
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    click_key = UnicodeAttribute(range_key=True)
+    campaign_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # DynamoDB TTL: clicks matter for attribution windows of days
+
+
 class IdempotencyRow(SmscastTable):
     """An ``Idempotency-Key`` taken by a request; ``key`` is ``shop_id#route#key``. ``status`` and ``body`` are
     set when the request finished (absent while in progress). See services/idempotency.py."""
@@ -408,6 +459,8 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     InboxCounterRow,
     ReplyRow,
     IdempotencyRow,
+    LinkRow,
+    ClickRow,
 )
 
 
