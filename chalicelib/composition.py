@@ -22,6 +22,7 @@ from chalicelib.adapters.dynamo.idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamo.inbox import DynamoInboxRepository, DynamoReplyRepository
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
 from chalicelib.adapters.dynamo.links import DynamoLinkStore
+from chalicelib.adapters.dynamo.orders import DynamoOrderStore
 from chalicelib.adapters.dynamo.pacer import DynamoPacer
 from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
@@ -154,6 +155,7 @@ class Container:
             replies=DynamoReplyRepository(),
             media=self.media,
             links=DynamoLinkStore(),
+            orders=DynamoOrderStore(),
             allow_fictional_numbers=self.settings.allow_fictional_numbers,
             link_base=self.settings.link_domain,
         )

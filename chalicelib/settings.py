@@ -89,9 +89,6 @@ class Settings:
         if log_level not in _LOG_LEVELS:
             raise ConfigurationError(f"SMSCAST_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {log_level!r}")
         link_domain = _link_domain(env.get("SMSCAST_LINK_DOMAIN") or DEFAULT_LINK_BASE)
-        if provider is SmsProviderName.END_USER_MESSAGING and urlsplit(link_domain).scheme != "https":
-            # Real phones would get links to a local address that opens nothing.
-            raise ConfigurationError("SMSCAST_LINK_DOMAIN must be set to the https link domain when sending real SMS")
         return cls(
             stage=stage,
             region=region,

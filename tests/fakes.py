@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.attribution import Attribution
 from chalicelib.domain.campaigns import Campaign, CampaignStatus
 from chalicelib.domain.encoding import measure
 from chalicelib.domain.errors import (
@@ -27,13 +28,14 @@ from chalicelib.domain.jobs import Job
 from chalicelib.domain.links import Click, Link
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
+from chalicelib.domain.orders import Order
 from chalicelib.domain.pacing import reserve
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
-from chalicelib.services.ports import AlreadyDone, ClaimResult, Page, Ports, SubscriberChange
+from chalicelib.services.ports import AlreadyDone, ClaimResult, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange
 
 
 class FrozenClock:
@@ -301,6 +303,14 @@ class FakeCampaigns:
 
     def all(self, shop_id: str) -> Iterator[Campaign]:
         return iter([c for (s, _), c in sorted(self.rows.items()) if s == shop_id])
+
+    def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:
+        wanted = {code.upper() for code in codes}
+        found: dict[str, str] = {}
+        for c in sorted(self.all(shop_id), key=lambda c: c.campaign_id, reverse=True):
+            if c.discount_code and c.discount_code.upper() in wanted:
+                found.setdefault(c.discount_code.upper(), c.campaign_id)
+        return found
 
     def save(self, campaign: Campaign) -> Campaign:
         with self.lock:
@@ -746,5 +756,65 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         inbox=FakeInbox(subscribers.lock),
         replies=FakeReplies(),
         links=FakeLinks(campaigns, subscribers),
+        orders=FakeOrders(campaigns, subscribers),
         allow_fictional_numbers=True,
     )
+
+
+class FakeOrders:
+    """Like DynamoOrderStore: stored once, counters and subscriber facts moved with the order, cancelled once."""
+
+    def __init__(self, campaigns: FakeCampaigns, subscribers: FakeSubscriberStore) -> None:
+        self.orders: dict[tuple[str, str], StoredOrder] = {}
+        self.counted_for_subscriber: set[tuple[str, str]] = set()
+        self.campaigns, self.subscribers = campaigns, subscribers
+        self.lock = subscribers.lock
+
+    def get(self, shop_id: str, order_id: str) -> StoredOrder | None:
+        return self.orders.get((shop_id, order_id))
+
+    def record(self, order: Order, attribution: Attribution | None) -> OrderOutcome:
+        with self.lock:
+            key = (order.shop_id, order.order_id)
+            if key in self.orders:
+                return OrderOutcome.DUPLICATE
+            if attribution is not None and (order.shop_id, attribution.campaign_id) not in self.campaigns.rows:
+                attribution = None
+            self.orders[key] = StoredOrder(order, attribution)
+            if attribution is not None:
+                c = self.campaigns.get(order.shop_id, attribution.campaign_id)
+                self.campaigns.add(order.shop_id, attribution.campaign_id, orders=1, revenue=order.total)
+                if c.stats.currency is None:
+                    c = self.campaigns.get(order.shop_id, attribution.campaign_id)
+                    self.campaigns.rows[(order.shop_id, attribution.campaign_id)] = replace(
+                        c, stats=replace(c.stats, currency=order.currency)
+                    )
+            sub = self.subscribers.rows.get((order.shop_id, order.phone)) if order.phone else None
+            if sub is not None and order.phone is not None:
+                last = max(order.at, sub.last_order_at) if sub.last_order_at else order.at
+                self.subscribers.rows[(order.shop_id, order.phone)] = replace(
+                    sub, orders_count=sub.orders_count + 1, last_order_at=last, version=sub.version + 1
+                )
+                self.counted_for_subscriber.add(key)
+            return OrderOutcome.COUNTED
+
+    def cancel(self, shop_id: str, order_id: str, at: datetime) -> OrderOutcome:
+        with self.lock:
+            key = (shop_id, order_id)
+            stored = self.orders.get(key)
+            if stored is None:
+                placeholder = Order(shop_id, order_id, at, 0, "", None, None, ())
+                self.orders[key] = StoredOrder(placeholder, None, cancelled=True)
+                return OrderOutcome.CANCELLED
+            if stored.cancelled:
+                return OrderOutcome.ALREADY_CANCELLED
+            self.orders[key] = replace(stored, cancelled=True)
+            order = stored.order
+            if stored.attribution is not None and (shop_id, stored.attribution.campaign_id) in self.campaigns.rows:
+                self.campaigns.add(shop_id, stored.attribution.campaign_id, orders=-1, revenue=-order.total)
+            sub = self.subscribers.rows.get((shop_id, order.phone)) if order.phone else None
+            if sub is not None and order.phone is not None and key in self.counted_for_subscriber and sub.orders_count > 0:
+                self.subscribers.rows[(shop_id, order.phone)] = replace(
+                    sub, orders_count=sub.orders_count - 1, version=sub.version + 1
+                )
+            return OrderOutcome.CANCELLED

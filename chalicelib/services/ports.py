@@ -8,12 +8,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
+from chalicelib.domain.attribution import Attribution
 from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
 from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
+from chalicelib.domain.orders import Order
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
 from chalicelib.domain.shops import Shop, ShopSettings
@@ -181,6 +183,10 @@ class CampaignRepository(Protocol):
 
     def all(self, shop_id: str) -> Iterator[Campaign]:
         """Every campaign of the shop (for totals)."""
+        ...
+
+    def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:
+        """Upper-cased discount code -> the newest campaign of the shop carrying it, for those of ``codes`` in use."""
         ...
 
     def save(self, campaign: Campaign) -> Campaign:
@@ -394,6 +400,43 @@ class LinkStore(Protocol):
         ...
 
 
+class OrderOutcome(str, Enum):
+    """What recording an order event did."""
+
+    COUNTED = "counted"  # stored and added to its campaign (or stored unattributed)
+    DUPLICATE = "duplicate"  # seen before (a redelivery, or cancelled before it was placed): nothing counted
+    CANCELLED = "cancelled"  # taken out of its campaign's Orders and Revenue
+    ALREADY_CANCELLED = "already_cancelled"  # nothing to take out a second time
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order as stored: the order, the campaign it was attributed to, and whether it was cancelled."""
+
+    order: Order
+    attribution: Attribution | None
+    cancelled: bool = False
+
+
+class OrderStore(Protocol):
+    """Orders, each counted once, with the campaign counters and subscriber facts they move."""
+
+    def get(self, shop_id: str, order_id: str) -> StoredOrder | None:
+        """The stored order, or None."""
+        ...
+
+    def record(self, order: Order, attribution: Attribution | None) -> OrderOutcome:
+        """Store the order once (dedupe on shop + order id) and, in the same transaction, add it to its
+        campaign's Orders and Revenue and to the subscriber's orders_count and last_order_at."""
+        ...
+
+    def cancel(self, shop_id: str, order_id: str, at: datetime) -> OrderOutcome:
+        """Mark the order cancelled once and take it out of its campaign's Orders and Revenue (and the
+        subscriber's orders_count) in the same transaction; an order not seen yet is stored cancelled, so a
+        late orders/create never counts it."""
+        ...
+
+
 # Waiting goes through a port too, so tests with a virtual clock wait instantly and exactly.
 Sleeper = Callable[[float], None]
 
@@ -420,5 +463,6 @@ class Ports:
     inbox: InboxRepository
     replies: ReplyRepository
     links: LinkStore
+    orders: OrderStore
     allow_fictional_numbers: bool = False
     link_base: str = DEFAULT_LINK_BASE  # where short links point: the deployment's link domain

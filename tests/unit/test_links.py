@@ -251,10 +251,6 @@ class TestLinkDomainSetting:
         with pytest.raises(ConfigurationError):
             Settings.from_env({**SANDBOX_ENV, "SMSCAST_LINK_DOMAIN": value})
 
-    def test_real_sending_needs_an_https_link_domain(self) -> None:
-        with pytest.raises(ConfigurationError):
-            Settings.from_env({"AWS_REGION": "us-east-1", "SMSCAST_SMS_PROVIDER": "end_user_messaging"})
-
 
 class TestReplyLinks:
     def test_a_reply_link_is_shortened_and_clicks_count_for_no_campaign(self) -> None:

@@ -10,7 +10,7 @@ stale copy of the row can never overwrite a counter.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -203,6 +203,25 @@ class DynamoCampaignRepository:
         """Every campaign of the shop, newest first (PynamoDB follows the pages)."""
         for row in CampaignRow.query(shop_id, scan_index_forward=False):
             yield row_to_campaign(row)
+
+    def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:
+        """Upper-cased code -> the newest campaign carrying it; one query of the shop's campaigns filtered on
+        the code, reading only ids and codes."""
+        wanted = {code.upper() for code in codes}
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        rows = CampaignRow.query(
+            shop_id,
+            scan_index_forward=False,  # newest first: the first campaign met with a code keeps it
+            filter_condition=CampaignRow.discount_code.exists(),
+            attributes_to_get=["campaign_id", "discount_code"],
+        )
+        for row in rows:
+            code = (row.discount_code or "").upper()
+            if code in wanted:
+                found.setdefault(code, row.campaign_id)
+        return found
 
     def _missing_or_stale(self, campaign: Campaign) -> Exception:
         # The version condition fails both for a stale copy and for a deleted row; the caller deserves to know which.

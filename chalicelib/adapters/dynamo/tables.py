@@ -423,6 +423,43 @@ class ClickRow(SmscastTable):
     expires_at = NumberAttribute(null=True)  # DynamoDB TTL: clicks matter for attribution windows of days
 
 
+class OrderSubscriberIndex(GlobalSecondaryIndex["OrderRow"]):
+    """A subscriber's orders, for data requests and erasure (orders without a phone are not in it)."""
+
+    class Meta:
+        index_name = "by-subscriber"
+        projection = AllProjection()
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute(range_key=True)
+
+
+class OrderRow(SmscastTable):
+    """A Shopify order, stored once (the conditional put is the dedupe), with the campaign it was attributed
+    to; ``cancelled_at`` is set once, and an order cancelled before it was seen is stored with only that."""
+
+    base_name = "orders"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "orders"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute(range_key=True)
+    subscriber_key = UnicodeAttribute(null=True)  # shop_id#phone when the order has a phone
+    by_subscriber = OrderSubscriberIndex()
+    placed = BooleanAttribute(default=False)  # false for a cancellation that arrived first
+    at = UTCDateTimeAttribute(null=True)
+    total = NumberAttribute(default=0)  # minor units of currency
+    currency = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+    discount_codes = ListAttribute(of=UnicodeAttribute, null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    attributed_by = UnicodeAttribute(null=True)
+    counted_for_subscriber = BooleanAttribute(default=False)  # its phone's orders_count was moved by it
+    cancelled_at = UTCDateTimeAttribute(null=True)
+
+
 class IdempotencyRow(SmscastTable):
     """An ``Idempotency-Key`` taken by a request; ``key`` is ``shop_id#route#key``. ``status`` and ``body`` are
     set when the request finished (absent while in progress). See services/idempotency.py."""
@@ -461,6 +498,7 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     IdempotencyRow,
     LinkRow,
     ClickRow,
+    OrderRow,
 )
 
 
