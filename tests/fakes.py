@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.attribution import Attribution
-from chalicelib.domain.campaigns import Campaign, CampaignStatus
+from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.encoding import measure
 from chalicelib.domain.errors import (
     ConcurrentUpdate,
@@ -280,6 +280,7 @@ class FakeCampaigns:
 
     def __init__(self, subscribers: FakeSubscriberStore) -> None:
         self.rows: dict[tuple[str, str], Campaign] = {}
+        self.shop_totals: dict[str, CampaignStats] = {}
         self.lock = subscribers.lock  # one lock: claims check campaign and subscriber atomically
 
     def create(self, campaign: Campaign) -> Campaign:
@@ -341,12 +342,9 @@ class FakeCampaigns:
             if c.plan_page != page or c.status is not CampaignStatus.IN_PROGRESS:
                 return False
             self.rows[(shop_id, campaign_id)] = replace(
-                c,
-                plan_page=page + 1,
-                plan_cursor=next_cursor,
-                planning_done=next_cursor is None,
-                stats=replace(c.stats, planned=c.stats.planned + planned),
+                c, plan_page=page + 1, plan_cursor=next_cursor, planning_done=next_cursor is None
             )
+            self.add(shop_id, campaign_id, planned=planned)
             return True
 
     def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
@@ -360,10 +358,21 @@ class FakeCampaigns:
             )
             return True
 
-    def add(self, shop_id: str, campaign_id: str, **counters: int) -> None:
+    def add(self, shop_id: str, campaign_id: str, *, currency: str | None = None, **counters: int) -> None:
+        """Move a campaign's counters and, with them, the shop's totals (as the adapters' transactions do)."""
         c = self.get(shop_id, campaign_id)
         stats = replace(c.stats, **{k: getattr(c.stats, k) + v for k, v in counters.items()})
+        if currency is not None and stats.currency is None:
+            stats = replace(stats, currency=currency)
         self.rows[(shop_id, campaign_id)] = replace(c, stats=stats)
+        totals = self.shop_totals.get(shop_id, CampaignStats())
+        totals = replace(totals, **{k: getattr(totals, k) + v for k, v in counters.items()})
+        if currency is not None and totals.currency is None:
+            totals = replace(totals, currency=currency)
+        self.shop_totals[shop_id] = totals
+
+    def totals(self, shop_id: str) -> CampaignStats:
+        return self.shop_totals.get(shop_id, CampaignStats())
 
 
 class FakeLedger:
@@ -782,13 +791,7 @@ class FakeOrders:
                 attribution = None
             self.orders[key] = StoredOrder(order, attribution)
             if attribution is not None:
-                c = self.campaigns.get(order.shop_id, attribution.campaign_id)
-                self.campaigns.add(order.shop_id, attribution.campaign_id, orders=1, revenue=order.total)
-                if c.stats.currency is None:
-                    c = self.campaigns.get(order.shop_id, attribution.campaign_id)
-                    self.campaigns.rows[(order.shop_id, attribution.campaign_id)] = replace(
-                        c, stats=replace(c.stats, currency=order.currency)
-                    )
+                self.campaigns.add(order.shop_id, attribution.campaign_id, currency=order.currency, orders=1, revenue=order.total)
             sub = self.subscribers.rows.get((order.shop_id, order.phone)) if order.phone else None
             if sub is not None and order.phone is not None:
                 last = max(order.at, sub.last_order_at) if sub.last_order_at else order.at

@@ -169,25 +169,8 @@ class CampaignList:
 
 
 def list_campaigns(ports: Ports, shop_id: str, *, limit: int = 50, cursor: str | None = None) -> CampaignList:
-    """Newest first, with totals of sent, clicks, orders and revenue across every campaign."""
-    page = ports.campaigns.page(shop_id, limit=limit, cursor=cursor)
-    totals = CampaignStats()
-    for c in ports.campaigns.all(shop_id):
-        totals = replace(
-            totals,
-            planned=totals.planned + c.stats.planned,
-            sent=totals.sent + c.stats.sent,
-            skipped=totals.skipped + c.stats.skipped,
-            failed=totals.failed + c.stats.failed,
-            deferred=totals.deferred + c.stats.deferred,
-            parts=totals.parts + c.stats.parts,
-            clicks=totals.clicks + c.stats.clicks,
-            unique_clicks=totals.unique_clicks + c.stats.unique_clicks,
-            orders=totals.orders + c.stats.orders,
-            revenue=totals.revenue + c.stats.revenue,
-            currency=totals.currency or c.stats.currency,
-        )
-    return CampaignList(page, totals)
+    """Newest first, with the shop's totals of sent, clicks, orders and revenue (one maintained aggregate)."""
+    return CampaignList(ports.campaigns.page(shop_id, limit=limit, cursor=cursor), ports.campaigns.totals(shop_id))
 
 
 def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, edit: CampaignEdit) -> Campaign:

@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.attribution import Attribution
-from chalicelib.domain.campaigns import Campaign
+from chalicelib.domain.campaigns import Campaign, CampaignStats
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
@@ -182,7 +182,11 @@ class CampaignRepository(Protocol):
         ...
 
     def all(self, shop_id: str) -> Iterator[Campaign]:
-        """Every campaign of the shop (for totals)."""
+        """Every campaign of the shop, newest first."""
+        ...
+
+    def totals(self, shop_id: str) -> CampaignStats:
+        """The shop's totals over every campaign, kept as an aggregate moved with each campaign counter."""
         ...
 
     def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:

@@ -19,11 +19,17 @@ from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo._transactions import CONFLICT_BACKOFF_SECONDS, CONFLICT_RETRIES
+from chalicelib.adapters.dynamo._transactions import (
+    CONFLICT_BACKOFF_SECONDS,
+    CONFLICT_RETRIES,
+    LabelledTransaction,
+    commit_with_retries,
+)
 from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import CampaignRow
+from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
 from chalicelib.services.ports import Page
@@ -259,7 +265,17 @@ class DynamoCampaignRepository:
             CampaignRow.planning_done.set(next_cursor is None),
         ]
         condition = (CampaignRow.plan_page == page) & (CampaignRow.status == CampaignStatus.IN_PROGRESS.value)
-        return self._update(CampaignRow(shop_id, campaign_id), actions, condition)
+
+        def build(tx: LabelledTransaction) -> None:
+            tx.update("campaign", CampaignRow(shop_id, campaign_id), actions=actions, condition=condition)
+            add_to_totals(tx, shop_id, {"planned": planned})  # with the campaign's planned, never apart
+
+        busy = f"campaign {campaign_id} is busy with concurrent updates; retry"
+        return not commit_with_retries(build, sleep=self._sleep, busy=busy)
+
+    def totals(self, shop_id: str) -> CampaignStats:
+        """The shop's totals over every campaign: one read of the maintained aggregate."""
+        return read_totals(shop_id)
 
     def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
         """In Progress -> Completed when planning is done and done >= planned, decided by DynamoDB on the

@@ -2,7 +2,7 @@
 
 A click is one read of the link and one transaction: the link's clicks (and, on its first click, its
 first_clicked_at, conditioned on being absent, which is what makes a unique click unique), the campaign's
-clicks and unique clicks, and the click record attribution reads, all ADDed together so the counters stay
+clicks and unique clicks (and the shop's totals), and the click record attribution reads, all ADDed together so the counters stay
 exact under any number of concurrent clicks. The subscriber's last_clicked_at is a separate conditional
 update, because a click on the link of a subscriber erased since must still count for the campaign.
 """
@@ -20,6 +20,7 @@ from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit
 from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.keys import parse_time_key, stamp, thread_key, time_key, utc
 from chalicelib.adapters.dynamo.tables import CampaignRow, ClickRow, LinkRow, SubscriberRow
+from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.links import Click, Link
 
 # Longer than the longest attribution window a shop can set (30 days), with room for data requests.
@@ -123,6 +124,7 @@ class DynamoLinkStore:
                         actions=campaign_actions,
                         condition=CampaignRow.campaign_id.exists(),
                     )
+                    add_to_totals(tx, link.shop_id, {"clicks": 1, "unique_clicks": 1 if first else 0})
                 tx.put("click", click)
 
             return fill

@@ -17,6 +17,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.keys import thread_key, utc
 from chalicelib.adapters.dynamo.tables import CampaignRow, OrderRow, SubscriberRow
+from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.attribution import AttributedBy, Attribution
 from chalicelib.domain.orders import Order
 from chalicelib.services.ports import OrderOutcome, StoredOrder
@@ -93,6 +94,7 @@ class DynamoOrderStore:
                         actions=actions,
                         condition=CampaignRow.campaign_id.exists(),
                     )
+                    add_to_totals(tx, order.shop_id, {"orders": 1, "revenue": order.total}, currency=order.currency)
                 if with_subscriber and order.phone is not None:
                     tx.update(
                         "subscriber",
@@ -153,6 +155,7 @@ class DynamoOrderStore:
                         actions=[CampaignRow.orders.add(-1), CampaignRow.revenue.add(-order.total)],
                         condition=CampaignRow.campaign_id.exists(),
                     )
+                    add_to_totals(tx, shop_id, {"orders": -1, "revenue": -order.total})
                 if with_subscriber and order.phone is not None:
                     tx.update(
                         "subscriber",
