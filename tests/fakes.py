@@ -491,8 +491,8 @@ class FakeLinks:
     def record_click(self, link: Link, at: datetime) -> bool:
         with self.lock:
             current = self.links.get(link.code)
-            if current is None:
-                return False
+            if current is None or (link.campaign_id is not None and (link.shop_id, link.campaign_id) not in self.campaigns.rows):
+                return False  # the link or its campaign is gone: nothing counted (as the adapter)
             first = current.first_clicked_at is None
             self.links[link.code] = replace(current, clicks=current.clicks + 1, first_clicked_at=current.first_clicked_at or at)
             if link.campaign_id is not None:
@@ -502,6 +502,26 @@ class FakeLinks:
             if sub is not None and (sub.last_clicked_at is None or sub.last_clicked_at < at):
                 self.subscribers.rows[(link.shop_id, link.phone)] = replace(sub, last_clicked_at=at, version=sub.version + 1)
             return first
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        mine = [link for link in self.links.values() if (link.shop_id, link.phone) == (shop_id, phone)]
+        clicks = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone)]
+        return {
+            "links": [{"code": link.code, "target": link.target, "campaign_id": link.campaign_id} for link in mine],
+            "clicks": [{"at": c.at.isoformat(), "code": c.code, "campaign_id": c.campaign_id} for c in clicks],
+        }
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            codes = [code for code, link in self.links.items() if (link.shop_id, link.phone) == (shop_id, phone)]
+            slots = [slot for slot in self.slots if slot.startswith(f"{shop_id}#") and slot.split("#")[2] == phone]
+            clicks = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone)]
+            for code in codes:
+                del self.links[code]
+            for slot in slots:
+                del self.slots[slot]
+            self.clicks = [c for c in self.clicks if (c.shop_id, c.phone) != (shop_id, phone)]
+            return len(codes) + len(slots) + len(clicks)
 
     def latest_click(self, shop_id: str, phone: str, since: datetime, until: datetime) -> Click | None:
         found = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone) and c.campaign_id and since <= c.at <= until]
@@ -821,3 +841,15 @@ class FakeOrders:
                     sub, orders_count=sub.orders_count - 1, version=sub.version + 1
                 )
             return OrderOutcome.CANCELLED
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        mine = [s for (shop, _), s in self.orders.items() if shop == shop_id and s.order.phone == phone]
+        return {"orders": [{"order_id": s.order.order_id, "total": s.order.total, "cancelled": s.cancelled} for s in mine]}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            mine = [key for key, s in self.orders.items() if key[0] == shop_id and s.order.phone == phone]
+            for key in mine:
+                stored = self.orders[key]
+                self.orders[key] = replace(stored, order=replace(stored.order, phone=None, customer_id=None))
+            return len(mine)

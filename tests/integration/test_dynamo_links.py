@@ -125,3 +125,27 @@ class TestClicks:
         row = next(iter(ClickRow.query(thread_key(SHOP, PHONE))))
         assert row.expires_at is not None and row.expires_at > int(datetime(2025, 5, 1, tzinfo=timezone.utc).timestamp())
         assert LinkRow.count() == 3
+
+
+class TestPersonalData:
+    def test_export_then_erase_removes_links_slots_and_clicks_of_that_person_only(self, store: DynamoLinkStore) -> None:
+        other = "+15555550999"
+        for code, phone in (("AAAAAAAAA", PHONE), ("BBBBBBBBB", PHONE), ("OOOOOOOOO", other)):
+            store.create(link(code, phone=phone))
+            store.take_slot(f"{SHOP}#campaign:c001#{phone}#{code[0]}", link(code, phone=phone))
+            stored = store.get(code)
+            assert stored is not None
+            store.record_click(stored, T0)
+        exported = store.export(SHOP, PHONE)
+        links, clicks = exported["links"], exported["clicks"]
+        assert isinstance(links, list) and isinstance(clicks, list)
+        assert sorted(entry["code"] for entry in links) == ["AAAAAAAAA", "BBBBBBBBB"]
+        assert len(clicks) == 2
+
+        assert store.erase(SHOP, PHONE) == 2 + 2 + 2  # links, slots, clicks
+        remaining = {row.key for row in LinkRow.scan()}
+        assert remaining == {"OOOOOOOOO", f"slot#{SHOP}#campaign:c001#{other}#O"}
+        assert [row.subscriber_key for row in ClickRow.scan()] == [thread_key(SHOP, other)]
+        assert store.get("AAAAAAAAA") is None  # the erased person's link no longer resolves
+        assert store.erase(SHOP, PHONE) == 0
+        assert stats() == (3, 3)  # the campaign's counts are not personal: they stay

@@ -88,3 +88,19 @@ def test_campaigns_by_discount_code_newest_wins(store: DynamoOrderStore) -> None
     found = DynamoCampaignRepository().by_discount_code(SHOP, ["save10", "NONE"])
     assert found == {"SAVE10": "c003"}
     assert DynamoCampaignRepository().by_discount_code(SHOP, []) == {}
+
+
+def test_export_and_erase_strip_the_person_but_keep_the_order_counted_once(store: DynamoOrderStore) -> None:
+    store.record(order("1"), BY_CLICK)
+    store.record(order("2", phone="+15555550999"), BY_CLICK)
+    orders = store.export(SHOP, PHONE)["orders"]
+    assert isinstance(orders, list) and [o["order_id"] for o in orders] == ["1"]
+
+    assert store.erase(SHOP, PHONE) == 1
+    row = OrderRow.get(SHOP, "1")
+    assert (row.phone, row.customer_id, row.subscriber_key) == (None, None, None)
+    assert OrderRow.get(SHOP, "2").phone == "+15555550999"
+    assert store.export(SHOP, PHONE) == {"orders": []}
+    assert store.record(order("1"), BY_CLICK) is OrderOutcome.DUPLICATE  # a redelivery still counts nothing
+    assert store.cancel(SHOP, "1", T0) is OrderOutcome.CANCELLED
+    assert campaign_money()[:2] == (1, 4250)

@@ -16,6 +16,7 @@ from chalicelib.services import campaigns, inbox
 from chalicelib.services.links import LinkOwner, follow, shorten
 from chalicelib.services.ports import Ports
 from chalicelib.settings import Settings
+from tests.commands import new_campaign
 from tests.engine import Engine
 from tests.fakes import FakeLinks, FakeSms
 from tests.unit.conftest import Api
@@ -269,3 +270,18 @@ class TestReplyLinks:
         redirect = follow(ports, code, Visit.CLICK)
         assert redirect is not None and redirect.location.endswith("utm_campaign=inbox")
         assert ports.links.latest_click(SHOP, NY[0], DAYTIME - timedelta(days=1), DAYTIME) is None  # attributes nothing
+
+
+class TestFakePersonalData:
+    def test_the_fakes_erase_what_the_adapters_erase(self) -> None:
+        ports = make_ports()
+        draft = new_campaign({"name": "A", "message": "A", "segment_id": "all", "draft": True})
+        cid = campaigns.create_campaign(ports, SHOP, draft).campaign_id
+        shorten(ports, "https://shop.com", LinkOwner(SHOP, NY[0], campaign_id=cid))
+        shorten(ports, "https://shop.com", LinkOwner(SHOP, NY[1], campaign_id=cid))
+        (code,) = [c for c, link in fake_links(ports).links.items() if link.phone == NY[0]]
+        follow(ports, code, Visit.CLICK)
+        assert len(fake_links(ports).export(SHOP, NY[0])["links"]) == 1  # type: ignore[arg-type]
+        assert fake_links(ports).erase(SHOP, NY[0]) == 3  # link, slot, click
+        assert follow(ports, code, Visit.CLICK) is None
+        assert len(fake_links(ports).links) == 1 and len(fake_links(ports).slots) == 1

@@ -166,3 +166,40 @@ class DynamoLinkStore:
             at, code = parse_time_key(row.click_key)
             return Click(shop_id=shop_id, phone=phone, code=code, at=at, campaign_id=row.campaign_id)
         return None
+
+    # --- PersonalData (customers/data_request, customers/redact) ---------------------------------------
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        """The person's short links (with their click counts) and every click they made, JSON-ready."""
+        key = thread_key(shop_id, phone)
+        links = [
+            {
+                "code": row.code,
+                "target": row.target,
+                "campaign_id": row.campaign_id,
+                "reply_id": row.reply_id,
+                "created_at": utc(row.created_at).isoformat(),
+                "clicks": int(row.clicks or 0),
+            }
+            for row in LinkRow.by_subscriber.query(key)
+            if not row.key.startswith(_SLOT)
+        ]
+        clicks = []
+        for row in ClickRow.query(key, consistent_read=True):
+            at, code = parse_time_key(row.click_key)
+            clicks.append({"at": at.isoformat(), "code": code, "campaign_id": row.campaign_id})
+        return {"links": links, "clicks": clicks}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        """Delete the person's links, link slots and clicks (a deleted link answers 404); how many items."""
+        key = thread_key(shop_id, phone)
+        erased = 0
+        with LinkRow.batch_write() as batch:
+            for link_row in LinkRow.by_subscriber.query(key):
+                batch.delete(LinkRow(link_row.key))
+                erased += 1
+        with ClickRow.batch_write() as clicks:
+            for click_row in ClickRow.query(key, consistent_read=True):
+                clicks.delete(ClickRow(click_row.subscriber_key, click_row.click_key))
+                erased += 1
+        return erased

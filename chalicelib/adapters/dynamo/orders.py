@@ -177,6 +177,41 @@ class DynamoOrderStore:
             with_campaign = with_campaign and "campaign" not in failed
             with_subscriber = with_subscriber and "subscriber" not in failed
 
+    # --- PersonalData (customers/data_request, customers/redact) ---------------------------------------
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        """The person's orders as attribution saw them, JSON-ready."""
+        orders = []
+        for row in OrderRow.by_subscriber.query(thread_key(shop_id, phone)):
+            stored = row_to_stored(row)
+            orders.append(
+                {
+                    "order_id": row.order_id,
+                    "at": stored.order.at.isoformat(),
+                    "total": stored.order.total,
+                    "currency": stored.order.currency,
+                    "customer_id": stored.order.customer_id,
+                    "discount_codes": list(stored.order.discount_codes),
+                    "campaign_id": stored.attribution.campaign_id if stored.attribution else None,
+                    "attributed_by": stored.attribution.by.value if stored.attribution else None,
+                    "cancelled": stored.cancelled,
+                }
+            )
+        return {"orders": orders}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        """Strip the person from their orders (phone, customer id); how many orders.
+
+        The rows stay, with order id, amount and campaign only: they are what keeps a redelivered order from
+        counting twice and lets a later cancellation leave the campaign's revenue, and they name nobody."""
+        erased = 0
+        for row in OrderRow.by_subscriber.query(thread_key(shop_id, phone)):
+            OrderRow(shop_id, row.order_id).update(
+                actions=[OrderRow.phone.remove(), OrderRow.customer_id.remove(), OrderRow.subscriber_key.remove()]
+            )
+            erased += 1
+        return erased
+
     @staticmethod
     def _subscriber(shop_id: str, phone: str | None) -> SubscriberRow | None:
         if phone is None:
