@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 DEFAULT_LINK_BASE = "http://127.0.0.1:8000"  # devstack's address; deployments set SMSCAST_LINK_DOMAIN
 CODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -26,6 +26,7 @@ UTM_SOURCE = "smscast"
 UTM_MEDIUM = "sms"
 INBOX_UTM_CAMPAIGN = "inbox"  # reply links have no campaign
 _UTM_KEYS = frozenset({"utm_source", "utm_medium", "utm_campaign"})
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 # Link-preview fetchers (iMessage and most chat apps fetch a link to draw a card): redirected, never counted.
 PREVIEW_AGENTS: tuple[str, ...] = (
@@ -115,7 +116,10 @@ def with_utm(target: str, campaign: str) -> str:
     # only utm pairs it already had give way to ours.
     own = [pair for pair in parts.query.split("&") if pair and unquote_plus(pair.partition("=")[0]) not in _UTM_KEYS]
     utm = urlencode([("utm_source", UTM_SOURCE), ("utm_medium", UTM_MEDIUM), ("utm_campaign", campaign)])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "&".join([*own, utm]), parts.fragment))
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", "&".join([*own, utm]), parts.fragment))
+    # A Location header is ASCII: anything else (an accented path, a stray control character) is percent-encoded,
+    # while what is already encoded or reserved stays as the shop wrote it.
+    return quote(url, safe=_URL_SAFE)
 
 
 def is_preview_agent(user_agent: str | None) -> bool:

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_lambda_powertools import Logger
-
 from chalicelib.domain import links
 from chalicelib.domain.errors import TransientError
 from chalicelib.domain.links import Link, Visit
-from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import Ports
-
-logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 # A collision among 62**9 codes is a once-in-ages event; several in a row mean something else is wrong.
 MAX_CODE_ATTEMPTS = 5

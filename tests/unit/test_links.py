@@ -88,6 +88,11 @@ class TestRules:
             "utm_campaign": "cmp_1",
         }
 
+    def test_the_redirect_is_ascii_whatever_the_target_holds(self) -> None:
+        location = links.with_utm("https://shop.com/café/50%25?q=a b", "cmp_1")
+        assert location == "https://shop.com/caf%C3%A9/50%25?q=a%20b&utm_source=smscast&utm_medium=sms&utm_campaign=cmp_1"
+        assert location.isascii()
+
     @pytest.mark.parametrize(
         "agent",
         [
