@@ -241,3 +241,19 @@ class TestDiscountCodeApi:
             "POST", "/campaigns/preview", body={"message": "Use {discount_code}", "segment_id": "all", "discount_code": "A" * 40}
         )
         assert long.json_body["characters"] - short.json_body["characters"] == 39
+
+
+class TestDiscountCodeEdits:
+    def test_a_draft_code_changes_and_cannot_be_removed_while_the_message_uses_it(self, api: Api) -> None:
+        made = api.call(
+            "POST",
+            "/campaigns",
+            body={"name": "S", "message": "Use {discount_code}", "segment_id": "all", "draft": True, "discount_code": "A1"},
+        )
+        cid = made.json_body["id"]
+        changed = api.call("PATCH", f"/campaigns/{cid}", body={"discount_code": "B2"})
+        assert changed.status_code == 200 and changed.json_body["discount_code"] == "B2"
+        removed = api.call("PATCH", f"/campaigns/{cid}", body={"discount_code": None})
+        assert removed.status_code == 400 and removed.json_body["error"]["code"] == "missing_discount_code"
+        both = api.call("PATCH", f"/campaigns/{cid}", body={"discount_code": None, "message": "No code"})
+        assert both.status_code == 200 and both.json_body["discount_code"] is None
