@@ -104,9 +104,14 @@ def shorten(text: str, link_base: str, code_for: Callable[[int, str], str]) -> s
     return "".join(out)
 
 
+def example_code() -> str:
+    """A stand-in code of the real length, for previews and size checks."""
+    return "x" * CODE_LENGTH
+
+
 def example_short_url(link_base: str) -> str:
     """A short link of the real length, for previews and size checks."""
-    return short_url(link_base, "x" * CODE_LENGTH)
+    return short_url(link_base, example_code())
 
 
 def with_utm(target: str, campaign: str) -> str:

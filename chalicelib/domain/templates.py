@@ -87,7 +87,7 @@ def measure_worst_case(
     who = Personal(name="Maximiliana-Josefina", shop_name=shop_name, discount_code=discount_code)
     text = render(template, who, opt_out_hint=opt_out_hint)
     if link_base is not None:
-        text = links.shorten(text, link_base, lambda n, url: "x" * links.CODE_LENGTH)
+        text = links.shorten(text, link_base, lambda n, url: links.example_code())
     return encoding.measure(text)
 
 

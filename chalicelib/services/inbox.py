@@ -11,6 +11,7 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 
 from chalicelib.domain import encoding
+from chalicelib.domain import links as domain_links
 from chalicelib.domain.errors import (
     Conflict,
     ConsentRequired,
@@ -211,7 +212,9 @@ def reply(ports: Ports, shop_id: str, phone: str, request: ReplyRequest, *, requ
     text = compose_reply(request.text, request.discount_code)
     choice = request.quiet_hours
     media_url = request.media_url
-    limit_ok = len(text) <= encoding.MAX_CHARACTERS if media_url else encoding.fits(text)
+    # Measured as it will go out: every link as the subscriber's short link.
+    sent_form = domain_links.shorten(text, ports.link_base, lambda n, url: domain_links.example_code())
+    limit_ok = len(sent_form) <= encoding.MAX_CHARACTERS if media_url else encoding.fits(sent_form)
     if not limit_ok:
         raise InvalidInput("reply is too long for one message", code="message_too_long")
     shop = ports.shops.get(shop_id)

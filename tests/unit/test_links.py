@@ -290,3 +290,15 @@ class TestFakePersonalData:
         assert fake_links(ports).erase(SHOP, NY[0]) == 3  # link, slot, click
         assert follow(ports, code, Visit.CLICK) is None
         assert len(fake_links(ports).links) == 1 and len(fake_links(ports).slots) == 1
+
+
+class TestReplySize:
+    def test_a_reply_is_measured_with_its_short_links(self) -> None:
+        ports = make_ports()
+        add(ports, NY[0])
+        long_url = "https://shop.com/" + "x" * 200
+        text = "a" * 1300 + " " + long_url  # over the 10 parts as written, well inside them as sent
+        sent = inbox.reply(ports, SHOP, NY[0], inbox.ReplyRequest(text=text, quiet_hours=inbox.QuietHoursChoice.SEND_NOW))
+        assert sent.state.value == "sent"
+        (body,) = texts_to(ports, NY[0])
+        assert long_url not in body and SHORT.search(body)
