@@ -59,6 +59,7 @@ PREFIX = "bench"
 SHOP = "bench-outfitters.myshopify.com"
 SENDER = "+15551230000"  # fictional (NANP 555): the sandbox provider sends nothing anyway
 MESSAGE = "{shop_name}: hi {first_name|there}, 20% off everything today with code SPRING."
+LINK = " https://shop.example/collections/spring-sale"  # --link: each recipient gets a tracked short link
 NAMES = ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov")
 # Area codes with a single timezone and no state rule stricter than 8:00-21:00, so the quiet-hours run has
 # exactly two release groups: New York (Eastern) and California (Pacific). Lines 555-0100..0199 are the
@@ -248,6 +249,7 @@ class Options:
     subscribers: int = DEFAULT_SUBSCRIBERS
     mps: int = DEFAULT_MPS
     quiet_hours: bool = False
+    link: bool = False
     duplicates: bool = False
 
 
@@ -463,7 +465,8 @@ def run(options: Options) -> Result:
             harness = Harness(ports, clock, meter, duplicates=options.duplicates)
             clock.jump_to(send_at)
             with meter.phase("send now"):
-                command = NewCampaign(name="Spring sale", message=MESSAGE, segment_id="all", send_at="now")
+                message = MESSAGE + LINK if options.link else MESSAGE
+                command = NewCampaign(name="Spring sale", message=message, segment_id="all", send_at="now")
                 campaign = create_campaign(ports, SHOP, command)
             harness.drain(campaign.campaign_id, started + TIME_LIMIT_SECONDS)
             with meter.phase(HARNESS):
@@ -540,13 +543,16 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
     parser.add_argument("--mps", type=int, default=DEFAULT_MPS, help=f"the shop's message parts per second (1..{MAX_MPS})")
     parser.add_argument("--quiet-hours", action="store_true", help="start at 21:30 New York time: New York waits for 9:00")
     parser.add_argument("--duplicates", action="store_true", help="deliver every SQS message twice")
+    parser.add_argument("--link", action="store_true", help="the message carries a link (a tracked short link each)")
     parser.add_argument("--json", action="store_true", help="also print the counts as one JSON object")
     args = parser.parse_args(argv)
     if not 1 <= args.subscribers <= MAX_SUBSCRIBERS:
         parser.error(f"--subscribers must be 1..{MAX_SUBSCRIBERS}")
     if not 1 <= args.mps <= MAX_MPS:
         parser.error(f"--mps must be 1..{MAX_MPS}")
-    options = Options(subscribers=args.subscribers, mps=args.mps, quiet_hours=args.quiet_hours, duplicates=args.duplicates)
+    options = Options(
+        subscribers=args.subscribers, mps=args.mps, quiet_hours=args.quiet_hours, duplicates=args.duplicates, link=args.link
+    )
     return options, bool(args.json)
 
 

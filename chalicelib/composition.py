@@ -21,6 +21,8 @@ from chalicelib.adapters.dynamo.conversations import DynamoConversations
 from chalicelib.adapters.dynamo.idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamo.inbox import DynamoInboxRepository, DynamoReplyRepository
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
+from chalicelib.adapters.dynamo.links import DynamoLinkStore
+from chalicelib.adapters.dynamo.orders import DynamoOrderStore
 from chalicelib.adapters.dynamo.pacer import DynamoPacer
 from chalicelib.adapters.dynamo.privacy import (
     DynamoContactData,
@@ -145,6 +147,7 @@ class Container:
     @cached_property
     def ports(self) -> Ports:
         exports = DynamoPrivacyExports()
+        links, orders = DynamoLinkStore(), DynamoOrderStore()
         return Ports(
             clock=self.clock,
             shops=DynamoShopRepository(self.clock),
@@ -163,6 +166,8 @@ class Container:
             inbox=DynamoInboxRepository(),
             replies=DynamoReplyRepository(),
             media=self.media,
+            links=links,
+            orders=orders,
             webhooks=SqsWebhookQueue(self.client("sqs"), queue_url=lambda: self.queues.url(SHOPIFY_WEBHOOKS)),
             suppressions=DynamoSuppressions(),
             exports=exports,
@@ -176,8 +181,11 @@ class Container:
                 DynamoContactData(),
                 DynamoSendHistoryData(),
                 exports,
+                links,
+                orders,
             ],
             allow_fictional_numbers=self.settings.allow_fictional_numbers,
+            link_base=self.settings.link_domain,
         )
 
 

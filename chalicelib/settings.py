@@ -7,8 +7,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from urllib.parse import urlsplit
 
 from chalicelib.domain.errors import ConfigurationError
+from chalicelib.domain.links import DEFAULT_LINK_BASE
 
 
 class SmsProviderName(str, Enum):
@@ -54,6 +56,7 @@ class Settings:
     scheduler_role_arn: str  # the role EventBridge Scheduler assumes to put jobs on the campaign-jobs queue
     media_bucket: str  # S3 bucket holding MMS images (End User Messaging sends media only from S3)
     log_level: str  # one of _LOG_LEVELS; applied to every smscast logger by the composition root
+    link_domain: str  # base of tracked short links (<link_domain>/r/<code>): https, or http on localhost (devstack)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +88,7 @@ class Settings:
         log_level = env.get("SMSCAST_LOG_LEVEL", "INFO").strip().upper()
         if log_level not in _LOG_LEVELS:
             raise ConfigurationError(f"SMSCAST_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {log_level!r}")
+        link_domain = _link_domain(env.get("SMSCAST_LINK_DOMAIN") or DEFAULT_LINK_BASE)
         return cls(
             stage=stage,
             region=region,
@@ -99,4 +103,16 @@ class Settings:
             scheduler_role_arn=scheduler_role_arn,
             media_bucket=media_bucket,
             log_level=log_level,
+            link_domain=link_domain,
         )
+
+
+def _link_domain(raw: str) -> str:
+    """An https URL base without query or fragment (http only for a local address, as devstack's)."""
+    parts = urlsplit(raw.strip())
+    local = parts.hostname in ("127.0.0.1", "localhost")
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not local) or not parts.hostname:
+        raise ConfigurationError(f"SMSCAST_LINK_DOMAIN must be an https URL like https://go.example.com, not {raw!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(f"SMSCAST_LINK_DOMAIN must be a plain URL base, not {raw!r}")
+    return raw.strip().rstrip("/")

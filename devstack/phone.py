@@ -4,6 +4,7 @@
     python -m devstack.phone +15551230000 "hi" --id abc     # reuse an inbound id: a duplicate delivery
     python -m devstack.phone +15551230000 --received        # what this phone got, one message a line
     python -m devstack.phone +15551230000 "Y" --wait 10     # text, then wait up to 10 s for the answer
+    python -m devstack.phone +15551230000 --click           # tap the last link this phone received
 
 The functions here are what the e2e test uses too.
 """
@@ -11,6 +12,7 @@ The functions here are what the e2e test uses too.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import re
 import sys
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import EndpointConnectionError
@@ -30,6 +33,12 @@ from chalicelib.adapters.resources import INBOUND_SMS_TOPIC
 from devstack.config import DevstackConfig, DevstackNotRunning, load_state
 
 _SINGLE_WORD = re.compile(r"^[A-Z0-9-]{1,20}$")
+_SHORT_LINK = re.compile(r"https?://[^\s]+/r/[0-9A-Za-z]+")
+# What a person's phone says when they tap a link (not a preview fetcher), so the tap counts as a click.
+PHONE_BROWSER = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Mobile/15E148 Safari/604.1"
+)
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -140,6 +149,48 @@ def wait_for_new(
         time.sleep(poll)
 
 
+@dataclass(frozen=True)
+class Tap:
+    """A tapped short link and what the stack answered (the redirect is not followed: devstack is offline)."""
+
+    url: str
+    status: int
+    location: str | None
+
+    def line(self) -> str:
+        """One line for people."""
+        return f"tapped {self.url} -> {self.status} {self.location or ''}".rstrip()
+
+
+def last_link(phone: str, *, config: DevstackConfig | None = None) -> str | None:
+    """The last short link in what ``phone`` received, or None."""
+    for message in reversed(received(phone, config=config)):
+        found = _SHORT_LINK.findall(message.body)
+        if found:
+            return str(found[-1])
+    return None
+
+
+def tap(url: str, *, timeout: float = 10.0) -> Tap:
+    """GET ``url`` as a phone's browser would, without following the redirect."""
+    parts = urlsplit(url)
+    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = conn_class(parts.netloc, timeout=timeout)
+    try:
+        connection.request("GET", parts.path, headers={"User-Agent": PHONE_BROWSER})
+        response = connection.getresponse()
+        response.read()
+        return Tap(url=url, status=response.status, location=response.getheader("Location"))
+    finally:
+        connection.close()
+
+
+def click(phone: str, *, config: DevstackConfig | None = None) -> Tap | None:
+    """Tap the last link ``phone`` received, like a person would; None when it received no link."""
+    url = last_link(phone, config=config)
+    return tap(url) if url is not None else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m devstack.phone", description="Text the devstack demo shop as a subscriber.")
@@ -148,9 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--id", dest="message_id", help="inboundMessageId to use (repeat one to play a duplicate delivery)")
     parser.add_argument("--received", action="store_true", help="print what this phone received, one message a line")
     parser.add_argument("--wait", type=float, metavar="N", help="wait up to N seconds for a new message")
+    parser.add_argument("--click", action="store_true", help="tap the last link this phone received")
     args = parser.parse_args(argv)
+    if args.click:
+        if args.body is not None or args.received:
+            parser.error("--click taps a link; send a text or list --received separately")
+        return _click(args.phone)
     if args.body is None and not args.received:
-        parser.error("give a text to send, or --received")
+        parser.error("give a text to send, --received or --click")
     if args.body is not None and args.received:
         parser.error("send a text or list --received, not both")
     try:
@@ -176,6 +232,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"devstack.phone: devstack does not answer ({exc}); is it still running?", file=sys.stderr)
         return 2
     return 0
+
+
+def _click(phone: str) -> int:
+    try:
+        tapped = click(phone)
+    except DevstackNotRunning as exc:
+        print(f"devstack.phone: {exc}", file=sys.stderr)
+        return 2
+    except (EndpointConnectionError, OSError) as exc:
+        print(f"devstack.phone: devstack does not answer ({exc}); is it still running?", file=sys.stderr)
+        return 2
+    if tapped is None:
+        print(f"devstack.phone: {phone} has received no link", file=sys.stderr)
+        return 1
+    print(tapped.line())
+    return 0 if tapped.status == 302 else 1
 
 
 if __name__ == "__main__":

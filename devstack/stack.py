@@ -14,6 +14,7 @@ from typing import Any
 
 from chalice.local import LocalDevServer
 
+from chalicelib.domain.links import DEFAULT_LINK_BASE
 from devstack import wiring
 from devstack.config import (
     DEFAULT_CLOCK_FILE,
@@ -39,7 +40,9 @@ DEMO_SETTINGS = {"sender_number": DEMO_SENDER, "shop_name": "Demo Store", "timez
 TAP_QUEUE_BASE = "devstack-inbound-sms-tap"
 
 
-def configure_environment(endpoint: str, *, prefix: str, clock_file: str, env: MutableMapping[str, str] | None = None) -> None:
+def configure_environment(
+    endpoint: str, *, prefix: str, clock_file: str, api_url: str = DEFAULT_LINK_BASE, env: MutableMapping[str, str] | None = None
+) -> None:
     """Point boto3 and PynamoDB at moto and set smscast's settings; must run before anything builds a client."""
     env = os.environ if env is None else env
     # Per-service endpoint overrides or a profile would send some calls to real AWS: drop them.
@@ -60,6 +63,8 @@ def configure_environment(endpoint: str, *, prefix: str, clock_file: str, env: M
             "SMSCAST_SMS_PROVIDER": "sandbox",
             "SMSCAST_ALLOW_FICTIONAL_NUMBERS": "true",
             "SMSCAST_CLOCK_FILE": clock_file,
+            # short links point at the stack's own API, which serves GET /r/{code}
+            "SMSCAST_LINK_DOMAIN": api_url,
             # moto accepts any well-formed role and never assumes it; set here so a deployment's value in the
             # developer's shell cannot leak in (the account is moto's default one)
             "SMSCAST_SCHEDULER_ROLE_ARN": f"arn:aws:iam::123456789012:role/{prefix}-scheduler",
@@ -106,7 +111,9 @@ class Devstack:
         _require_free_port(HOST, self.port)  # fail before starting anything if the API port is taken
         self.moto = MotoServer(HOST, log_path=self.moto_log)
         self.moto.start(cancelled=cancelled)
-        configure_environment(self.moto.endpoint, prefix=self.prefix, clock_file=str(self.clock_file))
+        configure_environment(
+            self.moto.endpoint, prefix=self.prefix, clock_file=str(self.clock_file), api_url=f"http://{HOST}:{self.port}"
+        )
 
         # Imported only now: the app and the composition root must see the environment set above.
         from chalicelib.adapters.clock import FileOffsetClock

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.campaigns import Campaign, CampaignStatus
+from chalicelib.domain.attribution import Attribution
+from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.encoding import measure
 from chalicelib.domain.errors import (
     ConcurrentUpdate,
@@ -24,8 +25,10 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
 from chalicelib.domain.jobs import Job
+from chalicelib.domain.links import Click, Link
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
+from chalicelib.domain.orders import Order
 from chalicelib.domain.pacing import reserve
 from chalicelib.domain.privacy import (
     PrivacyExport,
@@ -42,7 +45,7 @@ from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
-from chalicelib.services.ports import AlreadyDone, ClaimResult, Page, Ports, SubscriberChange
+from chalicelib.services.ports import AlreadyDone, ClaimResult, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange
 
 
 class FrozenClock:
@@ -322,6 +325,7 @@ class FakeCampaigns:
 
     def __init__(self, subscribers: FakeSubscriberStore) -> None:
         self.rows: dict[tuple[str, str], Campaign] = {}
+        self.shop_totals: dict[str, CampaignStats] = {}
         self.lock = subscribers.lock  # one lock: claims check campaign and subscriber atomically
 
     def create(self, campaign: Campaign) -> Campaign:
@@ -345,6 +349,14 @@ class FakeCampaigns:
 
     def all(self, shop_id: str) -> Iterator[Campaign]:
         return iter([c for (s, _), c in sorted(self.rows.items()) if s == shop_id])
+
+    def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:
+        wanted = {code.upper() for code in codes}
+        found: dict[str, str] = {}
+        for c in sorted(self.all(shop_id), key=lambda c: c.campaign_id, reverse=True):
+            if c.discount_code and c.discount_code.upper() in wanted:
+                found.setdefault(c.discount_code.upper(), c.campaign_id)
+        return found
 
     def save(self, campaign: Campaign) -> Campaign:
         with self.lock:
@@ -375,12 +387,9 @@ class FakeCampaigns:
             if c.plan_page != page or c.status is not CampaignStatus.IN_PROGRESS:
                 return False
             self.rows[(shop_id, campaign_id)] = replace(
-                c,
-                plan_page=page + 1,
-                plan_cursor=next_cursor,
-                planning_done=next_cursor is None,
-                stats=replace(c.stats, planned=c.stats.planned + planned),
+                c, plan_page=page + 1, plan_cursor=next_cursor, planning_done=next_cursor is None
             )
+            self.add(shop_id, campaign_id, planned=planned)
             return True
 
     def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
@@ -394,10 +403,21 @@ class FakeCampaigns:
             )
             return True
 
-    def add(self, shop_id: str, campaign_id: str, **counters: int) -> None:
+    def add(self, shop_id: str, campaign_id: str, *, currency: str | None = None, **counters: int) -> None:
+        """Move a campaign's counters and, with them, the shop's totals (as the adapters' transactions do)."""
         c = self.get(shop_id, campaign_id)
         stats = replace(c.stats, **{k: getattr(c.stats, k) + v for k, v in counters.items()})
+        if currency is not None and stats.currency is None:
+            stats = replace(stats, currency=currency)
         self.rows[(shop_id, campaign_id)] = replace(c, stats=stats)
+        totals = self.shop_totals.get(shop_id, CampaignStats())
+        totals = replace(totals, **{k: getattr(totals, k) + v for k, v in counters.items()})
+        if currency is not None and totals.currency is None:
+            totals = replace(totals, currency=currency)
+        self.shop_totals[shop_id] = totals
+
+    def totals(self, shop_id: str) -> CampaignStats:
+        return self.shop_totals.get(shop_id, CampaignStats())
 
 
 class FakeLedger:
@@ -498,6 +518,73 @@ class FakeLedger:
 
     def states(self, shop_id: str, campaign_id: str) -> dict[str, SendState]:
         return {p: e.state for (s, c, p), e in self.rows.items() if (s, c) == (shop_id, campaign_id)}
+
+
+class FakeLinks:
+    """Like DynamoLinkStore: conditional creates, slots taken once, click counters changed atomically."""
+
+    def __init__(self, campaigns: FakeCampaigns, subscribers: FakeSubscriberStore) -> None:
+        self.links: dict[str, Link] = {}
+        self.slots: dict[str, str] = {}
+        self.clicks: list[Click] = []
+        self.campaigns, self.subscribers = campaigns, subscribers
+        self.lock = subscribers.lock
+
+    def get(self, code: str) -> Link | None:
+        return self.links.get(code)
+
+    def create(self, link: Link) -> bool:
+        with self.lock:
+            if link.code in self.links:
+                return False
+            self.links[link.code] = link
+            return True
+
+    def slot(self, slot: str) -> str | None:
+        return self.slots.get(slot)
+
+    def take_slot(self, slot: str, link: Link) -> str:
+        with self.lock:
+            return self.slots.setdefault(slot, link.code)
+
+    def record_click(self, link: Link, at: datetime) -> bool:
+        with self.lock:
+            current = self.links.get(link.code)
+            if current is None or (link.campaign_id is not None and (link.shop_id, link.campaign_id) not in self.campaigns.rows):
+                return False  # the link or its campaign is gone: nothing counted (as the adapter)
+            first = current.first_clicked_at is None
+            self.links[link.code] = replace(current, clicks=current.clicks + 1, first_clicked_at=current.first_clicked_at or at)
+            if link.campaign_id is not None:
+                self.campaigns.add(link.shop_id, link.campaign_id, clicks=1, unique_clicks=1 if first else 0)
+            self.clicks.append(Click(link.shop_id, link.phone, link.code, at, link.campaign_id))
+            sub = self.subscribers.rows.get((link.shop_id, link.phone))
+            if sub is not None and (sub.last_clicked_at is None or sub.last_clicked_at < at):
+                self.subscribers.rows[(link.shop_id, link.phone)] = replace(sub, last_clicked_at=at, version=sub.version + 1)
+            return first
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        mine = [link for link in self.links.values() if (link.shop_id, link.phone) == (shop_id, phone)]
+        clicks = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone)]
+        return {
+            "links": [{"code": link.code, "target": link.target, "campaign_id": link.campaign_id} for link in mine],
+            "clicks": [{"at": c.at.isoformat(), "code": c.code, "campaign_id": c.campaign_id} for c in clicks],
+        }
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            codes = [code for code, link in self.links.items() if (link.shop_id, link.phone) == (shop_id, phone)]
+            slots = [slot for slot in self.slots if slot.startswith(f"{shop_id}#") and slot.split("#")[2] == phone]
+            clicks = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone)]
+            for code in codes:
+                del self.links[code]
+            for slot in slots:
+                del self.slots[slot]
+            self.clicks = [c for c in self.clicks if (c.shop_id, c.phone) != (shop_id, phone)]
+            return len(codes) + len(slots) + len(clicks)
+
+    def latest_click(self, shop_id: str, phone: str, since: datetime, until: datetime) -> Click | None:
+        found = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone) and c.campaign_id and since <= c.at <= until]
+        return max(found, key=lambda c: c.at, default=None)
 
 
 class WorkerCrash(BaseException):
@@ -834,6 +921,7 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
     campaigns = FakeCampaigns(subscribers)
     contacts = FakeContacts()
     exports = FakeExports()
+    links, orders = FakeLinks(campaigns, subscribers), FakeOrders(campaigns, subscribers)
     ports = Ports(
         clock=clock,
         shops=FakeShops(),
@@ -852,12 +940,79 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         media=FakeMedia(),
         inbox=FakeInbox(subscribers.lock),
         replies=FakeReplies(),
+        links=links,
+        orders=orders,
         webhooks=FakeWebhookQueue(),
         suppressions=FakeSuppressions(),
         exports=exports,
         shop_data=None,  # type: ignore[arg-type]  # set below: it walks these very ports
         allow_fictional_numbers=True,
     )
-    ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, ports.ledger, exports]  # type: ignore[list-item]
+    ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, ports.ledger, exports, links, orders]  # type: ignore[list-item]
     ports.shop_data = FakeShopData(ports)
     return ports
+
+
+class FakeOrders:
+    """Like DynamoOrderStore: stored once, counters and subscriber facts moved with the order, cancelled once."""
+
+    def __init__(self, campaigns: FakeCampaigns, subscribers: FakeSubscriberStore) -> None:
+        self.orders: dict[tuple[str, str], StoredOrder] = {}
+        self.counted_for_subscriber: set[tuple[str, str]] = set()
+        self.campaigns, self.subscribers = campaigns, subscribers
+        self.lock = subscribers.lock
+
+    def get(self, shop_id: str, order_id: str) -> StoredOrder | None:
+        return self.orders.get((shop_id, order_id))
+
+    def record(self, order: Order, attribution: Attribution | None) -> OrderOutcome:
+        with self.lock:
+            key = (order.shop_id, order.order_id)
+            if key in self.orders:
+                return OrderOutcome.DUPLICATE
+            if attribution is not None and (order.shop_id, attribution.campaign_id) not in self.campaigns.rows:
+                attribution = None
+            self.orders[key] = StoredOrder(order, attribution)
+            if attribution is not None:
+                self.campaigns.add(order.shop_id, attribution.campaign_id, currency=order.currency, orders=1, revenue=order.total)
+            sub = self.subscribers.rows.get((order.shop_id, order.phone)) if order.phone else None
+            if sub is not None and order.phone is not None:
+                last = max(order.at, sub.last_order_at) if sub.last_order_at else order.at
+                self.subscribers.rows[(order.shop_id, order.phone)] = replace(
+                    sub, orders_count=sub.orders_count + 1, last_order_at=last, version=sub.version + 1
+                )
+                self.counted_for_subscriber.add(key)
+            return OrderOutcome.COUNTED
+
+    def cancel(self, shop_id: str, order_id: str, at: datetime) -> OrderOutcome:
+        with self.lock:
+            key = (shop_id, order_id)
+            stored = self.orders.get(key)
+            if stored is None:
+                placeholder = Order(shop_id, order_id, at, 0, "", None, None, ())
+                self.orders[key] = StoredOrder(placeholder, None, cancelled=True)
+                return OrderOutcome.CANCELLED
+            if stored.cancelled:
+                return OrderOutcome.ALREADY_CANCELLED
+            self.orders[key] = replace(stored, cancelled=True)
+            order = stored.order
+            if stored.attribution is not None and (shop_id, stored.attribution.campaign_id) in self.campaigns.rows:
+                self.campaigns.add(shop_id, stored.attribution.campaign_id, orders=-1, revenue=-order.total)
+            sub = self.subscribers.rows.get((shop_id, order.phone)) if order.phone else None
+            if sub is not None and order.phone is not None and key in self.counted_for_subscriber and sub.orders_count > 0:
+                self.subscribers.rows[(shop_id, order.phone)] = replace(
+                    sub, orders_count=sub.orders_count - 1, version=sub.version + 1
+                )
+            return OrderOutcome.CANCELLED
+
+    def export(self, shop_id: str, phone: str) -> dict[str, object]:
+        mine = [s for (shop, _), s in self.orders.items() if shop == shop_id and s.order.phone == phone]
+        return {"orders": [{"order_id": s.order.order_id, "total": s.order.total, "cancelled": s.cancelled} for s in mine]}
+
+    def erase(self, shop_id: str, phone: str) -> int:
+        with self.lock:
+            mine = [key for key, s in self.orders.items() if key[0] == shop_id and s.order.phone == phone]
+            for key in mine:
+                stored = self.orders[key]
+                self.orders[key] = replace(stored, order=replace(stored.order, phone=None, customer_id=None))
+            return len(mine)

@@ -20,6 +20,7 @@ _REASONS = {
     200: "OK",
     201: "Created",
     202: "Accepted: waits for the subscriber's quiet hours to end",
+    302: "Found: the browser goes on to the Location header",
     204: "No content",
     400: "Invalid request: the offending field is named in error.details",
     401: "Missing or invalid credentials",
@@ -53,6 +54,8 @@ _SIGNED_HEADERS = {
 
 def error_statuses(spec: RouteSpec) -> list[int]:
     """The 4xx a route documents: those every route of its kind may answer, and the ones it declares."""
+    if spec.page:
+        return sorted(spec.errors)  # a browser route ignores query parameters and takes no body
     statuses = {400, *spec.errors}  # every route refuses unknown query parameters
     if spec.auth or spec.signed:
         statuses.add(401)
@@ -99,8 +102,11 @@ def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Ma
         if success and status != 204:
             responses[str(status)]["content"] = success
     error = _json(names[(Error, "serialization")])
+    refusal = {"text/html": {"schema": {"type": "string"}}} if spec.page else error  # a browser gets a page
+    if spec.page and spec.status == 302:
+        responses["302"]["headers"] = {"Location": {"required": True, "schema": {"type": "string", "format": "uri"}}}
     for status in error_statuses(spec):
-        responses[str(status)] = {"description": _REASONS[status], "content": error}
+        responses[str(status)] = {"description": _REASONS[status], "content": refusal}
     responses["default"] = {"description": "Server or dependency error", "content": error}
     operation: dict[str, Any] = {
         "operationId": f"{spec.method.lower()}_{spec.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",

@@ -7,6 +7,7 @@ be ended. Every transition is a method here that refuses an illegal move.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -16,6 +17,8 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.errors import Conflict, InvalidInput
 
 SEND_NOW = "now"
+# What a Shopify discount code may look like here: no spaces, so it survives inside a message.
+DISCOUNT_CODE = re.compile(r"[A-Za-z0-9_-]{1,50}")
 MIN_LEAD = timedelta(minutes=1)  # a custom date must be at least this far ahead when saved
 MAX_LEAD = timedelta(days=365)
 
@@ -40,6 +43,7 @@ class CampaignStats:
     deferred: int = 0  # waiting for their quiet hours to end (also counted again when finally done)
     parts: int = 0  # SMS parts billed (an MMS is one)
     clicks: int = 0
+    unique_clicks: int = 0  # recipients who clicked at least once
     orders: int = 0
     revenue: int = 0  # minor units of ``currency``
     currency: str | None = None
@@ -67,6 +71,7 @@ class Campaign:
     updated_at: datetime
     media_url: str | None = None  # the merchant's https link to the image (MMS), as given
     media_s3_uri: str | None = None  # the stored copy End User Messaging sends (s3://bucket/key)
+    discount_code: str | None = None  # orders using it belong to this campaign; {discount_code} in the message
     started_at: datetime | None = None
     audience_rule: dict[str, Any] | None = None  # the segment's rule, frozen when the campaign starts
     plan_page: int = 0  # next page the planner will read (checkpoint)

@@ -1,4 +1,4 @@
-"""Orders as attribution sees them (the shape both the webhook edge and attribution share)."""
+"""Shopify orders as attribution sees them, and money in integer minor units."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-# ISO 4217 exponents that are not 2; every other currency has cents.
-_ZERO = ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF")
-_EXPONENT = {
-    **dict.fromkeys(_ZERO, 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
-_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+# ISO 4217 currencies whose minor unit is not the usual 2 decimals (Shopify's shop currencies among them).
+_ZERO_DECIMALS = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+_THREE_DECIMALS = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+_DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")  # ASCII digits only: Python's \d takes any script's
 
 
 @dataclass(frozen=True)
@@ -29,14 +28,24 @@ class Order:
     discount_codes: tuple[str, ...]  # discount_codes[].code, upper-cased
 
 
+def exponent(currency: str) -> int:
+    """How many decimals the currency's minor unit has."""
+    code = currency.upper()
+    if code in _ZERO_DECIMALS:
+        return 0
+    if code in _THREE_DECIMALS:
+        return 3
+    return 2
+
+
 def minor_units(amount: str, currency: str) -> int:
-    """A Shopify decimal string ("42.50") in the currency's minor units (exponent 0 for JPY/KRW..., 3 for
-    BHD/KWD..., else 2); ValueError when it is not a non-negative decimal with at most that many places."""
-    exponent = _EXPONENT.get(currency.upper(), 2)
-    match = _DECIMAL.fullmatch(amount) if isinstance(amount, str) else None
+    """A Shopify decimal string ("42.50") in the currency's minor units (exponent 0 for JPY/KRW..., 3 for BHD/KWD..., else 2); ValueError when it is not a plain non-negative decimal, or has more places than that (trailing zeros aside)."""  # noqa: E501
+    match = _DECIMAL.fullmatch(amount)
     if match is None:
         raise ValueError(f"not a non-negative decimal amount: {amount!r}")
-    whole, fraction = match.group(1), match.group(2) or ""
-    if len(fraction) > exponent:
-        raise ValueError(f"{amount!r} has more than {exponent} decimal places for {currency}")
-    return int(whole + fraction.ljust(exponent, "0"))
+    whole, fraction = match.group(1), (match.group(2) or "").rstrip("0")
+    places = exponent(currency)
+    if len(fraction) > places:
+        raise ValueError(f"{amount!r} has more decimals than {currency} has minor units ({places})")
+    minor: int = int(whole) * 10**places + (int(fraction.ljust(places, "0")) if places else 0)
+    return minor

@@ -1,6 +1,7 @@
 """Campaign text: personalisation with fallbacks, the opt-out hint, and what the result costs.
 
-Placeholders are ``{first_name}``, ``{name}`` and ``{shop_name}``; ``{first_name|there}`` falls back to
+Placeholders are ``{first_name}``, ``{name}``, ``{shop_name}`` and ``{discount_code}`` (the campaign's code);
+``{first_name|there}`` falls back to
 "there" when the subscriber has no name. Anything else in braces is refused when the campaign is saved,
 so a typo never reaches a phone as literal ``{frist_name}``.
 """
@@ -10,14 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chalicelib.domain import encoding
+from chalicelib.domain import encoding, links
 from chalicelib.domain.errors import InvalidInput
 
 OPT_OUT_HINT = "Reply STOP to opt out"
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 # The merchant's own words carry the opt-out; a subscriber named Christopher or a shop called "Stop & Shop" does not.
 _MENTIONS_STOP = re.compile(r"\bstop\b", re.IGNORECASE | re.ASCII)
-_FIELDS = frozenset({"first_name", "name", "shop_name"})
+_FIELDS = frozenset({"first_name", "name", "shop_name", "discount_code"})
 _FALLBACK_MAX = 30
 MAX_MESSAGE_CHARACTERS = 1000  # leaves room in the 1,600 limit for names, links and the opt-out hint
 
@@ -28,6 +29,7 @@ class Personal:
 
     name: str | None = None
     shop_name: str = ""
+    discount_code: str | None = None
 
     @property
     def first_name(self) -> str | None:
@@ -72,17 +74,35 @@ def render(template: str, who: Personal, *, opt_out_hint: bool) -> str:
     return text
 
 
-def measure_worst_case(template: str, shop_name: str, *, opt_out_hint: bool) -> encoding.SmsShape:
-    """The shape with a long first name (20 characters), for previews and the size check."""
-    return encoding.measure(
-        render(template, Personal(name="Maximiliana-Josefina", shop_name=shop_name), opt_out_hint=opt_out_hint)
-    )
+def uses_discount_code(template: str) -> bool:
+    """True when the template says ``{discount_code}`` (so the campaign needs a code)."""
+    return any(m.group(1).partition("|")[0].strip() == "discount_code" for m in _PLACEHOLDER.finditer(template))
 
 
-def check_fits(template: str, shop_name: str, *, opt_out_hint: bool, mms: bool = False) -> encoding.SmsShape:
+def measure_worst_case(
+    template: str, shop_name: str, *, opt_out_hint: bool, link_base: str | None = None, discount_code: str | None = None
+) -> encoding.SmsShape:
+    """The shape with a long first name (20 characters) and every link as its short link (what is sent, when
+    ``link_base`` is given), for previews and the size check."""
+    who = Personal(name="Maximiliana-Josefina", shop_name=shop_name, discount_code=discount_code)
+    text = render(template, who, opt_out_hint=opt_out_hint)
+    if link_base is not None:
+        text = links.shorten(text, link_base, lambda n, url: links.example_code())
+    return encoding.measure(text)
+
+
+def check_fits(
+    template: str,
+    shop_name: str,
+    *,
+    opt_out_hint: bool,
+    mms: bool = False,
+    link_base: str | None = None,
+    discount_code: str | None = None,
+) -> encoding.SmsShape:
     """Refuse a template that cannot be sent even for a long name: an SMS within 10 parts, an MMS (one part
     whatever its length) within the 1,600 characters End User Messaging accepts."""
-    shape = measure_worst_case(template, shop_name, opt_out_hint=opt_out_hint)
+    shape = measure_worst_case(template, shop_name, opt_out_hint=opt_out_hint, link_base=link_base, discount_code=discount_code)
     if mms:
         if shape.characters > encoding.MAX_CHARACTERS:
             raise InvalidInput(

@@ -9,13 +9,21 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain import encoding, pricing
-from chalicelib.domain.campaigns import SEND_NOW, Campaign, CampaignStats, CampaignStatus, local_instant, parse_send_at
+from chalicelib.domain.campaigns import (
+    DISCOUNT_CODE,
+    SEND_NOW,
+    Campaign,
+    CampaignStats,
+    CampaignStatus,
+    local_instant,
+    parse_send_at,
+)
 from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.jobs import StartCampaign, start_schedule_name
 from chalicelib.domain.media import INVALID_URL, StoredMedia
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import ShopSettings
-from chalicelib.domain.templates import check_fits, validate_template
+from chalicelib.domain.templates import check_fits, measure_worst_case, uses_discount_code, validate_template
 from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.planning import start_campaign
@@ -33,6 +41,7 @@ class NewCampaign:
     send_at: str | None = None
     draft: bool = False
     media_url: str | None = None
+    discount_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class CampaignEdit:
     send_at: str | None = None
     draft: bool | None = None
     media_url: str | None = None
+    discount_code: str | None = None
 
     @classmethod
     def of(cls, **fields: Any) -> CampaignEdit:
@@ -62,6 +72,7 @@ class PreviewCampaign:
     segment_id: str
     send_at: str = SEND_NOW
     media_url: str | None = None
+    discount_code: str | None = None
 
 
 def new_campaign_id(now: datetime) -> str:
@@ -75,10 +86,27 @@ def _name(value: Any) -> str:
     return value.strip()
 
 
-def _message(value: Any, settings: ShopSettings, *, mms: bool) -> str:
+def _message(ports: Ports, value: Any, settings: ShopSettings, *, mms: bool, discount_code: str | None) -> str:
     template = validate_template(value)
-    check_fits(template, settings.shop_name, opt_out_hint=settings.opt_out_hint, mms=mms)
+    if uses_discount_code(template) and discount_code is None:
+        raise InvalidInput("the message uses {discount_code} but the campaign has no discount_code", code="missing_discount_code")
+    check_fits(
+        template,
+        settings.shop_name,
+        opt_out_hint=settings.opt_out_hint,
+        mms=mms,
+        link_base=ports.link_base,
+        discount_code=discount_code,
+    )
     return template
+
+
+def _discount_code(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not DISCOUNT_CODE.fullmatch(value):
+        raise InvalidInput("discount_code must be 1-50 letters, digits, - or _", code="invalid_discount_code")
+    return value
 
 
 def _import_media(ports: Ports, shop_id: str, value: Any) -> StoredMedia | None:
@@ -100,7 +128,8 @@ def create_campaign(ports: Ports, shop_id: str, command: NewCampaign) -> Campaig
     send_at = parse_send_at(command.send_at or SEND_NOW, shop.settings.timezone, now)
     segment = audience.require_segment(ports, shop_id, command.segment_id)
     name = _name(command.name)
-    message = _message(command.message, shop.settings, mms=command.media_url is not None)
+    discount_code = _discount_code(command.discount_code)
+    message = _message(ports, command.message, shop.settings, mms=command.media_url is not None, discount_code=discount_code)
     media = _import_media(ports, shop_id, command.media_url)
     campaign = Campaign(
         shop_id=shop_id,
@@ -109,6 +138,7 @@ def create_campaign(ports: Ports, shop_id: str, command: NewCampaign) -> Campaig
         message=message,
         media_url=media.source_url if media else None,
         media_s3_uri=media.s3_uri if media else None,
+        discount_code=discount_code,
         segment_id=segment.segment_id,
         send_now=send_at is None,
         send_at_local=send_at,
@@ -139,24 +169,8 @@ class CampaignList:
 
 
 def list_campaigns(ports: Ports, shop_id: str, *, limit: int = 50, cursor: str | None = None) -> CampaignList:
-    """Newest first, with totals of sent, clicks, orders and revenue across every campaign."""
-    page = ports.campaigns.page(shop_id, limit=limit, cursor=cursor)
-    totals = CampaignStats()
-    for c in ports.campaigns.all(shop_id):
-        totals = replace(
-            totals,
-            planned=totals.planned + c.stats.planned,
-            sent=totals.sent + c.stats.sent,
-            skipped=totals.skipped + c.stats.skipped,
-            failed=totals.failed + c.stats.failed,
-            deferred=totals.deferred + c.stats.deferred,
-            parts=totals.parts + c.stats.parts,
-            clicks=totals.clicks + c.stats.clicks,
-            orders=totals.orders + c.stats.orders,
-            revenue=totals.revenue + c.stats.revenue,
-            currency=totals.currency or c.stats.currency,
-        )
-    return CampaignList(page, totals)
+    """Newest first, with the shop's totals of sent, clicks, orders and revenue (one maintained aggregate)."""
+    return CampaignList(ports.campaigns.page(shop_id, limit=limit, cursor=cursor), ports.campaigns.totals(shop_id))
 
 
 def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, edit: CampaignEdit) -> Campaign:
@@ -182,11 +196,14 @@ def edit_campaign(ports: Ports, shop_id: str, campaign_id: str, edit: CampaignEd
         if "media_url" in given:  # null takes the image off: the campaign goes out as SMS again
             changes["media_url"] = media.source_url if media else None
             changes["media_s3_uri"] = media.s3_uri if media else None
-        if "message" in given or "media_url" in given:
-            # Adding or removing the image changes the size rule, so the text is checked again either way.
+        if "discount_code" in given:
+            changes["discount_code"] = _discount_code(edit.discount_code)
+        if given & {"message", "media_url", "discount_code"}:
+            # Adding or removing the image (or the code) changes what is sent, so the text is checked again.
             mms = changes.get("media_s3_uri", campaign.media_s3_uri) is not None
             text = edit.message if "message" in given else campaign.message
-            changes["message"] = _message(text, shop.settings, mms=mms)
+            code = changes.get("discount_code", campaign.discount_code)
+            changes["message"] = _message(ports, text, shop.settings, mms=mms, discount_code=code)
         if "segment_id" in given:
             changes["segment_id"] = audience.require_segment(ports, shop_id, edit.segment_id).segment_id
         if "send_at" in given:
@@ -318,8 +335,14 @@ def preview(ports: Ports, shop_id: str, command: PreviewCampaign) -> Preview:
     shop = ports.shops.get(shop_id)
     now = ports.clock.now()
     mms = command.media_url is not None
-    template = validate_template(command.message)
-    shape = check_fits(template, shop.settings.shop_name, opt_out_hint=shop.settings.opt_out_hint, mms=mms)
+    template = _message(ports, command.message, shop.settings, mms=mms, discount_code=_discount_code(command.discount_code))
+    shape = measure_worst_case(
+        template,
+        shop.settings.shop_name,
+        opt_out_hint=shop.settings.opt_out_hint,
+        link_base=ports.link_base,
+        discount_code=command.discount_code,
+    )
     segment = audience.require_segment(ports, shop_id, command.segment_id)
     send_at = parse_send_at(command.send_at, shop.settings.timezone, now)
     # The image is imported now, not just looked at, so a link that will fail is reported before the campaign

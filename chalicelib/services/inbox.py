@@ -11,6 +11,7 @@ from datetime import datetime
 from aws_lambda_powertools import Logger
 
 from chalicelib.domain import encoding
+from chalicelib.domain import links as domain_links
 from chalicelib.domain.errors import (
     Conflict,
     ConsentRequired,
@@ -37,8 +38,9 @@ from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import ConsentSource, Subscriber
 from chalicelib.observability import INHERIT, SERVICE
-from chalicelib.services import outbound
+from chalicelib.services import links, outbound
 from chalicelib.services import subscribers as subscriber_service
+from chalicelib.services.links import LinkOwner
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.outbound import Delivered, Delivery, OnceClaim
 from chalicelib.services.ports import Page, Ports
@@ -210,7 +212,9 @@ def reply(ports: Ports, shop_id: str, phone: str, request: ReplyRequest, *, requ
     text = compose_reply(request.text, request.discount_code)
     choice = request.quiet_hours
     media_url = request.media_url
-    limit_ok = len(text) <= encoding.MAX_CHARACTERS if media_url else encoding.fits(text)
+    # Measured as it will go out: every link as the subscriber's short link.
+    sent_form = domain_links.shorten(text, ports.link_base, lambda n, url: domain_links.example_code())
+    limit_ok = len(sent_form) <= encoding.MAX_CHARACTERS if media_url else encoding.fits(sent_form)
     if not limit_ok:
         raise InvalidInput("reply is too long for one message", code="message_too_long")
     shop = ports.shops.get(shop_id)
@@ -339,7 +343,8 @@ def _deliver(ports: Ports, shop: Shop, reply_: Reply) -> Delivered:
         shop_id=shop.shop_id,
         from_number=shop.settings.sender_number,
         to_number=reply_.phone,
-        body=reply_.text,
+        # each link in the reply becomes the subscriber's short link, stored before the claim
+        body=links.shorten(ports, reply_.text, LinkOwner(shop.shop_id, reply_.phone, reply_id=reply_.reply_id)),
         kind=MessageKind.REPLY,
         media_urls=(reply_.media_s3_uri,) if reply_.media_s3_uri else (),
         dedupe_key=claim.key,

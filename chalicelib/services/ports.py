@@ -8,11 +8,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
-from chalicelib.domain.campaigns import Campaign
+from chalicelib.domain.attribution import Attribution
+from chalicelib.domain.campaigns import Campaign, CampaignStats
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
+from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
 from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
+from chalicelib.domain.orders import Order
 from chalicelib.domain.privacy import PrivacyExport
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
@@ -193,7 +196,15 @@ class CampaignRepository(Protocol):
         ...
 
     def all(self, shop_id: str) -> Iterator[Campaign]:
-        """Every campaign of the shop (for totals)."""
+        """Every campaign of the shop, newest first."""
+        ...
+
+    def totals(self, shop_id: str) -> CampaignStats:
+        """The shop's totals over every campaign, kept as an aggregate moved with each campaign counter."""
+        ...
+
+    def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:
+        """Upper-cased discount code -> the newest campaign of the shop carrying it, for those of ``codes`` in use."""
         ...
 
     def save(self, campaign: Campaign) -> Campaign:
@@ -427,6 +438,72 @@ class ShopData(Protocol):
 
     def erase_shop(self, shop_id: str) -> int:
         """Delete every item of the shop in every table; how many items were deleted."""
+# --- Tracked links -----------------------------------------------------------------------------------------
+
+
+class LinkStore(Protocol):
+    """Short links, the per-recipient slots that make them once, and the clicks on them."""
+
+    def get(self, code: str) -> Link | None:
+        """The link with this code, or None."""
+        ...
+
+    def create(self, link: Link) -> bool:
+        """Store a new link; False (nothing written) if the code is taken, so a collision never overwrites."""
+        ...
+
+    def slot(self, slot: str) -> str | None:
+        """The code a recipient's link slot (``shop#campaign-or-reply#phone#n``) was given, if any."""
+        ...
+
+    def take_slot(self, slot: str, link: Link) -> str:
+        """Give the slot ``link.code`` unless it has a code already; the code the slot holds afterwards."""
+        ...
+
+    def record_click(self, link: Link, at: datetime) -> bool:
+        """Count a click atomically: the link's and its campaign's clicks (and unique clicks on the link's first
+        click), a click record for attribution, the subscriber's last_clicked_at. True for a first click."""
+        ...
+
+    def latest_click(self, shop_id: str, phone: str, since: datetime, until: datetime) -> Click | None:
+        """The latest click on a campaign link by the phone with since <= at <= until."""
+        ...
+
+
+class OrderOutcome(str, Enum):
+    """What recording an order event did."""
+
+    COUNTED = "counted"  # stored and added to its campaign (or stored unattributed)
+    DUPLICATE = "duplicate"  # seen before (a redelivery, or cancelled before it was placed): nothing counted
+    CANCELLED = "cancelled"  # taken out of its campaign's Orders and Revenue
+    ALREADY_CANCELLED = "already_cancelled"  # nothing to take out a second time
+
+
+@dataclass(frozen=True)
+class StoredOrder:
+    """An order as stored: the order, the campaign it was attributed to, and whether it was cancelled."""
+
+    order: Order
+    attribution: Attribution | None
+    cancelled: bool = False
+
+
+class OrderStore(Protocol):
+    """Orders, each counted once, with the campaign counters and subscriber facts they move."""
+
+    def get(self, shop_id: str, order_id: str) -> StoredOrder | None:
+        """The stored order, or None."""
+        ...
+
+    def record(self, order: Order, attribution: Attribution | None) -> OrderOutcome:
+        """Store the order once (dedupe on shop + order id) and, in the same transaction, add it to its
+        campaign's Orders and Revenue and to the subscriber's orders_count and last_order_at."""
+        ...
+
+    def cancel(self, shop_id: str, order_id: str, at: datetime) -> OrderOutcome:
+        """Mark the order cancelled once and take it out of its campaign's Orders and Revenue (and the
+        subscriber's orders_count) in the same transaction; an order not seen yet is stored cancelled, so a
+        late orders/create never counts it."""
         ...
 
 
@@ -455,6 +532,8 @@ class Ports:
     media: MediaLibrary
     inbox: InboxRepository
     replies: ReplyRepository
+    links: LinkStore
+    orders: OrderStore
     webhooks: WebhookQueue
     suppressions: Suppressions
     exports: PrivacyExports
@@ -462,3 +541,4 @@ class Ports:
     # Every store holding data about a person: customers/data_request and customers/redact walk this list.
     personal_data: list[PersonalData] = field(default_factory=list)
     allow_fictional_numbers: bool = False
+    link_base: str = DEFAULT_LINK_BASE  # where short links point: the deployment's link domain

@@ -25,7 +25,8 @@ from chalicelib.domain.sending import FailReason, LedgerEntry, SendBatch, SendSt
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
 from chalicelib.observability import INHERIT, SERVICE
-from chalicelib.services import outbound
+from chalicelib.services import links, outbound
+from chalicelib.services.links import LinkOwner
 from chalicelib.services.outbound import Delivered, Delivery
 from chalicelib.services.planning import batches
 from chalicelib.services.ports import ClaimResult, Ports
@@ -166,9 +167,12 @@ def _one(
         return RecipientOutcome.DONE
     body = templates.render(
         campaign.message,
-        templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name),
+        templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name, discount_code=campaign.discount_code),
         opt_out_hint=shop.settings.opt_out_hint,
     )
+    # Short links are stored before the claim, so no message can carry a code that does not resolve; a
+    # redelivery finds the same codes in the recipient's slots.
+    body = links.shorten(ports, body, LinkOwner(shop.shop_id, phone, campaign_id=campaign.campaign_id))
     # An MMS travels, is paced and is billed as one part whatever its text; an SMS as its text's parts.
     media_urls = (campaign.media_s3_uri,) if campaign.media_s3_uri else ()
     parts = 1 if media_urls else templates.encoding.measure(body).parts

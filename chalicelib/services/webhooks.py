@@ -6,9 +6,7 @@ The route has already verified the signature; nothing here trusts a payload it d
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from enum import Enum
 
 from aws_lambda_powertools import Logger
@@ -29,7 +27,7 @@ from chalicelib.domain.shopify import (
 )
 from chalicelib.domain.shops import validate_shop_id
 from chalicelib.observability import INHERIT, SERVICE
-from chalicelib.services import privacy
+from chalicelib.services import orders, privacy
 from chalicelib.services.ports import Ports
 from chalicelib.services.subscribers import apply_shopify_consent
 
@@ -54,7 +52,6 @@ class Handled(str, Enum):
 
     DONE = "done"
     ALREADY_DONE = "already_done"  # a redelivered message: the work happened before
-    PARKED = "parked"  # an orders topic with no handler wired in yet (logged, acknowledged)
     DROPPED = "dropped"  # a payload that cannot be understood; retrying would not help
 
 
@@ -95,15 +92,6 @@ def _queueable(topic: Topic, body: bytes) -> str:
         raise InvalidInput("webhook payload is too large even without the fields smscast ignores", code="body_too_large")
     logger.info("large webhook cut down to the fields read", extra={"topic": topic.value, "bytes": len(body)})
     return slimmed
-
-
-# Orders go to attribution (services/orders.py, written on the issue8-links branch). The merge fills this:
-#   Topic.ORDERS_CREATE: lambda ports, order, at: orders.order_placed(ports, order),
-#   Topic.ORDERS_CANCELLED: lambda ports, order, at: orders.order_cancelled(ports, order.shop_id, order.order_id, at),
-# ``at`` is when it happened: the order's created_at, or its cancelled_at. Until then orders topics are
-# parsed, checked and acknowledged with a log line (Handled.PARKED).
-OrderHandler = Callable[[Ports, Order, datetime], object]
-ORDER_HANDLERS: dict[Topic, OrderHandler] = {}
 
 
 def handle(ports: Ports, webhook: Webhook) -> Handled:
@@ -153,14 +141,12 @@ def _dispatch(ports: Ports, webhook: Webhook) -> Handled:
         privacy.redact_customer(ports, parse_privacy(shop_id, data, allow_fictional=fictional))
     elif topic is Topic.SHOP_REDACT:
         privacy.redact_shop(ports, shop_id)
-    elif topic in (Topic.ORDERS_CREATE, Topic.ORDERS_CANCELLED):
+    elif topic is Topic.ORDERS_CREATE:
         order = with_phone(ports, parse_order(shop_id, data, allow_fictional=fictional))
-        at = order.at if topic is Topic.ORDERS_CREATE else cancelled_at(data, webhook.received_at)
-        handler = ORDER_HANDLERS.get(topic)
-        if handler is None:
-            logger.info("order parsed; attribution not wired in yet", extra={"topic": topic.value, "order_id": order.order_id})
-            return Handled.PARKED
-        handler(ports, order, at)
+        orders.order_placed(ports, order)  # logs its outcome
+    elif topic is Topic.ORDERS_CANCELLED:
+        order = parse_order(shop_id, data, allow_fictional=fictional)
+        orders.order_cancelled(ports, shop_id, order.order_id, cancelled_at(data, webhook.received_at))  # logs its outcome
     return Handled.DONE
 
 

@@ -40,7 +40,7 @@ def test_deferral_and_duplicate_deliveries_still_send_each_recipient_once() -> N
     assert result.recipients == result.sent == result.outbox == 20
     assert result.deferred == 10 and result.waves_fired == 1  # the New York half waited for 9:00
     assert result.calls[CLAIM] == 20 and result.calls[OUTBOX_WRITE] == 20
-    assert result.calls[(ENGINE, "dynamodb", "TransactWriteItems", "campaigns+release-waves+send-ledger")] >= 10
+    assert result.calls[(ENGINE, "dynamodb", "TransactWriteItems", "campaign-totals+campaigns+release-waves+send-ledger")] >= 10
     # Every message was delivered a second time, and those deliveries cost calls but sent nothing.
     assert result.deliveries["campaign_sends (2nd delivery)"] == result.deliveries["campaign_sends"] > 0
     assert result.by_phase["campaign_sends (2nd delivery)"] > 0

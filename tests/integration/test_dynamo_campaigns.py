@@ -298,6 +298,12 @@ class TestContention:
 
     def test_lasting_contention_is_transient(self, repo: DynamoCampaignRepository, contention: Contention) -> None:
         started(repo)
-        with contention("UpdateItem", times=100), pytest.raises(TransientError):
+        # a checkpoint is one transaction (the campaign and the shop's totals together)
+        with contention("TransactWriteItems", times=100), pytest.raises(TransientError):
             repo.checkpoint_plan(SHOP_A, "c001", page=0, next_cursor=None, planned=1)
         assert repo.get(SHOP_A, "c001").plan_page == 0
+        assert repo.totals(SHOP_A).planned == 0
+        assert repo.checkpoint_plan(SHOP_A, "c001", page=0, next_cursor=None, planned=1)
+        with contention("UpdateItem", times=100), pytest.raises(TransientError):
+            repo.complete_if_done(SHOP_A, "c001", T0)
+        assert repo.get(SHOP_A, "c001").status is CampaignStatus.IN_PROGRESS

@@ -78,6 +78,9 @@ def check_contract(method: str, path: str, status: int, raw_body: bytes) -> None
     if content is None:
         assert not raw_body, f"{method} {path} {status} is documented without a body"
         return
+    if "text/html" in content:
+        assert raw_body.lstrip().lower().startswith(b"<!doctype html"), f"{method} {path} {status} promised an HTML page"
+        return
     schema = {**content["application/json"]["schema"], "components": openapi()["components"]}
     jsonschema.Draft202012Validator(schema).validate(json.loads(raw_body))
 

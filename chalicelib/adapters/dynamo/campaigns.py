@@ -10,7 +10,7 @@ stale copy of the row can never overwrite a counter.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +19,17 @@ from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.adapters.dynamo._transactions import CONFLICT_BACKOFF_SECONDS, CONFLICT_RETRIES
+from chalicelib.adapters.dynamo._transactions import (
+    CONFLICT_BACKOFF_SECONDS,
+    CONFLICT_RETRIES,
+    LabelledTransaction,
+    commit_with_retries,
+)
 from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import CampaignRow
+from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
 from chalicelib.services.ports import Page
@@ -58,6 +64,7 @@ def row_to_stats(row: CampaignRow) -> CampaignStats:
         deferred=int(row.deferred or 0),
         parts=int(row.parts or 0),
         clicks=int(row.clicks or 0),
+        unique_clicks=int(row.unique_clicks or 0),
         orders=int(row.orders or 0),
         revenue=int(row.revenue or 0),
         currency=row.currency,
@@ -80,6 +87,7 @@ def row_to_campaign(row: CampaignRow) -> Campaign:
         updated_at=utc(row.updated_at),
         media_url=row.media_url,
         media_s3_uri=row.media_s3_uri,
+        discount_code=row.discount_code,
         started_at=utc(row.started_at) if row.started_at else None,
         audience_rule=dict(row.audience_rule) if row.audience_rule is not None else None,
         plan_page=int(row.plan_page or 0),
@@ -108,6 +116,7 @@ def campaign_to_new_row(campaign: Campaign) -> CampaignRow:
         updated_at=utc(campaign.updated_at),
         media_url=campaign.media_url,
         media_s3_uri=campaign.media_s3_uri,
+        discount_code=campaign.discount_code,
         started_at=utc(campaign.started_at) if campaign.started_at else None,
         audience_rule=dict(campaign.audience_rule) if campaign.audience_rule is not None else None,
         completed_at=utc(campaign.completed_at) if campaign.completed_at else None,
@@ -134,6 +143,7 @@ def _definition_actions(campaign: Campaign) -> list[Action]:
         CampaignRow.updated_at.set(utc(campaign.updated_at)),
         _set_or_remove(CampaignRow.media_url, campaign.media_url),
         _set_or_remove(CampaignRow.media_s3_uri, campaign.media_s3_uri),
+        _set_or_remove(CampaignRow.discount_code, campaign.discount_code),
         _set_or_remove(CampaignRow.started_at, utc(campaign.started_at) if campaign.started_at else None),
         _set_or_remove(CampaignRow.audience_rule, dict(campaign.audience_rule) if campaign.audience_rule is not None else None),
         _set_or_remove(CampaignRow.completed_at, utc(campaign.completed_at) if campaign.completed_at else None),
@@ -200,6 +210,25 @@ class DynamoCampaignRepository:
         for row in CampaignRow.query(shop_id, scan_index_forward=False):
             yield row_to_campaign(row)
 
+    def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:
+        """Upper-cased code -> the newest campaign carrying it; one query of the shop's campaigns filtered on
+        the code, reading only ids and codes."""
+        wanted = {code.upper() for code in codes}
+        if not wanted:
+            return {}
+        found: dict[str, str] = {}
+        rows = CampaignRow.query(
+            shop_id,
+            scan_index_forward=False,  # newest first: the first campaign met with a code keeps it
+            filter_condition=CampaignRow.discount_code.exists(),
+            attributes_to_get=["campaign_id", "discount_code"],
+        )
+        for row in rows:
+            code = (row.discount_code or "").upper()
+            if code in wanted:
+                found.setdefault(code, row.campaign_id)
+        return found
+
     def _missing_or_stale(self, campaign: Campaign) -> Exception:
         # The version condition fails both for a stale copy and for a deleted row; the caller deserves to know which.
         try:
@@ -236,7 +265,17 @@ class DynamoCampaignRepository:
             CampaignRow.planning_done.set(next_cursor is None),
         ]
         condition = (CampaignRow.plan_page == page) & (CampaignRow.status == CampaignStatus.IN_PROGRESS.value)
-        return self._update(CampaignRow(shop_id, campaign_id), actions, condition)
+
+        def build(tx: LabelledTransaction) -> None:
+            tx.update("campaign", CampaignRow(shop_id, campaign_id), actions=actions, condition=condition)
+            add_to_totals(tx, shop_id, {"planned": planned})  # with the campaign's planned, never apart
+
+        busy = f"campaign {campaign_id} is busy with concurrent updates; retry"
+        return not commit_with_retries(build, sleep=self._sleep, busy=busy)
+
+    def totals(self, shop_id: str) -> CampaignStats:
+        """The shop's totals over every campaign: one read of the maintained aggregate."""
+        return read_totals(shop_id)
 
     def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
         """In Progress -> Completed when planning is done and done >= planned, decided by DynamoDB on the

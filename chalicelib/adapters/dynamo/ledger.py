@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.keys import campaign_key, stamp, thread_key, time_key, utc, wave_key
 from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
+from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.sending import LedgerEntry, SendState
@@ -145,6 +146,7 @@ class DynamoSendLedger:
                 actions=counter_actions,
                 condition=CampaignRow.campaign_id.exists(),
             )
+            add_to_totals(tx, entry.shop_id, {state.value: 1, "parts": entry.parts})
             if state is SendState.SENT:
                 contact = ContactRow(
                     thread_key(entry.shop_id, entry.phone),
@@ -172,6 +174,7 @@ class DynamoSendLedger:
                 actions=[CampaignRow.deferred.add(1)],
                 condition=CampaignRow.campaign_id.exists(),
             )
+            add_to_totals(tx, shop_id, {"deferred": 1})
 
         failed = self._commit(first_time)
         if not failed:

@@ -15,13 +15,17 @@ from chalicelib.adapters.dynamo.keys import campaign_key, stamp, thread_key, utc
 from chalicelib.adapters.dynamo.subscribers import row_to_message
 from chalicelib.adapters.dynamo.tables import (
     CampaignRow,
+    CampaignTotalsRow,
+    ClickRow,
     ConsentEventRow,
     ContactRow,
     ConversationRow,
     DedupeRow,
     IdempotencyRow,
     InboxCounterRow,
+    LinkRow,
     MessageRow,
+    OrderRow,
     PacerRow,
     PrivacyExportRow,
     ReleaseWaveRow,
@@ -196,7 +200,8 @@ class DynamoPrivacyExports:
 # the sandbox tables are devstack's stand-in for the carrier's records, not smscast's.
 ERASED_TABLES = frozenset(
     {"shops", "shop-keys", "subscribers", "consent-events", "messages", "campaigns", "send-ledger", "release-waves",
-     "contacts", "segments", "pacers", "conversations", "inbox-counters", "replies", "idempotency", "privacy-exports"}
+     "contacts", "segments", "pacers", "conversations", "inbox-counters", "replies", "idempotency", "privacy-exports",
+     "links", "clicks", "orders", "campaign-totals"}
 )  # fmt: skip
 KEPT_TABLES = frozenset({"dedupe", "sandbox-messages", "sandbox-control"})
 
@@ -219,11 +224,14 @@ class DynamoShopData:
         deleted += _delete_all(ReleaseWaveRow.scan(ReleaseWaveRow.wave_key.startswith(f"{shop_id}#")))
         deleted += _delete_all(IdempotencyRow.scan(IdempotencyRow.key.startswith(f"{shop_id}#")))
         deleted += _delete_all(ShopKeyRow.scan(ShopKeyRow.shop_id == shop_id))
+        # Links are keyed by their code (opaque) and clicks by shop#phone of any recipient, erased or not.
+        deleted += _delete_all(LinkRow.scan(LinkRow.shop_id == shop_id))
+        deleted += _delete_all(ClickRow.scan(ClickRow.subscriber_key.startswith(f"{shop_id}#")))
         for prefix in (ACCEPTED_PREFIX, DONE_PREFIX):  # webhook ids name the shop; other dedupe keys are opaque
             deleted += _delete_all(DedupeRow.scan(DedupeRow.key.startswith(f"{prefix}{shop_id}#")))
-        for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow):
+        for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow):
             deleted += _delete_all(by_shop.query(shop_id))
-        for single in (InboxCounterRow, PacerRow, ShopRow):
+        for single in (InboxCounterRow, PacerRow, CampaignTotalsRow, ShopRow):
             try:
                 single.get(shop_id).delete()
                 deleted += 1

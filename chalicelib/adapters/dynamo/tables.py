@@ -171,6 +171,7 @@ class CampaignRow(SmscastTable):
     updated_at = UTCDateTimeAttribute()
     media_url = UnicodeAttribute(null=True)  # the merchant's https image link (MMS)
     media_s3_uri = UnicodeAttribute(null=True)  # its stored copy, what End User Messaging sends
+    discount_code = UnicodeAttribute(null=True)
     started_at = UTCDateTimeAttribute(null=True)
     audience_rule = JSONAttribute(null=True)
     completed_at = UTCDateTimeAttribute(null=True)
@@ -189,8 +190,32 @@ class CampaignRow(SmscastTable):
     deferred = NumberAttribute(default=0)
     parts = NumberAttribute(default=0)  # message parts billed
     clicks = NumberAttribute(default=0)
+    unique_clicks = NumberAttribute(default=0)  # recipients who clicked one of its links at least once
     orders = NumberAttribute(default=0)
     revenue = NumberAttribute(default=0)  # minor units
+    currency = UnicodeAttribute(null=True)
+
+
+class CampaignTotalsRow(SmscastTable):
+    """A shop's totals over all its campaigns, ADDed to in the same transaction as every campaign counter, so
+    ``GET /campaigns`` reads one item instead of every campaign (and the sum always agrees with them)."""
+
+    base_name = "campaign-totals"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "campaign-totals"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    planned = NumberAttribute(default=0)
+    sent = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    deferred = NumberAttribute(default=0)
+    parts = NumberAttribute(default=0)
+    clicks = NumberAttribute(default=0)
+    unique_clicks = NumberAttribute(default=0)
+    orders = NumberAttribute(default=0)
+    revenue = NumberAttribute(default=0)  # minor units of currency
     currency = UnicodeAttribute(null=True)
 
 
@@ -386,6 +411,92 @@ class ReplyRow(SmscastTable):
     settled_at = UTCDateTimeAttribute(null=True)  # absent on rows settled before it was kept
 
 
+class LinkSubscriberIndex(GlobalSecondaryIndex["LinkRow"]):
+    """A subscriber's links and link slots, for data requests and erasure."""
+
+    class Meta:
+        index_name = "by-subscriber"
+        projection = AllProjection()
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+
+
+class LinkRow(SmscastTable):
+    """A short link (``key`` is its code) or a recipient's link slot (``key`` is ``slot#<shop>#<owner>#<phone>#<n>``,
+    ``code`` the code it got). Codes and slots share a table so a subscriber's are found and erased together."""
+
+    base_name = "links"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "links"
+
+    key = UnicodeAttribute(hash_key=True)
+    subscriber_key = UnicodeAttribute()  # shop_id#phone
+    by_subscriber = LinkSubscriberIndex()
+    code = UnicodeAttribute()
+    shop_id = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    target = UnicodeAttribute(null=True)  # links only
+    campaign_id = UnicodeAttribute(null=True)
+    reply_id = UnicodeAttribute(null=True)
+    clicks = NumberAttribute(default=0)  # ADD only
+    first_clicked_at = UTCDateTimeAttribute(null=True)  # set once, by the first click (the unique click)
+
+
+class ClickRow(SmscastTable):
+    """A counted click; ``subscriber_key`` is ``shop_id#phone``, ``click_key`` is ``<iso time>#<code>``, so
+    attribution reads the phone's latest click before an order with one query."""
+
+    base_name = "clicks"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "clicks"
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    click_key = UnicodeAttribute(range_key=True)
+    campaign_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # DynamoDB TTL: clicks matter for attribution windows of days
+
+
+class OrderSubscriberIndex(GlobalSecondaryIndex["OrderRow"]):
+    """A subscriber's orders, for data requests and erasure (orders without a phone are not in it)."""
+
+    class Meta:
+        index_name = "by-subscriber"
+        projection = AllProjection()
+
+    subscriber_key = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute(range_key=True)
+
+
+class OrderRow(SmscastTable):
+    """A Shopify order, stored once (the conditional put is the dedupe), with the campaign it was attributed
+    to; ``cancelled_at`` is set once, and an order cancelled before it was seen is stored with only that."""
+
+    base_name = "orders"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "orders"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute(range_key=True)
+    subscriber_key = UnicodeAttribute(null=True)  # shop_id#phone when the order has a phone
+    by_subscriber = OrderSubscriberIndex()
+    placed = BooleanAttribute(default=False)  # false for a cancellation that arrived first
+    at = UTCDateTimeAttribute(null=True)
+    total = NumberAttribute(default=0)  # minor units of currency
+    currency = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    customer_id = UnicodeAttribute(null=True)
+    discount_codes = ListAttribute(of=UnicodeAttribute, null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    attributed_by = UnicodeAttribute(null=True)
+    counted_for_subscriber = BooleanAttribute(default=False)  # its phone's orders_count was moved by it
+    cancelled_at = UTCDateTimeAttribute(null=True)
+
+
 class IdempotencyRow(SmscastTable):
     """An ``Idempotency-Key`` taken by a request; ``key`` is ``shop_id#route#key``. ``status`` and ``body`` are
     set when the request finished (absent while in progress). See services/idempotency.py."""
@@ -426,6 +537,7 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     MessageRow,
     DedupeRow,
     CampaignRow,
+    CampaignTotalsRow,
     SendLedgerRow,
     ReleaseWaveRow,
     ContactRow,
@@ -438,6 +550,9 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ReplyRow,
     IdempotencyRow,
     PrivacyExportRow,
+    LinkRow,
+    ClickRow,
+    OrderRow,
 )
 
 

@@ -19,6 +19,7 @@ SegmentId = Annotated[str, line(100)]
 # "now" or a store-local date-time such as 2026-12-01T10:00 (the domain parses it)
 SendAt = Annotated[str, line(40)]
 MediaUrl = Annotated[str, token(MAX_MEDIA_URL_LENGTH)]
+DiscountCode = Annotated[str, token(50)]  # the domain checks its letters (domain.campaigns.DISCOUNT_CODE)
 
 _CODES = {"segment_id": "unknown_segment", "message:string_too_long": "message_too_long"}
 
@@ -34,6 +35,7 @@ class CampaignCreate(Body):
     send_at: SendAt = None  # type: ignore[assignment]  # absent is allowed, null is not
     draft: bool = False
     media_url: MediaUrl | None = None
+    discount_code: DiscountCode | None = None
 
     def command(self) -> service.NewCampaign:
         """The service's command."""
@@ -44,6 +46,7 @@ class CampaignCreate(Body):
             send_at=self.send_at,
             draft=self.draft,
             media_url=self.media_url,
+            discount_code=self.discount_code,
         )
 
 
@@ -70,11 +73,16 @@ class PreviewRequest(Body):
     segment_id: SegmentId
     send_at: SendAt = "now"
     media_url: MediaUrl | None = None
+    discount_code: DiscountCode | None = None
 
     def command(self) -> service.PreviewCampaign:
         """The service's command."""
         return service.PreviewCampaign(
-            message=self.message, segment_id=self.segment_id, send_at=self.send_at, media_url=self.media_url
+            message=self.message,
+            segment_id=self.segment_id,
+            send_at=self.send_at,
+            media_url=self.media_url,
+            discount_code=self.discount_code,
         )
 
 
@@ -105,6 +113,7 @@ class Stats(Out):
     deferred: int
     parts: int
     clicks: int
+    unique_clicks: int
     orders: int
     revenue: Money
 
@@ -119,6 +128,7 @@ class Stats(Out):
             deferred=s.deferred,
             parts=s.parts,
             clicks=s.clicks,
+            unique_clicks=s.unique_clicks,
             orders=s.orders,
             revenue=Money(amount=s.revenue, currency=s.currency),
         )
@@ -131,6 +141,7 @@ class Campaign(Out):
     name: str
     message: str
     media_url: str | None  # the merchant's link; the stored s3:// copy is an internal detail of sending
+    discount_code: str | None
     channel: Literal["sms", "mms"]
     segment_id: str
     send_at: str | None  # "now", or the store-local date-time
@@ -154,6 +165,7 @@ class Campaign(Out):
             name=c.name,
             message=c.message,
             media_url=c.media_url,
+            discount_code=c.discount_code,
             channel="mms" if c.is_mms else "sms",
             segment_id=c.segment_id,
             send_at="now" if c.send_now else (c.send_at_local.isoformat() if c.send_at_local else None),

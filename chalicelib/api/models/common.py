@@ -74,6 +74,12 @@ class Query(Body):
     model_config = ConfigDict(strict=False)
 
 
+class AnyQuery(Query):
+    """Query parameters a browser route ignores (a shared link picks up ?fbclid=... and the like)."""
+
+    model_config = ConfigDict(strict=False, extra="ignore")
+
+
 class Paged(Query):
     """A listing's page size and where to continue."""
 
