@@ -13,12 +13,15 @@ import pytest
 from chalicelib.adapters.dynamo.privacy import ERASED_TABLES, KEPT_TABLES
 from chalicelib.adapters.dynamo.tables import ALL_TABLES, ContactRow, DedupeRow, SubscriberRow
 from chalicelib.composition import Container, use_container
+from chalicelib.domain.links import Visit
 from chalicelib.domain.messages import InboundSms
+from chalicelib.domain.orders import Order
 from chalicelib.domain.privacy import suppression_hash
 from chalicelib.domain.shopify import Topic, Webhook
 from chalicelib.domain.subscribers import SubscriberStatus
-from chalicelib.services import campaigns, inbox, webhooks
+from chalicelib.services import campaigns, inbox, links, orders, webhooks
 from chalicelib.services.inbound import receive_sms
+from chalicelib.services.links import LinkOwner
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
 from chalicelib.settings import Settings
@@ -74,6 +77,12 @@ def history(ports: Ports, shop: str, phone: str = PHONE) -> None:
         ports, shop, new_campaign({"name": "Sale", "message": "Hi", "segment_id": "all", "draft": True})
     )
     assert ports.ledger.defer(shop, campaign.campaign_id, phone, AT + timedelta(hours=12), AT)
+    # a tracked link they tapped, and an order that click attributes to the campaign
+    text = links.shorten(ports, "New in: https://shop.example/new", LinkOwner(shop, phone, campaign_id=campaign.campaign_id))
+    code = text.rsplit("/", 1)[1]
+    assert links.follow(ports, code, Visit.CLICK) is not None
+    order = Order(shop, f"{next(_ids)}", AT + timedelta(hours=1), 4250, "USD", phone, "7001", ())
+    orders.order_placed(ports, order)
 
 
 def items(model: Any) -> list[dict[str, Any]]:
@@ -128,6 +137,8 @@ def test_a_data_request_exports_every_store(ports: Ports) -> None:
     assert [r["text"] for r in data["replies"]] == ["We do!"]
     assert len(data["campaign_messages_received"]) == 1
     assert [c["state"] for c in data["campaign_sends"]] == ["deferred"]
+    assert [o["total"] for o in data["orders"]] == [4250]
+    assert data["links"] and data["clicks"], "the tapped link and its click are the person's data too"
 
 
 def test_customers_redact_removes_the_person_and_keeps_only_a_hash(ports: Ports) -> None:
@@ -135,7 +146,7 @@ def test_customers_redact_removes_the_person_and_keeps_only_a_hash(ports: Ports)
     history(ports, OTHER)  # the same person in another shop is another shop's business
     run(ports, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"id": 7001, "phone": PHONE}, "data_request": {"id": 1}})
     assert mentions(f"{SHOP}#{PHONE}")  # there was something to erase
-    assert {"send-ledger", "release-waves"} <= set(mentions(PHONE))
+    assert {"send-ledger", "release-waves", "links", "clicks", "orders"} <= set(mentions(PHONE))
 
     run(ports, Topic.CUSTOMERS_REDACT, {"customer": {"id": 7001, "phone": PHONE}, "orders_to_redact": [1]})
 
