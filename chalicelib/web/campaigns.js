@@ -13,7 +13,8 @@ export async function render(root, context) {
     el("caption.sr-only", {}, "Campaigns"),
     el("thead", {}, el("tr", {}, ["Name", "Status", "Sent", "Clicks", "Orders", "Revenue", "Actions"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody"));
-  const create = el("button.primary", { type: "button" }, "Create New Campaign");
+  // Enabled once the segments are in: the popup's drop-down needs them.
+  const create = el("button.primary", { type: "button", disabled: true }, "Create New Campaign");
   root.replaceChildren(
     el("div.page-head", {}, el("h1", {}, "Campaigns"), create),
     totals,
@@ -27,6 +28,7 @@ export async function render(root, context) {
   };
   create.addEventListener("click", () => editor(context, segments, null, refresh));
   [segments] = await Promise.all([loadSegments(), refresh()]);
+  create.disabled = false;
   return every(REFRESH_MS, refresh);
 }
 
@@ -70,7 +72,8 @@ function row(campaign, env) {
   const { refresh } = env;
   const actions = el("div.row-actions");
   const key = (what) => `${campaign.id}:${what}`;
-  if (campaign.status === "draft" || campaign.status === "scheduled") {
+  // The switcher moves a custom-date campaign between Draft (off) and Scheduled (on); Send Now has none.
+  if ((campaign.status === "draft" || campaign.status === "scheduled") && campaign.send_at && campaign.send_at !== "now") {
     const toggle = switcher(`${campaign.name} on`, campaign.active, (on, button) =>
       busy(button, on ? "Turning on…" : "Turning off…", async () => {
         try {
@@ -91,7 +94,7 @@ function row(campaign, env) {
   } else {
     actions.append(el("button.link.danger-text", { type: "button", "data-key": key("delete"), onclick: () => remove(campaign, refresh) }, "Delete"));
   }
-  const status = el("span.badge", { class: `badge ${campaign.status}${campaign.active ? "" : " off"}` }, STATUS[campaign.status] + (campaign.active ? "" : " (off)"));
+  const status = el("span", { class: `badge ${campaign.status}` }, STATUS[campaign.status]);
   return el("tr", { "data-campaign": campaign.id },
     el("th", { scope: "row" }, campaign.name, campaign.send_at && campaign.status === "scheduled"
       ? el("span.sub", {}, `Sends ${when(campaign.send_at_utc, campaign.timezone)}`) : null),
@@ -126,7 +129,7 @@ function view(campaign, env) {
   const segment = env.segments().find((s) => s.id === campaign.segment_id);
   const s = campaign.stats;
   const rows = [
-    ["Status", STATUS[campaign.status] + (campaign.active ? "" : " (off)") + (campaign.ended_early ? ", ended early" : "")],
+    ["Status", STATUS[campaign.status] + (campaign.ended_early ? ", ended early" : "")],
     ["Message", campaign.message],
     ["Image", campaign.media_url || "—"],
     ["Discount code", campaign.discount_code || "—"],

@@ -142,6 +142,9 @@ async function show(name) {
   }
   const root = document.getElementById("page");
   root.replaceChildren(el("p.loading", {}, "Loading…"));
+  // aria-busy until the page has its data: assistive technology (and the browser tests) wait for it.
+  root.setAttribute("aria-busy", "true");
+  root.dataset.page = name;
   try {
     const page = await PAGES[name]();
     const cleanup = await page.render(root, context);
@@ -149,6 +152,8 @@ async function show(name) {
   } catch (exc) {
     root.replaceChildren();
     showError(exc);
+  } finally {
+    if (root.dataset.page === name) root.removeAttribute("aria-busy");
   }
 }
 
