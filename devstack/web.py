@@ -6,11 +6,12 @@ Registered by devstack on its own app instance (``register``), never by app.py: 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated
 
 from chalice import Blueprint, Chalice
 
+from chalicelib.adapters.clock import FileOffsetClock
 from chalicelib.api.http import Call, endpoint
 from chalicelib.api.models.common import Body, Out, line, lines
 from chalicelib.domain.errors import InvalidInput
@@ -73,10 +74,10 @@ def _phone(text: str) -> str:
 @endpoint(bp, "/devstack/status", ["GET"])
 def devstack_status(call: Call) -> DevstackStatus:
     """devstack's clock and sender number (devstack only)."""
-    now = call.ports.clock.now()
-    offset = round((now - datetime.now(timezone.utc)).total_seconds())
+    # the offset `python -m devstack.clock` keeps in the stack's clock file, which the app's clock adds
+    offset = round(FileOffsetClock(_stack().clock_file).offset().total_seconds())
     return DevstackStatus(
-        now=now, offset_seconds=offset, offset_label=_label(offset), sender_number=_stack().sender_number
+        now=call.ports.clock.now(), offset_seconds=offset, offset_label=_label(offset), sender_number=_stack().sender_number
     )
 
 

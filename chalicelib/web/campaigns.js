@@ -54,7 +54,12 @@ function progress(campaign) {
   return el("progress", { max: String(Math.max(planned, 1)), value: String(done), "aria-label": `${done} of ${planned} handled` });
 }
 
+const drawnRows = new WeakMap();  // tbody -> the campaigns it shows, as JSON
+
 function drawRows(tbody, campaigns, env) {
+  const drawn = JSON.stringify(campaigns);
+  if (drawn === drawnRows.get(tbody)) return;  // unchanged: leave the rows (and the focus) alone
+  drawnRows.set(tbody, drawn);
   if (!campaigns.length) {
     tbody.replaceChildren(el("tr", {}, el("td.empty", { colspan: "7" }, "No campaigns yet. Create one to reach your subscribers.")));
     return;

@@ -9,7 +9,13 @@ const STATUS = { unresolved: "Unresolved", resolved: "Resolved", opted_out: "Opt
 
 export async function render(root, context) {
   const tz = context.settings.timezone;
-  const state = { filter: "unresolved", phone: decodeURIComponent(location.hash.split("/")[1] || "") || null, names: new Map() };
+  const state = {
+    filter: "unresolved",
+    phone: decodeURIComponent(location.hash.split("/")[1] || "") || null,
+    names: new Map(),
+    drawnList: "",
+    drawnThread: "",
+  };
   const filterBar = el("div.seg", { role: "group", "aria-label": "Show" });
   const list = el("ul.conversations", { "aria-label": "Conversations" });
   const thread = el("section.thread", { "aria-label": "Conversation", "aria-live": "polite" }, el("p.empty", {}, "Choose a conversation."));
@@ -28,6 +34,10 @@ export async function render(root, context) {
     const statuses = state.filter === "all" ? ["unresolved", "resolved", "opted_out"] : [state.filter];
     const pages = await Promise.all(statuses.map((s) => get(`/inbox?status=${s}&limit=100`)));
     const items = pages.flatMap((p) => p.items).sort((a, b) => b.last_activity_at.localeCompare(a.last_activity_at));
+    // Redraw only on a change: a redraw every few seconds would pull the keyboard focus out of the list.
+    const drawn = JSON.stringify([items, state.phone, state.filter, [...state.names]]);
+    if (drawn === state.drawnList) return;
+    state.drawnList = drawn;
     if (!items.length) { list.replaceChildren(el("li.empty", {}, "Nothing here.")); return; }
     list.replaceChildren(...items.map((c) => el("li", {}, el("button", {
       type: "button", "aria-current": String(c.phone === state.phone), "data-phone": c.phone,
@@ -42,6 +52,9 @@ export async function render(root, context) {
   const openThread = async (fresh) => {
     if (!state.phone) return;
     const data = await get(`/inbox/${phonePath(state.phone)}?limit=100`);
+    const drawn = JSON.stringify(data);
+    if (!fresh && editor && editor.phone === state.phone && drawn === state.drawnThread) return;  // as the list
+    state.drawnThread = drawn;
     if (fresh || !editor || editor.phone !== state.phone) editor = replyEditor(state.phone, tz, () => { openThread(false); refreshList(); });
     drawThread(thread, data, tz, editor, () => { openThread(false); refreshList(); });
   };

@@ -60,11 +60,14 @@ def page(browser: Browser, devstack: DevstackConfig) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP)
     tab = context.new_page()
     errors: list[str] = []
+    elsewhere: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("request", lambda request: None if request.url.startswith(devstack.api_url) else elsewhere.append(request.url))
     sign_in(tab, devstack)
     yield tab
     context.close()
     assert not errors, f"the page threw: {errors}"
+    assert not elsewhere, f"the dashboard must work offline, yet it asked for {elsewhere}"
 
 
 def sign_in(tab: Page, config: DevstackConfig) -> None:

@@ -119,3 +119,41 @@ def test_delete_asks_first_and_cancel_keeps_the_campaign(page: Page, api: Api) -
     page.get_by_role("dialog", name="Delete campaign?").get_by_role("button", name="Delete").click()
     expect(row(page, "Old draft")).to_have_count(0)
     assert api.get(f"/campaigns/{created.json()['id']}").status_code == 404
+
+
+def test_end_campaign_asks_first_and_stops_a_send_in_progress(page: Page, api: Api, clock: Clock) -> None:
+    clock.set(noon_offset())
+    assert api.patch("/settings", {"mps": 1}).status_code == 200
+    for phone in [f"+1555611{n:04d}" for n in range(12)]:  # at 1 a second: long enough to end half-way
+        assert api.post("/subscribers", {"phone": phone, "source": "import"}).status_code in (200, 201)
+    created = api.post("/campaigns", {"name": "Too early", "message": "Oops, not yet", "segment_id": "all", "send_at": "now"})
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    page.reload()
+
+    campaign = row(page, "Too early")
+    expect(campaign.locator("[data-col=status]")).to_contain_text("In Progress", timeout=SLOW_MS)
+    campaign.get_by_role("button", name="End Campaign").click()
+    confirm = page.get_by_role("dialog", name="End campaign?")
+    expect(confirm).to_contain_text("Too early")
+    confirm.get_by_role("button", name="End Campaign").click()
+    expect(campaign.locator("[data-col=status]")).to_have_text("Completed", timeout=SLOW_MS)
+    ended = api.get(f"/campaigns/{campaign_id}").json()
+    assert ended["ended_early"] is True
+    assert ended["stats"]["sent"] < ended["stats"]["planned"]
+
+
+def test_edit_changes_a_draft(page: Page, api: Api) -> None:
+    created = api.post("/campaigns", {"name": "Rough draft", "message": "First words", "segment_id": "all", "draft": True})
+    assert created.status_code == 201, created.text
+    page.reload()
+
+    row(page, "Rough draft").get_by_role("button", name="Edit").click()
+    popup = page.get_by_role("dialog", name="Edit Rough draft")
+    expect(popup.get_by_label("Message")).to_have_value("First words")
+    popup.get_by_label("Name").fill("Polished draft")
+    popup.get_by_label("Message").fill("Better words, same draft")
+    popup.get_by_role("button", name="Save Draft").click()
+    expect(row(page, "Polished draft").locator("[data-col=status]")).to_have_text("Draft")
+    saved = api.get(f"/campaigns/{created.json()['id']}").json()
+    assert (saved["name"], saved["message"], saved["status"]) == ("Polished draft", "Better words, same draft", "draft")

@@ -62,3 +62,32 @@ def test_a_text_lights_the_red_dot_and_a_night_reply_is_scheduled(
     assert not [m for m in phone.received(SUBSCRIBER, config=devstack) if "Green" in m.body]  # not sent at night
     expect(dot).to_be_hidden()  # scheduling the answer resolves the conversation
     assert clock.offset() > timedelta(0)
+
+
+def test_unresolve_resolve_and_opt_out_with_confirmation(page: Page, api: Api, devstack: DevstackConfig) -> None:
+    subscriber = "+15556200002"
+    path = f"/inbox/{quote(subscriber, safe='')}"
+    assert api.post("/subscribers", {"phone": subscriber, "source": "keyword"}).status_code in (200, 201)
+    resolve_everything(api)
+    phone.send(subscriber, "Where is my order?", config=devstack)
+    page.get_by_role("link", name="Inbox").click()
+    page.get_by_role("button", name=subscriber).click()  # a keyword subscriber is shown by number
+    thread = page.get_by_role("region", name="Conversation")
+    expect(thread).to_contain_text("Where is my order?")
+
+    thread.get_by_role("button", name="Resolve").click()
+    expect(thread.get_by_role("button", name="Unresolve")).to_be_visible()
+    assert api.get(path).json()["conversation"]["status"] == "resolved"
+    thread.get_by_role("button", name="Unresolve").click()
+    expect(thread.get_by_role("button", name="Resolve")).to_be_visible()
+    assert api.get(path).json()["conversation"]["status"] == "unresolved"
+
+    thread.get_by_role("button", name="Opt-out").click()
+    confirm = page.get_by_role("dialog", name="Opt out subscriber?")
+    confirm.get_by_role("button", name="Cancel").click()
+    assert api.get(path).json()["conversation"]["status"] == "unresolved"
+    thread.get_by_role("button", name="Opt-out").click()
+    page.get_by_role("dialog", name="Opt out subscriber?").get_by_role("button", name="Opt-out").click()
+    expect(thread).to_contain_text("Opted out")
+    expect(thread.get_by_label("Reply")).to_be_hidden()  # nothing can be sent to an opted-out number
+    assert api.subscriber(subscriber).json()["status"] == "opted_out"
