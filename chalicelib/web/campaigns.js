@@ -11,7 +11,7 @@ export async function render(root, context) {
   const totals = el("section.totals", { "aria-label": "Totals" });
   const table = el("table.grid", {},
     el("caption.sr-only", {}, "Campaigns"),
-    el("thead", {}, el("tr", {}, ["Name", "Status", "Sent", "Clicks", "Orders", "Revenue", "Actions"].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ["Name", "Status", "Sent", "Clicks", "Orders", "Revenue", "Actions"].map((h, i) => el(i >= 2 && i <= 5 ? "th.num" : "th", { scope: "col" }, h)))),
     el("tbody"));
   // Enabled once the segments are in: the popup's drop-down needs them.
   const create = el("button.primary", { type: "button", disabled: true }, "Create New Campaign");

@@ -4,6 +4,7 @@ Completed with its Sent count; the switcher on a scheduled one; delete through t
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,7 +30,7 @@ def row(page: Page, name: str):  # type: ignore[no-untyped-def]
 
 
 def test_a_scheduled_campaign_goes_out_and_shows_its_sent_count(
-    page: Page, api: Api, clock: Clock, devstack: DevstackConfig
+    page: Page, api: Api, clock: Clock, devstack: DevstackConfig, screenshots: Path
 ) -> None:
     offset = noon_offset()
     clock.set(offset)
@@ -56,6 +57,7 @@ def test_a_scheduled_campaign_goes_out_and_shows_its_sent_count(
     preflight = page.get_by_role("dialog", name="Before you send")
     expect(preflight).to_contain_text(f"Recipients{recipients}")
     expect(preflight).to_contain_text("Estimated cost")
+    page.screenshot(path=screenshots / "preflight-1280.png")
     preflight.get_by_role("button", name="Confirm Schedule").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
 

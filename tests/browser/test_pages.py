@@ -51,6 +51,7 @@ def test_every_page_renders_and_fits(
         shot.unlink(missing_ok=True)  # what is there at the end was taken by this run
     for name, heading in PAGES.items():
         tab.goto(f"{devstack.api_url}/#{name}")
+        tab.reload()  # a fresh load, so the wait below cannot see the previous page's finished render
         expect(tab.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         expect(tab.locator(f"#page[data-page={name}]:not([aria-busy])")).to_be_attached()  # its data is in
         if name == "inbox":

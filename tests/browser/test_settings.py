@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -10,7 +12,7 @@ from tests.browser.conftest import Api
 pytestmark = pytest.mark.browser
 
 
-def test_a_bad_value_shows_the_api_message_next_to_the_field(page: Page, api: Api) -> None:
+def test_a_bad_value_shows_the_api_message_next_to_the_field(page: Page, api: Api, screenshots: Path) -> None:
     before = api.get("/settings").json()
     refused = api.patch("/settings", {"timezone": "Mars/Olympus_Mons"})
     assert refused.status_code == 400
@@ -24,6 +26,7 @@ def test_a_bad_value_shows_the_api_message_next_to_the_field(page: Page, api: Ap
     expect(error).to_have_text(message)
     expect(timezone).to_have_attribute("aria-invalid", "")
     expect(timezone).to_be_focused()
+    page.screenshot(path=screenshots / "settings-error-1280.png")
     assert api.get("/settings").json() == before
 
     timezone.fill("America/Chicago")
