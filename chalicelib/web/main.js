@@ -15,7 +15,7 @@ const context = { settings: null, devstack: null };
 let leavePage = () => {};
 let stopDot = () => {};
 
-async function insideShopify(host) {
+async function insideShopify() {
   // App Bridge lives on Shopify's CDN: only loaded when the admin opened us, never needed elsewhere.
   await new Promise((resolve, reject) => {
     const script = el("script", { src: "https://cdn.shopify.com/shopifycloud/app-bridge.js" });
@@ -24,7 +24,6 @@ async function insideShopify(host) {
     document.head.prepend(script);
   });
   useTokenSource(() => window.shopify.idToken());  // a fresh session token for every call
-  void host;
 }
 
 async function start() {
@@ -34,7 +33,7 @@ async function start() {
   window.addEventListener("hashchange", () => show(pageName()));
   if (params.get("host") && params.get("shop")) {
     try {
-      await insideShopify(params.get("host"));
+      await insideShopify();
     } catch (exc) {
       showError(exc);
       return;

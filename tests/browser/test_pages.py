@@ -129,3 +129,30 @@ def test_phone_simulator_texts_the_shop_and_shows_the_answer(page: Page, devstac
     answers = page.get_by_role("list", name="Messages this phone received")
     expect(answers).to_contain_text("reply Y to confirm")  # the shop's confirmation text, from the sandbox
     assert any("reply Y" in m.body for m in phone.received("+15556500001", config=devstack))
+
+
+def test_inside_shopify_every_call_carries_app_bridge_session_token(browser: Browser, devstack: DevstackConfig) -> None:
+    """Opened by the Shopify admin (?shop=&host=), the page loads App Bridge and signs calls with its token.
+
+    Shopify's CDN is out of reach here: a stand-in App Bridge hands out the shop's API key as the token, which
+    the API accepts like a session token; what is checked is that the page asks App Bridge and sends its answer.
+    """
+    context = browser.new_context(viewport=DESKTOP)
+    tab = context.new_page()
+    tokens_asked: list[str] = []
+    tab.expose_function("tokenAsked", lambda: tokens_asked.append("yes"))
+    tab.route(
+        "https://cdn.shopify.com/shopifycloud/app-bridge.js",
+        lambda route: route.fulfill(
+            content_type="text/javascript",
+            body=f"window.shopify = {{ idToken: async () => {{ window.tokenAsked(); return {devstack.api_key!r}; }} }};",
+        ),
+    )
+    authorizations: list[str] = []
+    tab.on("request", lambda r: authorizations.append(r.headers.get("authorization", "")) if "/settings" in r.url else None)
+    tab.goto(f"{devstack.api_url}/?shop=demo.myshopify.com&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvZGVtbw")
+    expect(tab.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
+    expect(tab.get_by_label("API key")).to_be_hidden()  # no API key asked for inside Shopify
+    assert tokens_asked and authorizations == [f"Bearer {devstack.api_key}"]
+    assert tab.evaluate("sessionStorage.length") == 0
+    context.close()
