@@ -3,13 +3,20 @@ else under /static/ (no traversal), no auth needed, and no devstack route in the
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from chalice import Chalice
+from chalice.test import Client
 
 from app import app
+from chalicelib.adapters.clock import FileOffsetClock
 from chalicelib.api import web
+from devstack import web as devstack_web
+from devstack.config import DevstackConfig
 from tests.unit.conftest import Api
 
 
@@ -84,3 +91,28 @@ def test_the_files_live_where_chalice_packages_them() -> None:
 
 def test_devstack_routes_are_not_part_of_the_deployed_app() -> None:
     assert not [path for path in app.routes if path.startswith("/devstack")]
+
+
+def test_devstack_routes_need_the_shops_key_and_show_the_clock_offset(api: Api, tmp_path: Path) -> None:
+    clock_file = tmp_path / "clock.json"
+    FileOffsetClock.write_offset(str(clock_file), timedelta(hours=2, minutes=30))
+    local = Chalice(app_name="devstack-routes")
+    config = DevstackConfig(
+        api_url="http://127.0.0.1:1",
+        api_key=api.keys["demo"],
+        sender_number="+15550100000",
+        aws_endpoint="http://127.0.0.1:1",
+        region="us-east-1",
+        resource_prefix="unit",
+        clock_file=str(clock_file),
+        shop_id="demo.myshopify.com",
+    )
+    devstack_web.register(local, config)
+    with Client(local) as client:
+        assert client.http.get("/devstack/status").status_code == 401
+        answer = client.http.get("/devstack/status", headers={"Authorization": f"Bearer {api.keys['demo']}"})
+        assert answer.status_code == 200
+        status = json.loads(answer.body)
+        assert (status["offset_seconds"], status["offset_label"]) == (9000, "+2h30m")
+        refused = client.http.get("/devstack/phone/12", headers={"Authorization": f"Bearer {api.keys['demo']}"})
+        assert refused.status_code == 400 and json.loads(refused.body)["error"]["details"]["field"] == "phone"
