@@ -18,12 +18,13 @@ INFRA_TEST := tests/integration/test_infra_template.py
 # mypy refuses a folder without .py files and a missing app.py: check only what exists so far.
 TYPED_PATHS = $(wildcard app.py) $(foreach dir,chalicelib devstack infra bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
 
-.PHONY: help venv run test unit-and-integration lint typecheck unit integration e2e infra infra-check clean distclean
+.PHONY: help venv run test unit-and-integration lint typecheck unit integration e2e browser browser-tests infra infra-check clean distclean
 
 help:
 	@echo "make run          start the local stack (devstack) on http://127.0.0.1:$${SMSCAST_PORT:-8000}"
-	@echo "make test         everything CI runs: lint, typecheck, infra-check, unit + integration, e2e"
-	@echo "make lint | typecheck | unit | integration | e2e | infra-check"
+	@echo "make test         everything CI runs: lint, typecheck, infra-check, unit + integration, e2e, browser-tests"
+	@echo "make lint | typecheck | unit | integration | e2e | browser-tests | infra-check"
+	@echo "make browser      install Debian's chromium for the browser tests when it is missing"
 	@echo "make infra        re-render infra/resources.json from the models"
 	@echo "make clean        remove caches and local stack state (distclean: also .venv)"
 
@@ -41,7 +42,7 @@ run: $(STAMP)
 # Runs every check even when an earlier one fails, so one CI run reports all of them; fails if any failed.
 test: $(STAMP)
 	@failed=""; \
-	for check in lint typecheck infra-check unit-and-integration e2e; do \
+	for check in lint typecheck infra-check unit-and-integration e2e browser-tests; do \
 		$(MAKE) --no-print-directory $$check || failed="$$failed $$check"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
@@ -66,6 +67,17 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(PYTEST) tests/e2e
 
+# Playwright's own browser download needs the internet: the browser tests drive Debian's Chromium instead.
+CHROMIUM := /usr/bin/chromium
+
+browser:
+	@test -x $(CHROMIUM) || { echo "installing chromium (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The dashboard in headless Chromium against one devstack subprocess: one at a time, like e2e.
+# Screenshots of every page land in tests/browser/screenshots/ (SMSCAST_SCREENSHOTS moves them).
+browser-tests: $(STAMP) browser
+	$(PYTEST) tests/browser
+
 infra: $(STAMP)
 	$(BIN)/python -m infra.template > infra/resources.json.tmp
 	mv infra/resources.json.tmp infra/resources.json
@@ -74,7 +86,7 @@ infra-check: $(STAMP)
 	$(PYTEST) $(INFRA_TEST)
 
 clean:
-	rm -rf .ruff_cache .mypy_cache .pytest_cache .hypothesis build dist .devstack .devstack.json infra/resources.json.tmp
+	rm -rf .ruff_cache .mypy_cache .pytest_cache .hypothesis build dist .devstack .devstack.json infra/resources.json.tmp tests/browser/screenshots
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
 distclean: clean

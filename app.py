@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api import campaigns, inbox, links, meta, segments, settings, subscribers, webhooks
+from chalicelib.api import campaigns, inbox, links, meta, segments, settings, subscribers, web, webhooks
 from chalicelib.workers import campaign_jobs, campaign_sends, inbound_sms, shopify_webhooks
 
 app = Chalice(app_name="smscast")
@@ -18,6 +18,7 @@ app.register_blueprint(campaigns.bp)
 app.register_blueprint(inbox.bp)
 app.register_blueprint(webhooks.bp)
 app.register_blueprint(links.bp)
+app.register_blueprint(web.bp)
 
 
 # A plain function (not on_sns_message): the SNS subscription and its failure destination are declared in

@@ -15,6 +15,7 @@ from typing import Any
 from chalice.local import LocalDevServer
 
 from chalicelib.domain.links import DEFAULT_LINK_BASE
+from devstack import web as devstack_web
 from devstack import wiring
 from devstack.config import (
     DEFAULT_CLOCK_FILE,
@@ -149,6 +150,18 @@ class Devstack:
         # Only HTTP requests share one lock (Chalice keeps the current request on the app object). Each pump
         # plays a separate Lambda function and runs beside the API, as in AWS: a long send batch must not
         # stall the dashboard. The container was fully built above (create_shop), so threads share no lazy init.
+        self.config = DevstackConfig(
+            api_url=f"http://{HOST}:{self.port}",
+            api_key=api_key,
+            sender_number=DEMO_SENDER,
+            aws_endpoint=self.moto.endpoint,
+            region=REGION,
+            resource_prefix=self.prefix,
+            clock_file=str(self.clock_file),
+            shop_id=DEMO_SHOP_ID,
+        )
+        # The phone simulator and clock badge routes exist only here, never in a deployment.
+        devstack_web.register(app, self.config)
         self.server = build_server(app, HOST, self.port, self.invocation_lock, str(REPO_ROOT))
 
         topic_arn = created[INBOUND_SMS_TOPIC.name(self.prefix)]
@@ -194,16 +207,6 @@ class Devstack:
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
 
-        self.config = DevstackConfig(
-            api_url=f"http://{HOST}:{self.port}",
-            api_key=api_key,
-            sender_number=DEMO_SENDER,
-            aws_endpoint=self.moto.endpoint,
-            region=REGION,
-            resource_prefix=self.prefix,
-            clock_file=str(self.clock_file),
-            shop_id=DEMO_SHOP_ID,
-        )
         checkpoint()  # a stop asked for during start-up must never leave a state file behind
         write_state(self.config, self.state_file)
         return self.config

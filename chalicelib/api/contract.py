@@ -101,6 +101,8 @@ def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Ma
         responses[str(status)] = {"description": _REASONS.get(status, "OK")}
         if success and status != 204:
             responses[str(status)]["content"] = success
+        elif spec.media_types and status == 200:
+            responses["200"]["content"] = {media_type: {"schema": {"type": "string"}} for media_type in spec.media_types}
     error = _json(names[(Error, "serialization")])
     refusal = {"text/html": {"schema": {"type": "string"}}} if spec.page else error  # a browser gets a page
     if spec.page and spec.status == 302:

@@ -169,6 +169,7 @@ class RouteSpec:
     signed: bool = False  # a Shopify webhook: X-Shopify-Hmac-Sha256 over the raw body instead of a bearer token
     max_body: int = MAX_BODY_BYTES
     page: bool = False  # a browser route: answers a redirect or a small HTML page, never JSON
+    media_types: tuple[str, ...] = ()  # what a browser route's 200 may carry (the dashboard's page and files)
 
 
 # view function (as Chalice holds it) -> its spec; contract.py reads it to write the OpenAPI document
@@ -219,11 +220,13 @@ def endpoint(
     signed: bool = False,
     max_body: int = MAX_BODY_BYTES,
     page: bool = False,
+    media_types: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(call, [body], [query], **path_params)`` as a JSON route: authenticated, parsed into the
     models its signature names, errors mapped once. ``also`` lists other success statuses (see Answer),
     ``errors`` the 4xx it may answer besides the ones every route of its kind may (400, 401, 413, 415);
-    ``page`` marks a browser route whose views return a Response (a redirect or an HTML page)."""
+    ``page`` marks a browser route whose views return a Response (a redirect or an HTML page), ``media_types``
+    what such a route answers with a 200."""
     # idempotent=True: honour an Idempotency-Key header (services/idempotency.py), checked after auth.
     # signed=True (with auth=False): a Shopify webhook, verified on the raw bytes before anything else is read.
     (method,) = methods
@@ -241,6 +244,7 @@ def endpoint(
             signed=signed,
             max_body=max_body,
             page=page,
+            media_types=media_types,
         )
 
         @functools.wraps(fn)

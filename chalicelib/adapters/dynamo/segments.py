@@ -34,6 +34,8 @@ class DynamoSegmentRepository:
 
     def get(self, shop_id: str, segment_id: str) -> Segment:
         """The segment, or NotFound (code ``segment_not_found``); another shop's segment is not found too."""
+        if not segment_id:  # an empty path segment: DynamoDB refuses an empty key (a 500) rather than finding nothing
+            raise NotFound("segment '' not found", code="segment_not_found")
         try:
             return row_to_segment(SegmentRow.get(shop_id, segment_id, consistent_read=True))
         except SegmentRow.DoesNotExist as exc:

@@ -1,0 +1,94 @@
+// Subscribers: the list with search and filters, one subscriber's consent history, add one.
+
+import { get, phonePath, post } from "./api.js";
+import { busy, el, field, openDialog, say, showError, showFieldError, when } from "./ui.js";
+
+const STATUS = { pending: "Pending", active: "Active", opted_out: "Opted out" };
+const SOURCE = { checkout: "Checkout", keyword: "Keyword", import: "Import", api: "API" };
+
+export async function render(root, context) {
+  const tz = context.settings.timezone;
+  const search = el("input", { type: "search", placeholder: "Phone or name" });
+  const status = el("select", {}, el("option", { value: "" }, "Any status"), Object.entries(STATUS).map(([v, l]) => el("option", { value: v }, l)));
+  const source = el("select", {}, el("option", { value: "" }, "Any source"), Object.entries(SOURCE).map(([v, l]) => el("option", { value: v }, l)));
+  const add = el("button.primary", { type: "button" }, "Add Subscriber");
+  const count = el("p.hint", { "aria-live": "polite" });
+  const table = el("table.grid", {}, el("caption.sr-only", {}, "Subscribers"),
+    el("thead", {}, el("tr", {}, ["Phone", "Name", "Status", "Source", "Joined", ""].map((h) => el("th", { scope: "col" }, h)))), el("tbody"));
+  root.replaceChildren(
+    el("div.page-head", {}, el("h1", {}, "Subscribers"), add),
+    el("div.filters", {}, field("Search", search), field("Status", status), field("Source", source)),
+    count, el("div.table-wrap", {}, table));
+  let items = [];
+  let more = false;
+  const load = async () => {
+    const query = new URLSearchParams({ limit: "200" });
+    if (status.value) query.set("status", status.value);
+    if (source.value) query.set("source", source.value);
+    const page = await get(`/subscribers?${query}`);
+    items = page.items;
+    more = Boolean(page.next_cursor);
+    draw();
+  };
+  const draw = () => {
+    const q = search.value.trim().toLowerCase();
+    const digits = q.replace(/[^0-9]/g, "");
+    const shown = items.filter((s) => !q || (s.name || "").toLowerCase().includes(q) || (digits && s.phone.includes(digits)));
+    count.textContent = `${shown.length} shown${more ? " (first 200 — narrow with the filters)" : ""}`;
+    table.tBodies[0].replaceChildren(...(shown.length ? shown.map((s) => el("tr", {},
+      el("th", { scope: "row", "data-label": "Phone" }, s.phone),
+      el("td", { "data-label": "Name" }, s.name || "—"),
+      el("td", { "data-label": "Status" }, STATUS[s.status]),
+      el("td", { "data-label": "Source" }, SOURCE[s.source]),
+      el("td", { "data-label": "Joined" }, when(s.joined_at, tz)),
+      el("td", {}, el("button.link", { type: "button", onclick: () => detail(s.phone, tz) }, "Consent history")),
+    )) : [el("tr", {}, el("td.empty", { colspan: "6" }, "No subscribers match."))]));
+  };
+  search.addEventListener("input", draw);
+  status.addEventListener("change", () => load().catch(showError));
+  source.addEventListener("change", () => load().catch(showError));
+  add.addEventListener("click", () => addOne(load));
+  await load();
+}
+
+async function detail(phone, tz) {
+  const s = await get(`/subscribers/${phonePath(phone)}`).catch((exc) => { showError(exc); return null; });
+  if (!s) return;
+  const history = el("table.grid", {}, el("thead", {}, el("tr", {}, ["When", "What", "How", "Text shown"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, s.consent_history.map((r) => el("tr", {}, el("td", { "data-label": "When" }, when(r.at, tz)), el("td", { "data-label": "What" }, r.action),
+      el("td", { "data-label": "How" }, r.source), el("td", { "data-label": "Text" }, r.text)))));
+  const close = el("button.primary", { type: "button" }, "Close");
+  const { close: doClose } = openDialog(s.name ? `${s.name} (${s.phone})` : s.phone, el("div", {},
+    el("p", {}, `${STATUS[s.status]} · ${SOURCE[s.source]} subscriber since ${when(s.joined_at, tz)}`),
+    s.profile_url ? el("p", {}, el("a", { href: s.profile_url, target: "_blank", rel: "noopener" }, "Shopify customer profile")) : null,
+    el("h3", {}, "Consent history"), el("div.table-wrap", {}, history)), [close]);
+  close.addEventListener("click", doClose);
+}
+
+function addOne(reload) {
+  const phone = el("input", { type: "tel", required: true, placeholder: "+1 555 123 4567" });
+  const name = el("input", { type: "text", maxlength: "100" });
+  const source = el("select", {}, el("option", { value: "import" }, "Import (they agreed elsewhere)"), el("option", { value: "api" }, "API"));
+  const consent = el("textarea", { rows: "2", maxlength: "500", placeholder: "What they agreed to, word for word" });
+  const cancel = el("button", { type: "button" }, "Cancel");
+  const save = el("button.primary", { type: "button" }, "Add");
+  const controls = { phone, name, source, consent_text: consent };
+  const { close } = openDialog("Add subscriber", el("form", { novalidate: true },
+    field("Phone", phone), field("Name (optional)", name), field("Source", source), field("Consent text (optional)", consent)), [cancel, save]);
+  cancel.addEventListener("click", close);
+  save.addEventListener("click", () => busy(save, "Adding…", async () => {
+    for (const control of Object.values(controls)) showFieldError(control, "");
+    const body = { phone: phone.value.trim(), source: source.value };
+    if (name.value.trim()) body.name = name.value.trim();
+    if (consent.value.trim()) body.consent_text = consent.value.trim();
+    try {
+      await post("/subscribers", body);
+      close();
+      say(`${body.phone} added`);
+      await reload();
+    } catch (exc) {
+      const where = (exc.details && exc.details.field) || (exc.code === "invalid_phone" ? "phone" : null);
+      if (where && controls[where]) { showFieldError(controls[where], exc.message); controls[where].focus(); } else showError(exc);
+    }
+  }));
+}
