@@ -43,7 +43,7 @@ from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
 from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
-from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
+from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
 from chalicelib.services.ports import AlreadyDone, ClaimResult, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange
 
@@ -148,12 +148,14 @@ class FakeSubscriberStore:
         *,
         status: SubscriberStatus | None = None,
         source: Source | None = None,
+        search: SubscriberSearch | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Subscriber]:
         after = _after(cursor)
         rows = sorted((s for (shop, _), s in self.rows.items() if shop == shop_id), key=lambda s: s.phone)
         rows = [s for s in rows if (status is None or s.status is status) and (source is None or s.source is source)]
+        rows = [s for s in rows if search is None or search.matches(s)]
         rows = [s for s in rows if after is None or s.phone > after]
         items = rows[:limit]
         return Page(items, _cursor(items[-1].phone) if len(rows) > limit else None)

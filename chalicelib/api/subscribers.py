@@ -22,9 +22,15 @@ def add_subscriber(call: Call, body: SubscriberCreate) -> Answer[Subscriber]:
 
 @endpoint(bp, "/subscribers", ["GET"])
 def list_subscribers(call: Call, query: SubscriberQuery) -> SubscriberPage:
-    """A page of subscribers, optionally filtered by status and source."""
+    """A page of subscribers, optionally filtered by status, source and a search by phone or name (``q``)."""
     page = subscribers.list_subscribers(
-        call.ports, call.shop_id, status=query.status, source=query.source, limit=query.limit, cursor=query.cursor
+        call.ports,
+        call.shop_id,
+        status=query.status,
+        source=query.source,
+        search=query.q,
+        limit=query.limit,
+        cursor=query.cursor,
     )
     return SubscriberPage(items=[Subscriber.of(s) for s in page.items], next_cursor=page.cursor)
 

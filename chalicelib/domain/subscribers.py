@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
@@ -119,3 +120,34 @@ class Subscriber:
         if self.status is not SubscriberStatus.OPTED_OUT:
             raise Conflict(f"{self.phone} is already {self.status.value}", code="illegal_transition")
         return replace(self, status=SubscriberStatus.PENDING, opted_out_at=None, updated_at=at)
+
+
+# What a phone search may be typed with besides digits: "+1 (555) 123-4567" finds "+15551234567".
+_PHONE_PUNCTUATION = re.compile(r"[\s+().\-]")
+
+
+@dataclass(frozen=True)
+class SubscriberSearch:
+    """What the merchant typed in the subscriber search: digits of a phone, or a piece of a name."""
+
+    digits: str | None = None  # found anywhere in the E.164 number
+    name: str | None = None  # case-folded, found anywhere in the case-folded name
+
+    @classmethod
+    def of(cls, text: str) -> SubscriberSearch:
+        """Digits (with phone punctuation) search phones; anything else searches names, whatever the case."""
+        compact = _PHONE_PUNCTUATION.sub("", text)
+        if compact and compact.isascii() and compact.isdigit():
+            return cls(digits=compact)
+        return cls(name=fold(text.strip()))
+
+    def matches(self, subscriber: Subscriber) -> bool:
+        """The same rule the store applies, for stores that filter in memory."""
+        if self.digits is not None:
+            return self.digits in subscriber.phone
+        return self.name is not None and self.name in fold(subscriber.name or "")
+
+
+def fold(text: str) -> str:
+    """The form names are compared in: case-folded, so "ÉMILE" finds "Émile" and "STRASSE" finds "Straße"."""
+    return text.casefold()

@@ -21,7 +21,7 @@ from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
 from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
-from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberStatus
+from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
 
 T = TypeVar("T")
 
@@ -105,10 +105,11 @@ class SubscriberStore(Protocol):
         *,
         status: SubscriberStatus | None = None,
         source: Source | None = None,
+        search: SubscriberSearch | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Subscriber]:
-        """Subscribers ordered by phone; a bad cursor is InvalidInput."""
+        """Subscribers ordered by phone, filtered by status, source and a search; a bad cursor is InvalidInput."""
         ...
 
     def get_many(self, shop_id: str, phones: Sequence[str]) -> dict[str, Subscriber]:

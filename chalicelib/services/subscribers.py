@@ -20,6 +20,7 @@ from chalicelib.domain.subscribers import (
     ConsentSource,
     Source,
     Subscriber,
+    SubscriberSearch,
     SubscriberStatus,
 )
 from chalicelib.observability import INHERIT, SERVICE
@@ -144,11 +145,13 @@ def list_subscribers(
     *,
     status: SubscriberStatus | None = None,
     source: Source | None = None,
+    search: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[Subscriber]:
-    """A page of the shop's subscribers, optionally filtered by status and source."""
-    return ports.subscribers.page(shop_id, status=status, source=source, limit=limit, cursor=cursor)
+    """A page of the shop's subscribers, optionally filtered by status, source and a search (phone or name)."""
+    found = SubscriberSearch.of(search) if search is not None else None
+    return ports.subscribers.page(shop_id, status=status, source=source, search=found, limit=limit, cursor=cursor)
 
 
 def get_subscriber(ports: Ports, shop_id: str, phone: str) -> tuple[Subscriber, list[ConsentEvent]]:

@@ -21,20 +21,22 @@ export async function render(root, context) {
     count, el("div.table-wrap", {}, table));
   let items = [];
   let more = false;
+  let latest = 0;
   const load = async () => {
+    const mine = ++latest;  // answers can arrive out of order: only the newest request's may draw
     const query = new URLSearchParams({ limit: "200" });
     if (status.value) query.set("status", status.value);
     if (source.value) query.set("source", source.value);
+    if (search.value.trim()) query.set("q", search.value.trim());  // searched by the API across every subscriber
     const page = await get(`/subscribers?${query}`);
+    if (mine !== latest) return;
     items = page.items;
     more = Boolean(page.next_cursor);
     draw();
   };
   const draw = () => {
-    const q = search.value.trim().toLowerCase();
-    const digits = q.replace(/[^0-9]/g, "");
-    const shown = items.filter((s) => !q || (s.name || "").toLowerCase().includes(q) || (digits && s.phone.includes(digits)));
-    count.textContent = `${shown.length} shown${more ? " (first 200 — narrow with the filters)" : ""}`;
+    const shown = items;
+    count.textContent = `${shown.length} shown${more ? " (the first 200: narrow the search or the filters)" : ""}`;
     table.tBodies[0].replaceChildren(...(shown.length ? shown.map((s) => el("tr", {},
       el("th", { scope: "row", "data-label": "Phone" }, s.phone),
       el("td", { "data-label": "Name" }, s.name || "—"),
@@ -44,7 +46,11 @@ export async function render(root, context) {
       el("td", {}, el("button.link", { type: "button", onclick: () => detail(s.phone, tz) }, "Consent history")),
     )) : [el("tr", {}, el("td.empty", { colspan: "6" }, "No subscribers match."))]));
   };
-  search.addEventListener("input", draw);
+  let typing = 0;
+  search.addEventListener("input", () => {
+    clearTimeout(typing);  // one request once the merchant pauses, not one per key
+    typing = setTimeout(() => load().catch(showError), 250);
+  });
   status.addEventListener("change", () => load().catch(showError));
   source.addEventListener("change", () => load().catch(showError));
   add.addEventListener("click", () => addOne(load));

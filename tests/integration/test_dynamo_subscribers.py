@@ -12,7 +12,15 @@ from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
 from chalicelib.adapters.dynamo.tables import DedupeRow, MessageRow
 from chalicelib.domain.errors import ConcurrentUpdate, InvalidInput
 from chalicelib.domain.messages import ConversationMessage, Direction
-from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Source, Subscriber, SubscriberStatus
+from chalicelib.domain.subscribers import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Source,
+    Subscriber,
+    SubscriberSearch,
+    SubscriberStatus,
+)
 from chalicelib.services.ports import AlreadyDone, SubscriberChange
 from tests.fakes import FrozenClock
 
@@ -233,6 +241,27 @@ def read_all(store: DynamoSubscriberStore, shop_id: str, **filters: object) -> t
 
 
 class TestPage:
+    def test_search_finds_phone_digits_and_name_pieces_across_pages(self, store: DynamoSubscriberStore) -> None:
+        names = ["Ada Lovelace", "ÉMILE Zola", "Grace Hopper", None, "Straße Müller", "ada king"]
+        made = []
+        for n, name in enumerate(names):
+            sub = replace(subscriber(f"+1555555{n:04d}"), name=name)
+            stored = store.apply(SubscriberChange(subscriber=sub))
+            assert stored is not None
+            made.append(stored)
+        seed(store, SHOP_B, 3)  # another shop's numbers share the digits and are never found
+
+        def found(text: str) -> list[str]:
+            items, _ = read_all(store, SHOP_A, search=SubscriberSearch.of(text), limit=1)
+            return [s.phone for s in items]
+
+        assert found("ADA") == [made[0].phone, made[5].phone]  # case-folded, every page read, in phone order
+        assert found("émile") == [made[1].phone]
+        assert found("strasse") == [made[4].phone]  # casefold: ß is ss
+        assert found("(555) 555-0002") == [made[2].phone]
+        assert found("5555000") == [s.phone for s in made]
+        assert found("nobody") == []
+
     def test_every_row_once_in_phone_order(self, store: DynamoSubscriberStore) -> None:
         made = seed(store, SHOP_A, 7)
         items, pages = read_all(store, SHOP_A, limit=3)

@@ -21,7 +21,16 @@ from chalicelib.adapters.dynamo.tables import ConsentEventRow, DedupeRow, Messag
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind
 from chalicelib.domain.privacy import consent_json, subscriber_json
-from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSource, Source, Subscriber, SubscriberStatus
+from chalicelib.domain.subscribers import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    Source,
+    Subscriber,
+    SubscriberSearch,
+    SubscriberStatus,
+    fold,
+)
 from chalicelib.services.ports import AlreadyDone, Clock, Page, SubscriberChange
 
 # Inbound SMS can be redelivered for days (SNS retries, DLQ redrives); 90 days outlasts all of them.
@@ -43,6 +52,7 @@ def subscriber_to_row(subscriber: Subscriber, version: int) -> SubscriberRow:
         updated_at=utc(subscriber.updated_at),
         opted_out_at=utc(subscriber.opted_out_at) if subscriber.opted_out_at else None,
         name=subscriber.name,
+        name_folded=fold(subscriber.name) if subscriber.name else None,
         profile_url=subscriber.profile_url,
         customer_id=subscriber.customer_id,
         customer_key=customer_key(subscriber.shop_id, subscriber.customer_id) if subscriber.customer_id else None,
@@ -170,6 +180,7 @@ class DynamoSubscriberStore:
         *,
         status: SubscriberStatus | None = None,
         source: Source | None = None,
+        search: SubscriberSearch | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[Subscriber]:
@@ -184,6 +195,10 @@ class DynamoSubscriberStore:
             filters.append(SubscriberRow.status == SubscriberStatus(status).value)
         if source is not None:
             filters.append(SubscriberRow.source == Source(source).value)
+        if search is not None and search.digits is not None:
+            filters.append(SubscriberRow.phone.contains(search.digits))
+        elif search is not None and search.name is not None:
+            filters.append(SubscriberRow.name_folded.contains(search.name))
         condition = reduce(lambda left, right: left & right, filters) if filters else None
         # One item more than asked tells whether another page exists, so the last page has no cursor.
         rows = SubscriberRow.query(

@@ -91,6 +91,7 @@ class SubscriberRow(SmscastTable):
     updated_at = UTCDateTimeAttribute()
     opted_out_at = UTCDateTimeAttribute(null=True)
     name = UnicodeAttribute(null=True)
+    name_folded = UnicodeAttribute(null=True)  # the name case-folded: DynamoDB's contains() is case-sensitive
     profile_url = UnicodeAttribute(null=True)
     customer_id = UnicodeAttribute(null=True)  # Shopify's customer id
     customer_key = UnicodeAttribute(null=True)  # shop_id#customer_id, the by-customer index key

@@ -42,6 +42,8 @@ class SubscriberQuery(Paged):
 
     status: SubscriberStatus | None = None
     source: Source | None = None
+    # Digits (phone punctuation allowed) find a phone; anything else a piece of a name, whatever its case.
+    q: Annotated[str, line(100)] | None = None
 
 
 class Subscriber(Out):
