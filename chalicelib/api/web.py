@@ -31,9 +31,10 @@ ASSETS: dict[str, str] = {
 }
 HTML = "text/html; charset=utf-8"
 _MEDIA_TYPES = tuple(sorted({content_type.split(";")[0] for content_type in ASSETS.values()}))
+APP_BRIDGE = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 # Only this origin; App Bridge's one script when opened inside the Shopify admin, which also frames the page.
 CSP = (
-    "default-src 'self'; script-src 'self' https://cdn.shopify.com/shopifycloud/app-bridge.js; "
+    f"default-src 'self'; script-src 'self' {APP_BRIDGE}; "
     "style-src 'self'; img-src 'self' data: https:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'self' https://admin.shopify.com https://*.myshopify.com"
 )
@@ -59,7 +60,11 @@ def dashboard(call: Call, query: AnyQuery) -> Response:
     """The merchant dashboard (Campaigns, Inbox, Subscribers, Settings)."""
     # App Bridge reads the app's client id from this meta tag; empty outside a Shopify-configured deployment.
     client_id = html.escape(container().settings.shopify_api_key or "", quote=True)
-    return _page(_read("index.html").replace("{{SHOPIFY_API_KEY}}", client_id), HTML)
+    params = dict(bp.current_request.query_params or {})
+    # Inside the Shopify admin (?shop=&host=) App Bridge must be the first script of <head>, loaded synchronously,
+    # before the module scripts run; anywhere else it is not loaded at all (no request leaves the origin).
+    bridge = f'<script src="{APP_BRIDGE}"></script>' if params.get("shop") and params.get("host") else ""
+    return _page(_read("index.html").replace("{{SHOPIFY_API_KEY}}", client_id).replace("{{APP_BRIDGE}}", bridge), HTML)
 
 
 @endpoint(bp, "/static/{name}", ["GET"], auth=False, page=True, errors=(404,), media_types=_MEDIA_TYPES)

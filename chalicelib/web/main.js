@@ -16,7 +16,12 @@ let leavePage = () => {};
 let stopDot = () => {};
 
 async function insideShopify() {
-  // App Bridge lives on Shopify's CDN: only loaded when the admin opened us, never needed elsewhere.
+  // App Bridge lives on Shopify's CDN: the server puts it first in <head> when the admin opened us (as Shopify
+  // asks); loading it here is only the fallback for a page whose <head> did not have it.
+  if (window.shopify) {
+    useTokenSource(() => window.shopify.idToken());
+    return;
+  }
   await new Promise((resolve, reject) => {
     const script = el("script", { src: "https://cdn.shopify.com/shopifycloud/app-bridge.js" });
     script.addEventListener("load", resolve);

@@ -37,11 +37,16 @@ def test_the_dashboard_page_is_served_without_auth_with_a_strict_policy(api: Api
     # the Shopify app's client id, for App Bridge; the placeholder never reaches a browser
     assert b'<meta name="shopify-api-key" content="app-key-123">' in response.body
     assert b"{{" not in response.body
+    assert b"cdn.shopify.com" not in response.body  # outside the admin nothing is loaded from elsewhere
 
 
-def test_the_page_ignores_the_query_shopify_adds(api: Api) -> None:
+def test_inside_the_shopify_admin_app_bridge_is_the_first_script_of_the_head(api: Api) -> None:
     response = api.call("GET", "/?shop=demo.myshopify.com&host=YWRtaW4&embedded=1", shop=None)
     assert response.status_code == 200
+    head = response.body.split(b"</head>")[0]
+    scripts = re.findall(rb"<script[^>]*>", head)
+    assert scripts[0] == f'<script src="{web.APP_BRIDGE}">'.encode()  # synchronous: no async, defer or module
+    assert len(scripts) == 2 and b'type="module"' in scripts[1]
 
 
 @pytest.mark.parametrize("name", sorted(web.ASSETS))
