@@ -70,8 +70,11 @@ e2e: $(STAMP)
 # Playwright's own browser download needs the internet: the browser tests drive Debian's Chromium instead.
 CHROMIUM := /usr/bin/chromium
 
+# The emoji font only makes screenshots true to a merchant's browser (the quiet-hours 💤 is an emoji).
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+
 browser:
-	@test -x $(CHROMIUM) || { echo "installing chromium (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x $(CHROMIUM) -a -f $(EMOJI_FONT) || { echo "installing chromium and an emoji font (apt-get)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
 # The dashboard in headless Chromium against one devstack subprocess: one at a time, like e2e.
 # Screenshots of every page land in tests/browser/screenshots/ (SMSCAST_SCREENSHOTS moves them).
