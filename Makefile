@@ -63,9 +63,10 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PYTEST) $(XDIST) tests/integration
 
-# e2e tests each drive a devstack subprocess over HTTP: run them one at a time.
+# Each xdist worker starts its own devstack (own moto, ports, clock and state files), so two run side by side;
+# loadfile keeps a file's tests on one worker, in order, as they were written to run.
 e2e: $(STAMP)
-	$(PYTEST) tests/e2e
+	$(PYTEST) -n 2 --dist loadfile tests/e2e
 
 # Playwright's own browser download needs the internet: the browser tests drive Debian's Chromium instead.
 CHROMIUM := /usr/bin/chromium
