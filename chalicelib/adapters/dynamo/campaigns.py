@@ -29,7 +29,7 @@ from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.keys import utc
 from chalicelib.adapters.dynamo.tables import CampaignRow
-from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals
+from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals, stats_of
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
 from chalicelib.services.ports import Page
@@ -52,23 +52,6 @@ def wall_time_to_text(wall: datetime | None) -> str | None:
     if wall.tzinfo is not None:
         raise InvalidInput("send_at_local is a store-local wall time without an offset", code="invalid_send_at")
     return wall.isoformat()
-
-
-def row_to_stats(row: CampaignRow) -> CampaignStats:
-    """The counters a row holds."""
-    return CampaignStats(
-        planned=int(row.planned or 0),
-        sent=int(row.sent or 0),
-        skipped=int(row.skipped or 0),
-        failed=int(row.failed or 0),
-        deferred=int(row.deferred or 0),
-        parts=int(row.parts or 0),
-        clicks=int(row.clicks or 0),
-        unique_clicks=int(row.unique_clicks or 0),
-        orders=int(row.orders or 0),
-        revenue=int(row.revenue or 0),
-        currency=row.currency,
-    )
 
 
 def row_to_campaign(row: CampaignRow) -> Campaign:
@@ -95,7 +78,7 @@ def row_to_campaign(row: CampaignRow) -> Campaign:
         planning_done=bool(row.planning_done),
         completed_at=utc(row.completed_at) if row.completed_at else None,
         ended_early=bool(row.ended_early),
-        stats=row_to_stats(row),
+        stats=stats_of(row),
         version=int(row.version or 0),
     )
 

@@ -13,7 +13,7 @@ from pynamodb.attributes import NumberAttribute
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction
-from chalicelib.adapters.dynamo.tables import CampaignTotalsRow
+from chalicelib.adapters.dynamo.tables import CampaignRow, CampaignTotalsRow
 from chalicelib.domain.campaigns import CampaignStats
 
 _COUNTERS: dict[str, NumberAttribute] = {
@@ -45,6 +45,11 @@ def read_totals(shop_id: str) -> CampaignStats:
         row = CampaignTotalsRow.get(shop_id, consistent_read=True)
     except CampaignTotalsRow.DoesNotExist:
         return CampaignStats()
+    return stats_of(row)
+
+
+def stats_of(row: CampaignRow | CampaignTotalsRow) -> CampaignStats:
+    """The counters a campaign row or a shop's totals row holds (the two carry the same counter attributes)."""
     return CampaignStats(
         planned=int(row.planned or 0),
         sent=int(row.sent or 0),
