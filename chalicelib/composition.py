@@ -45,6 +45,7 @@ from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
 from chalicelib.adapters.sms.sandbox import SandboxProvider
+from chalicelib.domain.sending import GROUP_SIZE
 from chalicelib.observability import apply_log_level
 from chalicelib.services.idempotency import IdempotencyStore
 from chalicelib.services.ports import Clock, Ports, SmsProvider
@@ -159,6 +160,7 @@ class Container:
             ledger=DynamoSendLedger(),
             contacts=DynamoContactHistory(),
             pacer=DynamoPacer(self.clock),
+            concurrent_sends=GROUP_SIZE,
             segments=DynamoSegmentRepository(self.clock),
             schedules=self.schedules,
             jobs=self.jobs,

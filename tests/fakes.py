@@ -29,7 +29,7 @@ from chalicelib.domain.links import Click, Link
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
 from chalicelib.domain.orders import Order
-from chalicelib.domain.pacing import reserve
+from chalicelib.domain.pacing import Slots
 from chalicelib.domain.privacy import (
     PrivacyExport,
     consent_json,
@@ -40,12 +40,22 @@ from chalicelib.domain.privacy import (
     suppression_hash,
 )
 from chalicelib.domain.segments import Segment
-from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
+from chalicelib.domain.sending import (
+    Claim,
+    ClaimRefusal,
+    ContactWindow,
+    Deferral,
+    GroupClaim,
+    LedgerEntry,
+    SendBatch,
+    SendState,
+    Settlement,
+)
 from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
-from chalicelib.services.ports import AlreadyDone, ClaimResult, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange
+from chalicelib.services.ports import AlreadyDone, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange
 
 
 class FrozenClock:
@@ -423,80 +433,112 @@ class FakeCampaigns:
 
 
 class FakeLedger:
-    """Like DynamoSendLedger: claim checks campaign + subscriber + row in one atomic step."""
+    """Like DynamoSendLedger: a group claim checks campaign, subscriber, row and contact window per recipient in
+    one atomic step; settle moves rows and counters together."""
 
     def __init__(self, campaigns: FakeCampaigns, subscribers: FakeSubscriberStore, contacts: FakeContacts) -> None:
         self.rows: dict[tuple[str, str, str], LedgerEntry] = {}
         self.waves: dict[tuple[str, str, datetime], list[str]] = {}
         self.campaigns, self.subscribers, self.contacts = campaigns, subscribers, contacts
+        self.conversations: FakeConversations | None = None  # settle writes thread lines here (set by fake_ports)
         self.lock = subscribers.lock
         self.crash_after_claim: set[str] = set()  # phones whose claim 'crashes' the worker (test hook)
         self.crash_before_record: set[str] = set()  # phones whose SENT record 'crashes' the worker
+        self.claim_calls = 0
+        self.settle_calls = 0
 
     def get_many(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> dict[str, LedgerEntry]:
         return {p: self.rows[(shop_id, campaign_id, p)] for p in phones if (shop_id, campaign_id, p) in self.rows}
 
-    def claim(self, shop_id: str, campaign_id: str, phone: str, at: datetime) -> ClaimResult:
+    def claim(self, shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime) -> GroupClaim:
+        self.claim_calls += 1
+        claimed: list[str] = []
+        refused: dict[str, ClaimRefusal] = {}
         with self.lock:
             if self.campaigns.get(shop_id, campaign_id).status is not CampaignStatus.IN_PROGRESS:
-                return ClaimResult.CAMPAIGN_NOT_RUNNING
-            sub = self.subscribers.get(shop_id, phone)
-            if sub is None or sub.status is not SubscriberStatus.ACTIVE:
-                return ClaimResult.NOT_SUBSCRIBED
-            current = self.rows.get((shop_id, campaign_id, phone))
-            if current is not None and current.state is not SendState.DEFERRED:
-                return ClaimResult.TAKEN
-            attempts = (current.attempts if current else 0) + 1
-            self.rows[(shop_id, campaign_id, phone)] = LedgerEntry(
-                shop_id,
-                campaign_id,
-                phone,
-                SendState.CLAIMED,
-                at,
-                release_at=current.release_at if current else None,
-                attempts=attempts,
-            )
-        if phone in self.crash_after_claim:
-            self.crash_after_claim.discard(phone)
-            raise WorkerCrash(f"crashed after claiming {phone}")
-        return ClaimResult.CLAIMED
+                return GroupClaim((), {c.phone: ClaimRefusal.CAMPAIGN_NOT_RUNNING for c in claims})
+            for claim in {c.phone: c for c in claims}.values():
+                phone = claim.phone
+                current = self.rows.get((shop_id, campaign_id, phone))
+                if (current.state if current else None) is not claim.previous:
+                    refused[phone] = ClaimRefusal.TAKEN
+                    continue
+                sub = self.subscribers.get(shop_id, phone)
+                if sub is None or sub.status is not SubscriberStatus.ACTIVE:
+                    refused[phone] = ClaimRefusal.NOT_SUBSCRIBED
+                    continue
+                if self.contacts.window(shop_id, phone).version != claim.contacts.version:
+                    refused[phone] = ClaimRefusal.CONTACTS_CHANGED
+                    continue
+                self.contacts.windows_by_phone[(shop_id, phone)] = claim.contacts.with_send(at)
+                self.contacts.sent.append((shop_id, phone, at))
+                self.rows[(shop_id, campaign_id, phone)] = LedgerEntry(
+                    shop_id,
+                    campaign_id,
+                    phone,
+                    SendState.CLAIMED,
+                    at,
+                    release_at=current.release_at if current else None,
+                    attempts=(current.attempts if current else 0) + 1,
+                )
+                claimed.append(phone)
+        crashed = [p for p in claimed if p in self.crash_after_claim]
+        if crashed:
+            self.crash_after_claim.difference_update(crashed)
+            raise WorkerCrash(f"crashed after claiming {crashed}")
+        return GroupClaim(tuple(claimed), refused)
 
-    def finish(self, entry: LedgerEntry, *, previous: SendState | None) -> bool:
-        if entry.state is SendState.SENT and entry.phone in self.crash_before_record:
-            self.crash_before_record.discard(entry.phone)
-            raise WorkerCrash(f"crashed after sending to {entry.phone}, before recording it")
+    def settle(
+        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[str] = ()
+    ) -> frozenset[str]:
+        self.settle_calls += 1
+        crashed = [
+            s.entry.phone for s in settlements if s.entry.state is SendState.SENT and s.entry.phone in self.crash_before_record
+        ]
+        if crashed:
+            self.crash_before_record.difference_update(crashed)
+            raise WorkerCrash(f"crashed after sending to {crashed}, before recording it")
+        recorded: set[str] = set()
         with self.lock:
-            key = (entry.shop_id, entry.campaign_id, entry.phone)
-            current = self.rows.get(key)
-            if (current.state if current else None) is not previous:
-                return False
-            self.rows[key] = entry
-            counter = {SendState.SENT: "sent", SendState.SKIPPED: "skipped", SendState.FAILED: "failed"}[entry.state]
-            self.campaigns.add(entry.shop_id, entry.campaign_id, **{counter: 1, "parts": entry.parts})
-            if entry.state is SendState.SENT:
-                self.contacts.sent.append((entry.shop_id, entry.phone, entry.at))
-            return True
+            for settlement in settlements:
+                entry = settlement.entry
+                if not entry.state.final:
+                    raise InvalidInput(f"settle records an outcome, not {entry.state.value}", code="not_final")
+                key = (entry.shop_id, entry.campaign_id, entry.phone)
+                current = self.rows.get(key)
+                if (current.state if current else None) is not settlement.previous:
+                    continue
+                self.rows[key] = entry
+                counter = {SendState.SENT: "sent", SendState.SKIPPED: "skipped", SendState.FAILED: "failed"}[entry.state]
+                self.campaigns.add(entry.shop_id, entry.campaign_id, **{counter: 1, "parts": entry.parts})  # type: ignore[arg-type]
+                if settlement.line is not None and self.conversations is not None:
+                    self.conversations.append(settlement.line)
+                recorded.add(entry.phone)
+            for phone in released:
+                key = (shop_id, campaign_id, phone)
+                if key in self.rows and self.rows[key].state is SendState.CLAIMED:
+                    del self.rows[key]
+        return frozenset(recorded)
 
-    def defer(self, shop_id: str, campaign_id: str, phone: str, release_at: datetime, at: datetime) -> bool:
+    def defer(self, shop_id: str, campaign_id: str, deferrals: Sequence[Deferral], at: datetime) -> int:
+        first = 0
         with self.lock:
-            key = (shop_id, campaign_id, phone)
-            current = self.rows.get(key)
-            if current is not None and current.state is not SendState.DEFERRED:
-                return False
-            self.rows[key] = LedgerEntry(shop_id, campaign_id, phone, SendState.DEFERRED, at, release_at=release_at)
-            wave = self.waves.setdefault((shop_id, campaign_id, release_at), [])
-            if phone not in wave:
-                wave.append(phone)
-            if current is None:
-                self.campaigns.add(shop_id, campaign_id, deferred=1)
-                return True
-            return False
-
-    def unclaim(self, shop_id: str, campaign_id: str, phone: str) -> None:
-        with self.lock:
-            key = (shop_id, campaign_id, phone)
-            if key in self.rows and self.rows[key].state is SendState.CLAIMED:
-                del self.rows[key]
+            for deferral in {d.phone: d for d in deferrals}.values():
+                key = (shop_id, campaign_id, deferral.phone)
+                current = self.rows.get(key)
+                if (current.state if current else None) is not deferral.previous:
+                    continue
+                self.rows[key] = LedgerEntry(
+                    shop_id, campaign_id, deferral.phone, SendState.DEFERRED, at, release_at=deferral.release_at
+                )
+                wave = self.waves.setdefault((shop_id, campaign_id, deferral.release_at), [])
+                if deferral.phone not in wave:
+                    wave.append(deferral.phone)
+                if current is None:
+                    first += 1
+            if first:
+                self.campaigns.add(shop_id, campaign_id, deferred=first)
+        return first
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
         phones = sorted(self.waves.get((shop_id, campaign_id, release_at), []))
@@ -596,9 +638,13 @@ class WorkerCrash(BaseException):
 class FakeContacts:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, datetime]] = []
+        self.windows_by_phone: dict[tuple[str, str], ContactWindow] = {}
 
-    def count_since(self, shop_id: str, phone: str, since: datetime) -> int:
-        return sum(1 for s, p, at in self.sent if (s, p) == (shop_id, phone) and at >= since)
+    def window(self, shop_id: str, phone: str) -> ContactWindow:
+        return self.windows_by_phone.get((shop_id, phone), ContactWindow())
+
+    def windows(self, shop_id: str, phones: Sequence[str]) -> dict[str, ContactWindow]:
+        return {phone: self.window(shop_id, phone) for phone in phones}
 
 
 class VirtualTime:
@@ -614,21 +660,28 @@ class VirtualTime:
 
 
 class FakePacer:
-    """The sliding-log pacer over the clock (no storage needed in memory)."""
+    """Evenly spaced slots per sender number over the clock (stand-in until the pacer lands)."""
 
     def __init__(self, clock: FrozenClock) -> None:
         self.clock = clock
-        self.logs: dict[str, tuple[tuple[int, int], ...]] = {}
+        self.next_ms: dict[str, float] = {}
         self.admitted: list[tuple[int, int]] = []
 
-    def reserve(self, shop_id: str, parts: int, limit: int) -> int:
-        now_ms = int(self.clock.now().timestamp() * 1000)
-        result = reserve(self.logs.get(shop_id, ()), now_ms, parts, limit)
-        if result.log is None:
-            return result.wait_ms
-        self.logs[shop_id] = result.log
-        self.admitted.append((now_ms, min(parts, limit)))
-        return 0
+    def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
+        now_ms = self.clock.now().timestamp() * 1000
+        at = max(now_ms, self.next_ms.get(number, 0.0))
+        if at - now_ms > 1000:
+            return Slots((), timedelta(milliseconds=at - now_ms - 1000))
+        slots: list[datetime] = []
+        for p in parts:
+            if slots and at - now_ms > 2000:
+                break
+            p = min(p, limit)
+            slots.append(datetime.fromtimestamp(at / 1000, tz=timezone.utc))
+            self.admitted.append((int(at), p))
+            at += 1000 * p / limit
+        self.next_ms[number] = at
+        return Slots(tuple(slots))
 
 
 class FakeSegments:
@@ -924,6 +977,8 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
     contacts = FakeContacts()
     exports = FakeExports()
     links, orders = FakeLinks(campaigns, subscribers), FakeOrders(campaigns, subscribers)
+    ledger = FakeLedger(campaigns, subscribers, contacts)
+    ledger.conversations = conversations
     ports = Ports(
         clock=clock,
         shops=FakeShops(),
@@ -932,7 +987,7 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         claims=FakeClaims(),
         sms=FakeSms(clock),
         campaigns=campaigns,
-        ledger=FakeLedger(campaigns, subscribers, contacts),
+        ledger=ledger,
         contacts=contacts,
         pacer=FakePacer(clock),
         segments=FakeSegments(),

@@ -47,6 +47,9 @@ class OutboundSms:
     media_urls: tuple[str, ...] = ()
     campaign_id: str | None = None
     dedupe_key: str | None = None  # the ledger key that was claimed before sending
+    # True only for a campaign message whose group claim checked, in the same transaction as the claim and at
+    # most SEND_LEASE ago, that the subscriber is active: the consent guard need not read them again.
+    consent_claimed: bool = False
 
 
 @dataclass(frozen=True)

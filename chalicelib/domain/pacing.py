@@ -10,6 +10,7 @@ in one DynamoDB item per shop, updated with a condition so concurrent workers ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 WINDOW_MS = 1000
 
@@ -51,3 +52,20 @@ def window_peak(sends: list[tuple[int, int]]) -> int:
             start += 1
         peak = max(peak, total)
     return peak
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Send instants granted for a prefix of the messages asked for; none means wait ``retry_after``."""
+
+    at: tuple[datetime, ...]
+    retry_after: timedelta = timedelta(0)
+
+
+# A worker that wakes later than this after its slot does not send on it: a late send crowds the next slot.
+LATE_TOLERANCE_MS = 3
+
+
+def on_time(slot_ms: int, now_ms: int) -> bool:
+    """May a message granted ``slot_ms`` still start at ``now_ms``?"""
+    return now_ms - slot_ms <= LATE_TOLERANCE_MS

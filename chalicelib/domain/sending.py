@@ -10,9 +10,22 @@ A claimed row found by a later delivery means a worker died mid-send: it becomes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import Enum
+
+from chalicelib.domain.messages import ConversationMessage
+
+# A group's claim is a lease: its worker starts no send after ``claimed_at + SEND_LEASE``, and End Campaign
+# returns only after waiting this long, so once End returns no send of the campaign can start. It covers the
+# pacer's first-slot wait and horizon (about a second each) plus the claim's own latency.
+SEND_LEASE = timedelta(seconds=3)
+# The most recipients one claim (and one outcome) transaction covers: DynamoDB takes 100 items per
+# TransactWriteItems and a claim writes three per recipient (ledger row, subscriber check, contact window)
+# plus the campaign's status check. A crash costs at most this many recipients as "interrupted".
+GROUP_SIZE = 33
+# Campaign messages remembered per subscriber for the frequency cap: longer than any cap a merchant can set.
+CONTACT_MEMORY = timedelta(days=100)
 
 
 class SendState(str, Enum):
@@ -61,6 +74,72 @@ class LedgerEntry:
     parts: int = 0
     release_at: datetime | None = None
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class ContactWindow:
+    """The campaign messages a subscriber was claimed for lately (the frequency cap counts them), versioned so
+    two campaigns claiming the same subscriber at once cannot both squeeze under the cap."""
+
+    sent: tuple[datetime, ...] = ()
+    version: int = 0
+
+    def count_since(self, since: datetime) -> int:
+        """Messages at or after ``since``."""
+        return sum(1 for at in self.sent if at >= since)
+
+    def with_send(self, at: datetime) -> ContactWindow:
+        """This window after one more message at ``at``, forgetting what is older than CONTACT_MEMORY."""
+        kept = tuple(sorted((t for t in (*self.sent, at) if t >= at - CONTACT_MEMORY), reverse=True))
+        return ContactWindow(kept, self.version + 1)
+
+
+class ClaimRefusal(str, Enum):
+    """Why one recipient of a group was not claimed."""
+
+    CAMPAIGN_NOT_RUNNING = "campaign_not_running"  # the whole group: the campaign ended before the claim
+    NOT_SUBSCRIBED = "not_subscribed"  # not active at the instant of the claim
+    TAKEN = "taken"  # another delivery claimed or settled it first
+    CONTACTS_CHANGED = "contacts_changed"  # another campaign messaged them since we read: decide again later
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One recipient in a group's claim: the ledger state the worker saw and the contact window it read."""
+
+    phone: str
+    previous: SendState | None  # None (absent) or DEFERRED
+    contacts: ContactWindow = field(default_factory=ContactWindow)
+
+
+@dataclass(frozen=True)
+class GroupClaim:
+    """What a group claim came to: the phones now held by this worker, and why the others were not."""
+
+    claimed: tuple[str, ...]
+    refused: dict[str, ClaimRefusal]
+
+    @property
+    def campaign_running(self) -> bool:
+        return ClaimRefusal.CAMPAIGN_NOT_RUNNING not in self.refused.values()
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One recipient's final outcome, moved from ``previous``; a sent message carries its thread line."""
+
+    entry: LedgerEntry
+    previous: SendState | None
+    line: ConversationMessage | None = None
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """One recipient waiting for quiet hours to end, moved from ``previous`` (absent or already deferred)."""
+
+    phone: str
+    release_at: datetime
+    previous: SendState | None
 
 
 @dataclass(frozen=True)

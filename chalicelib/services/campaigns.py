@@ -22,6 +22,7 @@ from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.jobs import StartCampaign, start_schedule_name
 from chalicelib.domain.media import INVALID_URL, StoredMedia
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
+from chalicelib.domain.sending import SEND_LEASE
 from chalicelib.domain.shops import ShopSettings
 from chalicelib.domain.templates import check_fits, measure_worst_case, uses_discount_code, validate_template
 from chalicelib.services import audience
@@ -301,12 +302,15 @@ def start_now(ports: Ports, campaign: Campaign) -> Campaign:
 
 
 def end_campaign(ports: Ports, shop_id: str, campaign_id: str) -> Campaign:
-    """In Progress -> Completed now. Once this returns, no further send of the campaign starts: every
-    claim in the send ledger checks the campaign's status in the same transaction."""
-    return retry_on_conflict(
+    """In Progress -> Completed now. Once this returns, no further send of the campaign starts: every group's
+    claim checks the campaign's status in the same transaction, and a group claimed just before the end may
+    only start sends within its lease, which this waits out."""
+    ended = retry_on_conflict(
         lambda: ports.campaigns.save(ports.campaigns.get(shop_id, campaign_id).end(ports.clock.now())),
         gave_up="campaign kept changing; try again",
     )
+    ports.sleep(SEND_LEASE.total_seconds())  # only an In Progress campaign can be ended: it may have had leases
+    return ended
 
 
 @dataclass(frozen=True)

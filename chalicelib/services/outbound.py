@@ -120,27 +120,40 @@ class OnceClaim:
         return True
 
 
+def send(ports: Ports, sms: OutboundSms) -> Delivered:
+    """Hand one message to the provider and say what it came to, by the table above; the caller holds its
+    claim and records the outcome (campaign groups record many at once)."""
+    try:
+        receipt = ports.sms.send(sms)
+    except (ProviderError, ConsentRequired) as exc:
+        delivered = Delivered(outcome_of(exc), ports.clock.now(), error=exc)
+        if not delivered.outcome.retry_later:
+            logger.warning(
+                "message not delivered",
+                extra={"shop_id": sms.shop_id, "kind": sms.kind.value, "outcome": delivered.outcome.value, "code": exc.code},
+            )
+        return delivered
+    # Anything else the provider call raises (a bug, an untranslated timeout) propagates with the claim held:
+    # the message may have gone out, so at most once wins over delivery.
+    return Delivered(Delivery.SENT, ports.clock.now(), receipt=receipt)
+
+
 def deliver(ports: Ports, sms: OutboundSms, claim: SendClaim, line: ConversationMessage | None = None) -> Delivered:
     """Claim, send, record the outcome and add ``line`` (stamped with the send time) to the thread."""
     taken = claim.take(ports.clock.now())
     if taken is not ClaimResult.CLAIMED:
         return Delivered(_FROM_CLAIM[taken], ports.clock.now(), recorded=False)
-    try:
-        receipt = ports.sms.send(sms)
-    except (ProviderError, ConsentRequired) as exc:
-        delivered = Delivered(outcome_of(exc), ports.clock.now(), error=exc)
-        if delivered.outcome.retry_later:
-            claim.give_back()
-            return delivered
-        logger.warning(
-            "message not delivered",
-            extra={"shop_id": sms.shop_id, "kind": sms.kind.value, "outcome": delivered.outcome.value, "code": exc.code},
-        )
-        return replace(delivered, recorded=claim.record(delivered))
-    # Anything else the provider call raises (a bug, an untranslated timeout) leaves the claim held: the
-    # message may have gone out, so at most once wins over delivery.
-    delivered = Delivered(Delivery.SENT, ports.clock.now(), receipt=receipt)
+    delivered = send(ports, sms)
+    if delivered.outcome.retry_later:
+        claim.give_back()
+        return delivered
     delivered = replace(delivered, recorded=claim.record(delivered))
-    if line is not None:
-        ports.conversations.append(replace(line, at=delivered.at, provider_message_id=receipt.provider_message_id))
+    if delivered.outcome is Delivery.SENT and line is not None:
+        ports.conversations.append(thread_line(line, delivered))
     return delivered
+
+
+def thread_line(line: ConversationMessage, delivered: Delivered) -> ConversationMessage:
+    """``line`` stamped with the send time and the provider's message id."""
+    receipt = delivered.receipt
+    return replace(line, at=delivered.at, provider_message_id=receipt.provider_message_id if receipt else None)

@@ -16,9 +16,10 @@ from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
 from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.orders import Order
+from chalicelib.domain.pacing import Slots
 from chalicelib.domain.privacy import PrivacyExport
 from chalicelib.domain.segments import Segment
-from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
+from chalicelib.domain.sending import Claim, ContactWindow, Deferral, GroupClaim, LedgerEntry, SendBatch, Settlement
 from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
@@ -237,30 +238,32 @@ class ClaimResult(str, Enum):
 
 
 class SendLedger(Protocol):
-    """One row per campaign recipient: the claim that precedes every send, and the outcome after it."""
+    """One row per campaign recipient, moved a group at a time: the claim that precedes every send, and the
+    outcome after it (see adapters/dynamo/ledger.py for the conditions each step carries)."""
 
     def get_many(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> dict[str, LedgerEntry]:
         """Existing rows for these phones."""
         ...
 
-    def claim(self, shop_id: str, campaign_id: str, phone: str, at: datetime) -> ClaimResult:
-        """Atomically: the campaign is In Progress, the subscriber is active, and the row is absent or
-        deferred -> claimed. This is what makes End Campaign and STOP hold against in-flight workers."""
+    def claim(self, shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime) -> GroupClaim:
+        """Atomically per recipient, with the campaign still In Progress: the subscriber is active, the row is
+        still where the worker saw it (absent or deferred) and the contact window unchanged -> claimed, and the
+        window gains this message. This is what makes End Campaign, STOP and the frequency cap hold against
+        in-flight workers. Recipients whose condition failed are refused with the reason; the rest are claimed."""
         ...
 
-    def finish(self, entry: LedgerEntry, *, previous: SendState | None) -> bool:
-        """Move the row from ``previous`` (None: absent) to the final ``entry`` and add it to the campaign's
-        counters in the same transaction (and, for SENT, to the subscriber's contact history). False if the
-        row was not in ``previous`` (someone else finished it): nothing is counted twice."""
+    def settle(
+        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[str] = ()
+    ) -> frozenset[str]:
+        """Move each row from its ``previous`` state to its outcome, add the group to the campaign's counters
+        and write sent messages' thread lines, all at once; claimed rows in ``released`` go back to absent (the
+        provider definitely did not send them). Returns the phones recorded by this call: a row someone else
+        settled is not counted twice."""
         ...
 
-    def defer(self, shop_id: str, campaign_id: str, phone: str, release_at: datetime, at: datetime) -> bool:
-        """Absent or deferred -> deferred until ``release_at``, listed in that release wave. True the first
-        time (the campaign's deferred counter grows once per recipient)."""
-        ...
-
-    def unclaim(self, shop_id: str, campaign_id: str, phone: str) -> None:
-        """Claimed -> absent, only when the provider definitely did not send (throttled)."""
+    def defer(self, shop_id: str, campaign_id: str, deferrals: Sequence[Deferral], at: datetime) -> int:
+        """Absent or deferred -> deferred until each release time, listed in that release wave; returns how
+        many were deferred for the first time (the campaign's deferred counter grows once per recipient)."""
         ...
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
@@ -269,18 +272,19 @@ class SendLedger(Protocol):
 
 
 class ContactHistory(Protocol):
-    """When each subscriber last received campaign messages, for the frequency cap."""
+    """The campaign messages each subscriber was claimed for lately, for the frequency cap."""
 
-    def count_since(self, shop_id: str, phone: str, since: datetime) -> int:
-        """Campaign messages sent to the phone at or after ``since``."""
+    def windows(self, shop_id: str, phones: Sequence[str]) -> dict[str, ContactWindow]:
+        """Each phone's window (empty for a phone never messaged), in one read."""
         ...
 
 
 class Pacer(Protocol):
-    """Shared pacing across all workers of a shop (see domain/pacing.py)."""
+    """The carrier's limit of a sender number, shared by every worker that sends from it (see domain/pacing.py)."""
 
-    def reserve(self, shop_id: str, parts: int, limit: int) -> int:
-        """Take room for ``parts`` now and return 0, or take nothing and return milliseconds to wait."""
+    def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
+        """Send instants for a prefix of messages with these part counts, evenly spaced under ``limit`` parts
+        per second; none, with how long to wait, when the number is busy further ahead than a short wait."""
         ...
 
 
@@ -543,3 +547,6 @@ class Ports:
     personal_data: list[PersonalData] = field(default_factory=list)
     allow_fictional_numbers: bool = False
     link_base: str = DEFAULT_LINK_BASE  # where short links point: the deployment's link domain
+    # Campaign messages of one group in flight at once, each started at its own slot: one provider call takes
+    # tens of milliseconds, far longer than the gap between slots at a short code's rate. Tests keep 1.
+    concurrent_sends: int = 1

@@ -1,15 +1,26 @@
-"""The campaign engine's sending side: one batch of recipients, each sent at most once.
+"""The campaign engine's sending side: one batch of recipients, sent group by group, each at most once.
 
-For each recipient, in order: skip if already settled; settle a claim left by a dead worker as failed
-(never resend); skip if no longer subscribed or over the frequency cap; defer durably if in quiet hours;
-claim in the ledger (atomically with 'campaign still running' and 'still subscribed'); wait for room under
-the shop's MPS; send; record the outcome. Provider throttling gives the claim back and retries the phone
-later with backoff, which cannot double-send because the provider definitely did not accept it.
+Per batch, everything is read once: the campaign, the shop, and the batch's subscribers, ledger rows and
+contact windows (one batched, strongly consistent read each). Each recipient is then decided by one
+function (``_decide``): already settled; left claimed by a dead worker (failed "interrupted", never resent);
+no longer subscribed or over the frequency cap (skipped); in quiet hours (deferred durably to its release
+wave); or to be sent, with its body rendered and its parts counted.
+
+Recipients to send go out in groups of at most GROUP_SIZE, and each group costs three writes whatever its
+size: the sender number's pacer grants evenly spaced send instants for the group; one transaction claims
+the granted recipients (campaign still running, subscriber still active, row untouched, frequency cap) and
+starts a lease of SEND_LEASE; each message is sent at its instant, never after the lease; one transaction
+settles the group's outcomes, counters and thread lines. A crash between claim and settle leaves at most
+one group claimed, and a later delivery settles it as failed "interrupted": at most once wins.
+Provider throttling gives those recipients back and retries them later with backoff, which cannot
+double-send because the provider definitely did not accept them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -20,8 +31,22 @@ from chalicelib.domain.campaigns import Campaign, CampaignStatus
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.jobs import ReleaseWave, wave_schedule_name
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind, OutboundSms
+from chalicelib.domain.pacing import on_time
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
-from chalicelib.domain.sending import FailReason, LedgerEntry, SendBatch, SendState, SkipReason
+from chalicelib.domain.sending import (
+    GROUP_SIZE,
+    SEND_LEASE,
+    Claim,
+    ClaimRefusal,
+    ContactWindow,
+    Deferral,
+    FailReason,
+    LedgerEntry,
+    SendBatch,
+    SendState,
+    Settlement,
+    SkipReason,
+)
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
 from chalicelib.observability import INHERIT, SERVICE
@@ -29,7 +54,7 @@ from chalicelib.services import links, outbound
 from chalicelib.services.links import LinkOwner
 from chalicelib.services.outbound import Delivered, Delivery
 from chalicelib.services.planning import batches
-from chalicelib.services.ports import ClaimResult, Ports
+from chalicelib.services.ports import Ports
 
 logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
@@ -41,17 +66,6 @@ MAX_PACING_WAIT = timedelta(seconds=5)  # longer waits hand the rest of the batc
 CLAIM_STALE_AFTER = timedelta(minutes=2)
 
 
-class RecipientOutcome(str, Enum):
-    """What one recipient of a batch came to, as far as the rest of the batch is concerned."""
-
-    SENT = "sent"
-    DONE = "done"  # settled (skipped, failed) or already settled by someone else: nothing more to do
-    DEFERRED = "deferred"  # waits for its quiet-hours release wave
-    THROTTLED = "throttled"  # the provider throttled it; the claim is free again: retry with backoff
-    STOP = "stop"  # the campaign is no longer running: send nothing more from this batch
-    OUT_OF_TIME = "out_of_time"  # nothing claimed: the rest of the batch goes back to the queue
-
-
 @dataclass
 class BatchReport:
     """What one batch did, for logs, metrics and tests."""
@@ -61,6 +75,7 @@ class BatchReport:
     failed: int = 0
     deferred: int = 0
     already_done: int = 0
+    groups: int = 0  # claim transactions that claimed someone
     requeued: list[str] = field(default_factory=list)
     retried: list[str] = field(default_factory=list)  # throttled by the provider, queued again with backoff
     stopped: bool = False  # the campaign ended mid-batch
@@ -70,6 +85,70 @@ class BatchReport:
 def backoff_seconds(attempt: int) -> int:
     """Exponential backoff for provider throttling: 2, 4, 8 ... capped at SQS's 15-minute delay."""
     return int(min(2 ** (attempt + 1), 900))
+
+
+# --- deciding each recipient -----------------------------------------------------------------------------
+
+
+class Verdict(str, Enum):
+    """What one recipient of a batch needs, decided from what was read for the whole batch."""
+
+    DONE = "done"  # settled already, or another delivery is sending it right now
+    SETTLE = "settle"  # a final outcome without sending (skipped, or failed "interrupted")
+    DEFER = "defer"  # quiet hours: wait for the release wave
+    SEND = "send"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict for one recipient, with what acting on it needs."""
+
+    verdict: Verdict
+    previous: SendState | None = None
+    state: SendState | None = None  # SETTLE: the outcome
+    reason: str | None = None  # SETTLE: why
+    release_at: datetime | None = None  # DEFER: when the window opens
+
+
+def _decide(
+    shop: Shop, entry: LedgerEntry | None, subscriber: Subscriber | None, window: ContactWindow, now: datetime
+) -> Decision:
+    """One recipient's verdict, from the rows read for the batch (pure: no reads, no writes)."""
+    if entry is not None and entry.state.final:
+        return Decision(Verdict.DONE)
+    if entry is not None and entry.state is SendState.CLAIMED:
+        if now - entry.at < CLAIM_STALE_AFTER:
+            return Decision(Verdict.DONE)  # another delivery of this batch is sending it right now
+        # Claimed but never settled: the worker died between claim and settle. We cannot know whether the
+        # phone got it, so it is settled as failed and never sent again.
+        return Decision(Verdict.SETTLE, SendState.CLAIMED, SendState.FAILED, FailReason.INTERRUPTED.value)
+    previous = entry.state if entry is not None else None
+    if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
+        return Decision(Verdict.SETTLE, previous, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value)
+    cap = shop.settings.frequency_cap
+    if cap is not None and window.count_since(now - timedelta(days=cap.days)) >= cap.messages:
+        return Decision(Verdict.SETTLE, previous, SendState.SKIPPED, SkipReason.FREQUENCY_CAP.value)
+    recipient = Recipient.of(subscriber.phone, shop.settings.timezone)
+    if is_quiet(recipient, shop.settings.quiet_hours, now):
+        return Decision(Verdict.DEFER, previous, release_at=next_open(recipient, shop.settings.quiet_hours, now))
+    if not shop.settings.sender_number:
+        return Decision(Verdict.SETTLE, previous, SendState.SKIPPED, SkipReason.NO_SENDER.value)
+    return Decision(Verdict.SEND, previous)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message ready to go: who, from which row state, the contact window read, and what to send."""
+
+    phone: str
+    previous: SendState | None
+    window: ContactWindow
+    sms: OutboundSms
+    line: ConversationMessage
+    parts: int
+
+
+# --- the batch -------------------------------------------------------------------------------------------
 
 
 def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = None) -> BatchReport:
@@ -87,26 +166,35 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
         # app/uninstalled ends the campaign too; this stops a batch read just before that landed.
         report.stopped = True
         return report
-    subscribers = ports.subscribers.get_many(batch.shop_id, batch.phones)
-    entries = ports.ledger.get_many(batch.shop_id, batch.campaign_id, batch.phones)
-    throttled: list[str] = []
-    waves_armed: set[datetime] = set()
-    phones = list(batch.phones)
-    for index, phone in enumerate(phones):
-        if deadline is not None and ports.clock.now() >= deadline:
-            report.requeued = phones[index:]
-            break
-        outcome = _one(ports, shop, campaign, batch, phone, subscribers.get(phone), entries.get(phone), waves_armed, report)
-        if outcome is RecipientOutcome.THROTTLED:
-            throttled.append(phone)
-        elif outcome is RecipientOutcome.STOP:
-            report.stopped = True
-            break
-        elif outcome is RecipientOutcome.OUT_OF_TIME:
-            report.requeued = phones[index:]
-            break
+    phones = list(dict.fromkeys(batch.phones))
+    subscribers = ports.subscribers.get_many(batch.shop_id, phones)
+    entries = ports.ledger.get_many(batch.shop_id, batch.campaign_id, phones)
+    windows = ports.contacts.windows(batch.shop_id, phones)
+    now = ports.clock.now()
+    settlements: list[Settlement] = []
+    deferrals: list[Deferral] = []
+    outgoing: list[Outgoing] = []
+    for phone in phones:
+        decision = _decide(shop, entries.get(phone), subscribers.get(phone), windows.get(phone, ContactWindow()), now)
+        if decision.verdict is Verdict.DONE:
+            report.already_done += 1
+        elif decision.verdict is Verdict.SETTLE:
+            assert decision.state is not None
+            entry = LedgerEntry(batch.shop_id, batch.campaign_id, phone, decision.state, now, reason=decision.reason)
+            settlements.append(Settlement(entry, decision.previous))
+        elif decision.verdict is Verdict.DEFER:
+            assert decision.release_at is not None
+            deferrals.append(Deferral(phone, decision.release_at, decision.previous))
+        else:
+            subscriber = subscribers[phone]
+            outgoing.append(_compose(ports, shop, campaign, subscriber, decision.previous, windows.get(phone, ContactWindow())))
+    if settlements:
+        _settle(ports, batch, settlements, report)
+    if deferrals:
+        _defer(ports, batch, deferrals, now, report)
+    throttled = _send_groups(ports, shop, batch, outgoing, report)
     if report.requeued:
-        # Out of time or waiting on pacing: hand the rest back, a second later, for a fresh worker.
+        # Out of time, waiting on pacing or on a changed contact window: hand the rest back for a fresh worker.
         ports.jobs.enqueue_sends(batches(batch.shop_id, batch.campaign_id, report.requeued, batch.attempt), delay_seconds=1)
     if throttled:
         _retry_throttled(ports, batch, throttled, report)
@@ -114,57 +202,10 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
     return report
 
 
-def _one(
-    ports: Ports,
-    shop: Shop,
-    campaign: Campaign,
-    batch: SendBatch,
-    phone: str,
-    subscriber: Subscriber | None,
-    entry: LedgerEntry | None,
-    waves_armed: set[datetime],
-    report: BatchReport,
-) -> RecipientOutcome:
-    now = ports.clock.now()
-    if entry is not None and entry.state.final:
-        report.already_done += 1
-        return RecipientOutcome.DONE
-    if entry is not None and entry.state is SendState.CLAIMED:
-        if now - entry.at < CLAIM_STALE_AFTER:
-            report.already_done += 1  # another delivery of this batch is sending it right now
-            return RecipientOutcome.DONE
-        # Claimed but never recorded: the worker died between claim and send or between send and record.
-        # We cannot know whether the phone got it, so it is settled as failed and never sent again.
-        reason = FailReason.INTERRUPTED.value
-        _finish(ports, batch, phone, SendState.FAILED, reason, previous=SendState.CLAIMED, report=report)
-        return RecipientOutcome.DONE
-    previous = entry.state if entry is not None else None
-    if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
-        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value, previous=previous, report=report)
-        return RecipientOutcome.DONE
-    cap = shop.settings.frequency_cap
-    if cap is not None and ports.contacts.count_since(shop.shop_id, phone, now - timedelta(days=cap.days)) >= cap.messages:
-        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.FREQUENCY_CAP.value, previous=previous, report=report)
-        return RecipientOutcome.DONE
-    recipient = Recipient.of(phone, shop.settings.timezone)
-    if is_quiet(recipient, shop.settings.quiet_hours, now):
-        release_at = next_open(recipient, shop.settings.quiet_hours, now)
-        ports.ledger.defer(shop.shop_id, campaign.campaign_id, phone, release_at, now)
-        if release_at not in waves_armed:
-            # One schedule per campaign and release time, however many recipients share it.
-            ports.schedules.at(
-                wave_schedule_name(campaign.campaign_id, release_at),
-                release_at.replace(tzinfo=None),
-                "UTC",
-                ReleaseWave(shop.shop_id, campaign.campaign_id, release_at),
-                move=False,
-            )
-            waves_armed.add(release_at)
-        report.deferred += 1
-        return RecipientOutcome.DEFERRED
-    if not shop.settings.sender_number:
-        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NO_SENDER.value, previous=previous, report=report)
-        return RecipientOutcome.DONE
+def _compose(
+    ports: Ports, shop: Shop, campaign: Campaign, subscriber: Subscriber, previous: SendState | None, window: ContactWindow
+) -> Outgoing:
+    phone = subscriber.phone
     body = templates.render(
         campaign.message,
         templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name, discount_code=campaign.discount_code),
@@ -176,8 +217,7 @@ def _one(
     # An MMS travels, is paced and is billed as one part whatever its text; an SMS as its text's parts.
     media_urls = (campaign.media_s3_uri,) if campaign.media_s3_uri else ()
     parts = 1 if media_urls else templates.encoding.measure(body).parts
-    if not _wait_for_room(ports, shop, parts, report.deadline):
-        return RecipientOutcome.OUT_OF_TIME  # nothing claimed yet: the phone goes back to the queue untouched
+    assert shop.settings.sender_number is not None
     sms = OutboundSms(
         shop_id=shop.shop_id,
         from_number=shop.settings.sender_number,
@@ -187,12 +227,13 @@ def _one(
         media_urls=media_urls,
         campaign_id=campaign.campaign_id,
         dedupe_key=f"{campaign.campaign_id}#{phone}",
+        consent_claimed=True,  # sent only after the group's claim checked the subscriber is active
     )
     # The campaign message joins the subscriber's thread, so an Inbox reply shows what it answers.
     line = ConversationMessage(
         shop_id=shop.shop_id,
         phone=phone,
-        at=now,
+        at=ports.clock.now(),
         message_id=f"cmp-{campaign.campaign_id}",
         direction=Direction.OUTBOUND,
         body=body,
@@ -201,58 +242,164 @@ def _one(
         media_urls=(campaign.media_url,) if media_urls and campaign.media_url else media_urls,
         campaign_id=campaign.campaign_id,
     )
-    delivered = outbound.deliver(ports, sms, CampaignClaim(ports, batch, phone), line)
-    outcome = delivered.outcome
-    if outcome is Delivery.SENT:
-        report.sent += 1
-        return RecipientOutcome.SENT
-    if outcome is Delivery.THROTTLED:
-        return RecipientOutcome.THROTTLED
-    if outcome is Delivery.CAMPAIGN_NOT_RUNNING:
-        return RecipientOutcome.STOP
-    if outcome is Delivery.NOT_SUBSCRIBED:
-        _finish(ports, batch, phone, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value, previous=previous, report=report)
-    elif outcome is Delivery.TAKEN or not delivered.recorded:
-        report.already_done += 1
-    elif outcome is Delivery.OPTED_OUT:
-        report.skipped += 1
-    else:
-        report.failed += 1
-    return RecipientOutcome.DONE
+    return Outgoing(phone, previous, window, sms, line, parts)
 
 
-class CampaignClaim:
-    """A recipient's row in the send ledger: claiming it also checks, atomically, that the campaign is still
-    running and the subscriber still active; the outcome lands on the same row with the campaign's counters."""
+def _settle(
+    ports: Ports, batch: SendBatch, settlements: Sequence[Settlement], report: BatchReport, *, released: Sequence[str] = ()
+) -> None:
+    recorded = ports.ledger.settle(batch.shop_id, batch.campaign_id, settlements, released=released)
+    for settlement in settlements:
+        if settlement.entry.phone not in recorded:
+            report.already_done += 1
+        elif settlement.entry.state is SendState.SENT:
+            report.sent += 1
+        elif settlement.entry.state is SendState.SKIPPED:
+            report.skipped += 1
+        else:
+            report.failed += 1
 
-    def __init__(self, ports: Ports, batch: SendBatch, phone: str) -> None:
-        self.ports = ports
-        self.batch = batch
-        self.phone = phone
 
-    def take(self, at: datetime) -> ClaimResult:
-        """Claim the recipient in the ledger."""
-        return self.ports.ledger.claim(self.batch.shop_id, self.batch.campaign_id, self.phone, at)
-
-    def give_back(self) -> None:
-        """Claimed -> absent (the provider throttled: it definitely did not send)."""
-        self.ports.ledger.unclaim(self.batch.shop_id, self.batch.campaign_id, self.phone)
-
-    def record(self, delivered: Delivered) -> bool:
-        """Claimed -> sent, skipped (carrier opt-out) or failed, counted once."""
-        state, reason = _ledger_outcome(delivered)
-        receipt = delivered.receipt
-        entry = LedgerEntry(
-            self.batch.shop_id,
-            self.batch.campaign_id,
-            self.phone,
-            state,
-            delivered.at,
-            reason=reason,
-            provider_message_id=receipt.provider_message_id if receipt else None,
-            parts=receipt.parts if receipt else 0,
+def _defer(ports: Ports, batch: SendBatch, deferrals: Sequence[Deferral], now: datetime, report: BatchReport) -> None:
+    ports.ledger.defer(batch.shop_id, batch.campaign_id, deferrals, now)
+    # One schedule per campaign and release time, however many recipients share it.
+    for release_at in sorted({d.release_at for d in deferrals}):
+        ports.schedules.at(
+            wave_schedule_name(batch.campaign_id, release_at),
+            release_at.replace(tzinfo=None),
+            "UTC",
+            ReleaseWave(batch.shop_id, batch.campaign_id, release_at),
+            move=False,
         )
-        return self.ports.ledger.finish(entry, previous=SendState.CLAIMED)
+    report.deferred += len(deferrals)
+
+
+# --- groups ----------------------------------------------------------------------------------------------
+
+
+def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outgoing], report: BatchReport) -> list[str]:
+    """Pace, claim, send and settle ``outgoing`` a group at a time; returns the phones the provider throttled."""
+    throttled: list[str] = []
+    number, limit = shop.settings.sender_number, shop.settings.mps
+    waited = timedelta(0)
+    queue = list(outgoing)
+    while queue:
+        now = ports.clock.now()
+        if report.deadline is not None and now >= report.deadline:
+            report.requeued.extend(o.phone for o in queue)
+            break
+        group = queue[:GROUP_SIZE]
+        assert number is not None
+        slots = ports.pacer.grant(number, limit, [o.parts for o in group])
+        if not slots.at:
+            wait = slots.retry_after
+            if waited + wait > MAX_PACING_WAIT or (report.deadline is not None and now + wait >= report.deadline):
+                report.requeued.extend(o.phone for o in queue)  # nothing claimed: they go back untouched
+                break
+            ports.sleep(wait.total_seconds())
+            waited += wait
+            continue
+        granted, queue = group[: len(slots.at)], group[len(slots.at) :] + queue[GROUP_SIZE:]
+        outcome = _send_group(ports, batch, list(zip(granted, slots.at, strict=True)), report)
+        throttled.extend(outcome.throttled)
+        queue = list(outcome.again) + queue
+        if outcome.stopped:
+            report.stopped = True
+            break
+    return throttled
+
+
+@dataclass
+class GroupOutcome:
+    """What one group came to, for the batch loop."""
+
+    throttled: list[str] = field(default_factory=list)
+    again: list[Outgoing] = field(default_factory=list)  # not sent and free again: try in a later group
+    stopped: bool = False
+
+
+def _send_group(ports: Ports, batch: SendBatch, group: list[tuple[Outgoing, datetime]], report: BatchReport) -> GroupOutcome:
+    outcome = GroupOutcome()
+    claimed_at = ports.clock.now()
+    lease_until = claimed_at + SEND_LEASE
+    claims = [Claim(o.phone, o.previous, o.window) for o, _ in group]
+    claim = ports.ledger.claim(batch.shop_id, batch.campaign_id, claims, claimed_at)
+    if not claim.campaign_running:
+        outcome.stopped = True
+        return outcome
+    settlements: list[Settlement] = []
+    for o, _ in group:
+        refusal = claim.refused.get(o.phone)
+        if refusal is ClaimRefusal.NOT_SUBSCRIBED:
+            entry = LedgerEntry(
+                batch.shop_id, batch.campaign_id, o.phone, SendState.SKIPPED, claimed_at, reason=SkipReason.NOT_SUBSCRIBED.value
+            )
+            settlements.append(Settlement(entry, o.previous))
+        elif refusal is ClaimRefusal.TAKEN:
+            report.already_done += 1
+        elif refusal is ClaimRefusal.CONTACTS_CHANGED:
+            # Another campaign messaged them since we read: decide again (the cap may now skip them).
+            report.requeued.append(o.phone)
+    mine = set(claim.claimed)
+    to_send = [(o, slot) for o, slot in group if o.phone in mine]
+    if to_send:
+        report.groups += 1
+    results = _dispatch(ports, to_send, lease_until)
+    released: list[str] = []
+    for (o, _), delivered in zip(to_send, results, strict=True):
+        if delivered is None:
+            released.append(o.phone)  # late for its slot or past the lease: not sent, free again
+            outcome.again.append(replace(o, previous=None))
+        elif delivered.outcome.retry_later:
+            released.append(o.phone)
+            outcome.throttled.append(o.phone)
+        else:
+            settlements.append(_settlement(batch, o, delivered))
+    if settlements or released:
+        _settle(ports, batch, settlements, report, released=released)
+    return outcome
+
+
+def _dispatch(ports: Ports, group: list[tuple[Outgoing, datetime]], lease_until: datetime) -> list[Delivered | None]:
+    """Send each message at its slot (None: not sent, because it could not start on time within the lease)."""
+
+    def one(item: tuple[Outgoing, datetime]) -> Delivered | None:
+        o, slot = item
+        wait = (slot - ports.clock.now()).total_seconds()
+        if wait > 0:
+            ports.sleep(wait)
+        now = ports.clock.now()
+        # A late start would crowd the next slot at the provider; a start after the lease could follow End.
+        if now > lease_until or not on_time(_ms(slot), _ms(now)):
+            return None
+        return outbound.send(ports, o.sms)
+
+    if ports.concurrent_sends <= 1 or len(group) <= 1:
+        return [one(item) for item in group]
+    with ThreadPoolExecutor(max_workers=min(ports.concurrent_sends, len(group)), thread_name_prefix="send") as pool:
+        run: Callable[[tuple[Outgoing, datetime]], Delivered | None] = one
+        return list(pool.map(run, group))
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _settlement(batch: SendBatch, o: Outgoing, delivered: Delivered) -> Settlement:
+    state, reason = _ledger_outcome(delivered)
+    receipt = delivered.receipt
+    entry = LedgerEntry(
+        batch.shop_id,
+        batch.campaign_id,
+        o.phone,
+        state,
+        delivered.at,
+        reason=reason,
+        provider_message_id=receipt.provider_message_id if receipt else None,
+        parts=receipt.parts if receipt else 0,
+    )
+    line = outbound.thread_line(o.line, delivered) if delivered.outcome is Delivery.SENT else None
+    return Settlement(entry, SendState.CLAIMED, line)
 
 
 def _ledger_outcome(delivered: Delivered) -> tuple[SendState, str | None]:
@@ -267,43 +414,16 @@ def _ledger_outcome(delivered: Delivered) -> tuple[SendState, str | None]:
     return SendState.FAILED, f"{FailReason.ERROR.value}:{error.code}"
 
 
-def _wait_for_room(ports: Ports, shop: Shop, parts: int, deadline: datetime | None) -> bool:
-    waited = timedelta(0)
-    while True:
-        wait_ms = ports.pacer.reserve(shop.shop_id, parts, shop.settings.mps)
-        if wait_ms <= 0:
-            return True
-        wait = timedelta(milliseconds=wait_ms)
-        if waited + wait > MAX_PACING_WAIT or (deadline is not None and ports.clock.now() + wait >= deadline):
-            return False
-        ports.sleep(wait.total_seconds())
-        waited += wait
-
-
-def _finish(
-    ports: Ports,
-    batch: SendBatch,
-    phone: str,
-    state: SendState,
-    reason: str,
-    *,
-    previous: SendState | None,
-    report: BatchReport,
-) -> None:
-    entry = LedgerEntry(batch.shop_id, batch.campaign_id, phone, state, ports.clock.now(), reason=reason)
-    if ports.ledger.finish(entry, previous=previous):
-        if state is SendState.SKIPPED:
-            report.skipped += 1
-        elif state is SendState.FAILED:
-            report.failed += 1
-    else:
-        report.already_done += 1
-
-
 def _retry_throttled(ports: Ports, batch: SendBatch, phones: list[str], report: BatchReport) -> None:
     if batch.attempt + 1 >= MAX_THROTTLE_ATTEMPTS:
-        for phone in phones:
-            _finish(ports, batch, phone, SendState.FAILED, FailReason.THROTTLED.value, previous=None, report=report)
+        now = ports.clock.now()
+        settlements = [
+            Settlement(
+                LedgerEntry(batch.shop_id, batch.campaign_id, p, SendState.FAILED, now, reason=FailReason.THROTTLED.value), None
+            )
+            for p in phones
+        ]
+        _settle(ports, batch, settlements, report)
         return
     retry = batches(batch.shop_id, batch.campaign_id, phones, batch.attempt + 1)
     ports.jobs.enqueue_sends(retry, delay_seconds=backoff_seconds(batch.attempt))

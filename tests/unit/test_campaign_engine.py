@@ -11,7 +11,7 @@ from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.messages import InboundSms
 from chalicelib.domain.pacing import window_peak
 from chalicelib.domain.quiet_hours import Recipient, is_quiet
-from chalicelib.domain.sending import SendState
+from chalicelib.domain.sending import GROUP_SIZE, SendState
 from chalicelib.domain.shops import QuietHours
 from chalicelib.services import campaigns, subscribers
 from chalicelib.services.inbound import receive_sms
@@ -133,12 +133,27 @@ class TestAtMostOnce:
         engine = Engine(ports)
         engine.run_until(DAYTIME + timedelta(minutes=15))
         assert engine.crashes == 1
-        assert NY[4] not in campaign_texts(ports)
-        assert sorted(campaign_texts(ports)) == sorted(set(NY) - {NY[4]})
-        entry = ledger(ports).rows[(SHOP, cid, NY[4])]
-        assert (entry.state, entry.reason) == (SendState.FAILED, "interrupted")
+        # The whole group was claimed in one transaction before the crash: none of it is ever sent, and every
+        # one of them is shown as interrupted rather than left hanging.
+        assert campaign_texts(ports) == []
+        for phone in NY:
+            entry = ledger(ports).rows[(SHOP, cid, phone)]
+            assert (entry.state, entry.reason) == (SendState.FAILED, "interrupted")
         c = campaigns.get_campaign(ports, SHOP, cid)
-        assert (c.stats.sent, c.stats.failed, c.status) == (9, 1, CampaignStatus.COMPLETED)
+        assert (c.stats.sent, c.stats.failed, c.status) == (0, 10, CampaignStatus.COMPLETED)
+
+    def test_a_crash_costs_at_most_one_group(self) -> None:
+        ports = make_ports()
+        phones = [f"+1212555{n:04d}" for n in range(2000, 2000 + GROUP_SIZE + 7)]
+        add(ports, *phones)
+        ledger(ports).crash_after_claim.add(phones[0])
+        cid = send_now(ports)
+        engine = Engine(ports)
+        engine.run_until(DAYTIME + timedelta(minutes=15))
+        assert engine.crashes == 1
+        c = campaigns.get_campaign(ports, SHOP, cid)
+        assert (c.stats.sent, c.stats.failed, c.status) == (7, GROUP_SIZE, CampaignStatus.COMPLETED)
+        assert sorted(campaign_texts(ports)) == sorted(phones[GROUP_SIZE:])
 
     def test_crash_after_send_before_record_sends_no_second_message(self) -> None:
         ports = make_ports()

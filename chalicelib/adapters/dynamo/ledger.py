@@ -1,42 +1,65 @@
-"""The send ledger, release waves and contact history in DynamoDB: where at-most-once is enforced.
+"""The send ledger, release waves and contact windows in DynamoDB: where at-most-once is enforced per group.
 
-Each state change of a recipient is ONE TransactWriteItems with the conditions that make it safe:
-- claim: the campaign is still In Progress (End Campaign holds), the subscriber is still active (STOP
-  holds) and the ledger row is absent or deferred (no second claim), checked in the same instant as the
-  claim is written;
-- finish: the row moves from the state the worker saw to its outcome, and the campaign's counters grow
-  in the same transaction, so an outcome is counted exactly once however often it is recorded;
-- defer: the row, its release wave entry and the deferred counter are written together.
+A campaign's recipients move in groups (see services/sending.py), and each step of a group is ONE
+TransactWriteItems carrying the conditions that make it safe:
+- claim: the campaign is still In Progress (End Campaign holds); per recipient the subscriber is still
+  active (STOP holds), the ledger row is still where the worker saw it (no second claim) and the contact
+  window is unchanged (two campaigns cannot both squeeze under the frequency cap) -> claimed;
+- settle: each row moves from the state the worker saw to its outcome, the campaign's counters and the shop's
+  totals grow by the group's sums, and sent messages' thread lines are written, so an outcome is counted
+  exactly once however often it is recorded;
+- defer: the rows, their release-wave entries and the deferred counter are written together.
+A recipient whose condition fails is reported and left out, and the rest of the group is committed again.
+Rows live under ``keys.ledger_key`` (128 partitions per campaign), so no partition key runs hot.
 See domain/sending.py for the states.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
 
-from pynamodb.exceptions import DeleteError
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
-from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import campaign_key, stamp, thread_key, time_key, utc, wave_key
+from chalicelib.adapters.dynamo.keys import ledger_key, ledger_keys, thread_key, utc, wave_key
+from chalicelib.adapters.dynamo.subscribers import message_to_row
 from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.domain.sending import LedgerEntry, SendState
+from chalicelib.domain.sending import (
+    CONTACT_MEMORY,
+    Claim,
+    ClaimRefusal,
+    ContactWindow,
+    Deferral,
+    GroupClaim,
+    LedgerEntry,
+    SendState,
+    Settlement,
+)
 from chalicelib.domain.subscribers import SubscriberStatus
-from chalicelib.services.ports import ClaimResult, Page
+from chalicelib.services.ports import Page
 
-# The frequency cap looks back days, not months; 100 days outlasts any cap a merchant can set.
-CONTACT_TTL = timedelta(days=100)
 # A wave entry is only a pointer to its ledger row; keep it a while after its release for inspection.
-WAVE_TTL = timedelta(days=30)
+WAVE_TTL_DAYS = 30
 _WAVE_CURSOR_KEYS = {"wave_key", "phone"}
+# DynamoDB takes at most 100 items per TransactWriteItems.
+MAX_TRANSACTION_ITEMS = 100
+_CONTACT_SORT_KEY = "window"
+
+T = TypeVar("T")
+
+
+def _pieces(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def row_to_entry(shop_id: str, campaign_id: str, row: SendLedgerRow) -> LedgerEntry:
@@ -55,12 +78,23 @@ def row_to_entry(shop_id: str, campaign_id: str, row: SendLedgerRow) -> LedgerEn
     )
 
 
-def _counter(state: SendState) -> Any:
-    return {SendState.SENT: CampaignRow.sent, SendState.SKIPPED: CampaignRow.skipped, SendState.FAILED: CampaignRow.failed}[state]
+def _row(shop_id: str, campaign_id: str, phone: str) -> SendLedgerRow:
+    return SendLedgerRow(ledger_key(shop_id, campaign_id, phone), phone)
+
+
+def _in_state(previous: SendState | None) -> Any:
+    """The condition 'the row is still where the worker saw it' (None: absent)."""
+    if previous is None:
+        return SendLedgerRow.phone.does_not_exist()
+    return SendLedgerRow.state == SendState(previous).value
+
+
+def _refused_phone(label: str) -> str:
+    return label.partition(":")[2]
 
 
 class DynamoSendLedger:
-    """``SendLedger`` on the send-ledger, release-waves, contacts and campaigns tables."""
+    """``SendLedger`` on the send-ledger, release-waves, contacts, messages and campaigns tables."""
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._sleep = sleep
@@ -72,139 +106,240 @@ class DynamoSendLedger:
 
     def get_many(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> dict[str, LedgerEntry]:
         """Existing rows for these phones (strongly consistent batched reads)."""
-        key = campaign_key(shop_id, campaign_id)
-        rows = SendLedgerRow.batch_get([(key, phone) for phone in dict.fromkeys(phones)], consistent_read=True)
+        keys = [(ledger_key(shop_id, campaign_id, phone), phone) for phone in dict.fromkeys(phones)]
+        rows = SendLedgerRow.batch_get(keys, consistent_read=True) if keys else []
         return {row.phone: row_to_entry(shop_id, campaign_id, row) for row in rows}
 
-    def claim(self, shop_id: str, campaign_id: str, phone: str, at: datetime) -> ClaimResult:
-        """In one transaction: campaign In Progress, subscriber active, row absent or deferred -> claimed."""
-        stamp = utc(at)
-        ledger_actions: list[Action] = [
-            SendLedgerRow.state.set(SendState.CLAIMED.value),
-            SendLedgerRow.at.set(stamp),
-            SendLedgerRow.attempts.add(1),
-        ]
+    def rows(self, shop_id: str, campaign_id: str) -> Iterator[LedgerEntry]:
+        """Every row of the campaign, partition by partition (erasure, audits, tests; never the send path)."""
+        for key in ledger_keys(shop_id, campaign_id):
+            for row in SendLedgerRow.query(key, consistent_read=True):
+                yield row_to_entry(shop_id, campaign_id, row)
 
-        def build(tx: LabelledTransaction) -> None:
-            tx.condition_check(
-                "campaign", CampaignRow, shop_id, CampaignRow.status == CampaignStatus.IN_PROGRESS.value, range_key=campaign_id
-            )
-            tx.condition_check(
-                "subscriber", SubscriberRow, shop_id, SubscriberRow.status == SubscriberStatus.ACTIVE.value, range_key=phone
-            )
-            tx.update(
-                "ledger",
-                SendLedgerRow(campaign_key(shop_id, campaign_id), phone),
-                actions=ledger_actions,
-                condition=SendLedgerRow.phone.does_not_exist() | (SendLedgerRow.state == SendState.DEFERRED.value),
-            )
+    # --- claim -----------------------------------------------------------------------------------------
 
-        failed = self._commit(build)
-        # The campaign first: once it has ended, nothing else about the recipient matters.
-        if "campaign" in failed:
-            return ClaimResult.CAMPAIGN_NOT_RUNNING
-        if "subscriber" in failed:
-            return ClaimResult.NOT_SUBSCRIBED
-        if "ledger" in failed:
-            return ClaimResult.TAKEN
-        return ClaimResult.CLAIMED
-
-    def finish(self, entry: LedgerEntry, *, previous: SendState | None) -> bool:
-        """Move the row from ``previous`` (None: absent) to the final ``entry``, count it on the campaign and,
-        for SENT, in the contact history, all in one transaction. False (nothing written) if the row was not in
-        ``previous`` or the campaign does not exist."""
-        state = SendState(entry.state)
-        if not state.final:
-            raise InvalidInput(f"finish records an outcome, not {state.value}", code="not_final")
-        if previous is not None and SendState(previous).final:
-            # From a final state the condition could hold again and count the recipient twice.
-            raise InvalidInput(f"a {previous.value} row is already finished", code="already_final")
-        stamp = utc(entry.at)
-        ledger_actions: list[Action] = [
-            SendLedgerRow.state.set(state.value),
-            SendLedgerRow.at.set(stamp),
-            SendLedgerRow.parts.set(entry.parts),
-            SendLedgerRow.reason.remove() if entry.reason is None else SendLedgerRow.reason.set(entry.reason),
-            SendLedgerRow.provider_message_id.remove()
-            if entry.provider_message_id is None
-            else SendLedgerRow.provider_message_id.set(entry.provider_message_id),
-        ]
-        expected = SendLedgerRow.phone.does_not_exist() if previous is None else SendLedgerRow.state == SendState(previous).value
-        counter_actions: list[Action] = [_counter(state).add(1), CampaignRow.done.add(1), CampaignRow.parts.add(entry.parts)]
-
-        def build(tx: LabelledTransaction) -> None:
-            tx.update(
-                "ledger",
-                SendLedgerRow(campaign_key(entry.shop_id, entry.campaign_id), entry.phone),
-                actions=ledger_actions,
-                condition=expected,
-            )
-            # Conditioned on existence so a stale job for a deleted campaign cannot create a half row.
-            tx.update(
-                "campaign",
-                CampaignRow(entry.shop_id, entry.campaign_id),
-                actions=counter_actions,
-                condition=CampaignRow.campaign_id.exists(),
-            )
-            add_to_totals(tx, entry.shop_id, {state.value: 1, "parts": entry.parts})
-            if state is SendState.SENT:
-                contact = ContactRow(
-                    thread_key(entry.shop_id, entry.phone),
-                    time_key(stamp, entry.campaign_id),
-                    expires_at=int((stamp + CONTACT_TTL).timestamp()),
+    def claim(self, shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime) -> GroupClaim:
+        """Claim a group in as few transactions as DynamoDB allows (three items per recipient); a recipient
+        whose condition fails is left out with its reason and the others are claimed."""
+        unique = list({claim.phone: claim for claim in claims}.values())
+        claimed: list[str] = []
+        refused: dict[str, ClaimRefusal] = {}
+        for piece in _pieces(unique, (MAX_TRANSACTION_ITEMS - 1) // 3):
+            pending = list(piece)
+            while pending:
+                failed = self._commit(
+                    partial(self._build_claim, shop_id=shop_id, campaign_id=campaign_id, claims=tuple(pending), at=at)
                 )
-                tx.put("contact", contact)
+                if not failed:
+                    claimed.extend(claim.phone for claim in pending)
+                    break
+                if "campaign" in failed:
+                    # Once the campaign has ended nothing else about the group matters.
+                    refused.update(
+                        {claim.phone: ClaimRefusal.CAMPAIGN_NOT_RUNNING for claim in unique if claim.phone not in claimed}
+                    )
+                    return GroupClaim(tuple(claimed), refused)
+                for label in failed:
+                    kind, phone = label.partition(":")[0], _refused_phone(label)
+                    # The ledger first: a recipient someone else holds is theirs, whatever else changed.
+                    if kind == "ledger" or (kind != "ledger" and f"ledger:{phone}" not in failed):
+                        refused.setdefault(
+                            phone,
+                            {"ledger": ClaimRefusal.TAKEN, "subscriber": ClaimRefusal.NOT_SUBSCRIBED}.get(
+                                kind, ClaimRefusal.CONTACTS_CHANGED
+                            ),
+                        )
+                pending = [claim for claim in pending if claim.phone not in refused]
+        return GroupClaim(tuple(claimed), refused)
 
-        return not self._commit(build)
+    def _build_claim(
+        self, tx: LabelledTransaction, shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime
+    ) -> None:
+        stamp = utc(at)
+        tx.condition_check(
+            "campaign", CampaignRow, shop_id, CampaignRow.status == CampaignStatus.IN_PROGRESS.value, range_key=campaign_id
+        )
+        for claim in claims:
+            phone = claim.phone
+            tx.condition_check(
+                f"subscriber:{phone}",
+                SubscriberRow,
+                shop_id,
+                SubscriberRow.status == SubscriberStatus.ACTIVE.value,
+                range_key=phone,
+            )
+            tx.update(
+                f"ledger:{phone}",
+                _row(shop_id, campaign_id, phone),
+                actions=[
+                    SendLedgerRow.state.set(SendState.CLAIMED.value),
+                    SendLedgerRow.at.set(stamp),
+                    SendLedgerRow.attempts.add(1),
+                ],
+                condition=_in_state(claim.previous),
+            )
+            window = claim.contacts.with_send(stamp)
+            contact = ContactRow(
+                thread_key(shop_id, phone),
+                _CONTACT_SORT_KEY,
+                sent=list(window.sent),
+                version=window.version,
+                expires_at=int((stamp + CONTACT_MEMORY).timestamp()),
+            )
+            unchanged = (
+                ContactRow.sent_key.does_not_exist()
+                if claim.contacts.version == 0
+                else ContactRow.version == claim.contacts.version
+            )
+            tx.put(f"contact:{phone}", contact, condition=unchanged)
 
-    def defer(self, shop_id: str, campaign_id: str, phone: str, release_at: datetime, at: datetime) -> bool:
-        """Absent -> deferred until ``release_at`` (listed in that wave, deferred counter + 1): True. Already
-        deferred -> moved to the new wave: False. Claimed or finished: nothing written, False."""
-        key = campaign_key(shop_id, campaign_id)
-        release = utc(release_at)
-        wave = ReleaseWaveRow(wave_key(shop_id, campaign_id, release), phone, expires_at=int((release + WAVE_TTL).timestamp()))
+    # --- settle ----------------------------------------------------------------------------------------
 
-        def first_time(tx: LabelledTransaction) -> None:
-            row = SendLedgerRow(key, phone, state=SendState.DEFERRED.value, at=utc(at), release_at=release, attempts=0)
-            tx.put("ledger", row, condition=SendLedgerRow.phone.does_not_exist())
-            tx.put("wave", wave)
+    def settle(
+        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[str] = ()
+    ) -> frozenset[str]:
+        """Record final outcomes (counted once on the campaign and the shop's totals, thread lines for sent
+        messages) and give claimed rows in ``released`` back (absent again: the provider did not send them).
+        Returns the phones whose outcome this call recorded; the others had been settled by someone else."""
+        for settlement in settlements:
+            state = SendState(settlement.entry.state)
+            if not state.final:
+                raise InvalidInput(f"settle records an outcome, not {state.value}", code="not_final")
+            if settlement.previous is not None and SendState(settlement.previous).final:
+                # From a final state the condition could hold again and count the recipient twice.
+                raise InvalidInput(f"a {settlement.previous.value} row is already finished", code="already_final")
+        recorded: set[str] = set()
+        unique = list({s.entry.phone: s for s in settlements}.values())
+        # Each settlement takes one or two items (its row, its thread line), plus the campaign and the totals.
+        size = (MAX_TRANSACTION_ITEMS - 2) // 2
+        for piece in _pieces(unique, size):
+            pending = list(piece)
+            while pending:
+                failed = self._commit(
+                    partial(self._build_settle, shop_id=shop_id, campaign_id=campaign_id, settlements=tuple(pending))
+                )
+                if not failed:
+                    recorded.update(s.entry.phone for s in pending)
+                    break
+                if "campaign" in failed:
+                    return frozenset(recorded)  # the campaign was deleted: a stale job, nothing to count on
+                lost = {_refused_phone(label) for label in failed}
+                pending = [s for s in pending if s.entry.phone not in lost]
+        for phones in _pieces(list(dict.fromkeys(released)), MAX_TRANSACTION_ITEMS):
+            self._release(shop_id, campaign_id, phones)
+        return frozenset(recorded)
+
+    def _build_settle(self, tx: LabelledTransaction, shop_id: str, campaign_id: str, settlements: Sequence[Settlement]) -> None:
+        totals: Counter[str] = Counter()
+        for settlement in settlements:
+            entry = settlement.entry
+            state = SendState(entry.state)
+            actions: list[Action] = [
+                SendLedgerRow.state.set(state.value),
+                SendLedgerRow.at.set(utc(entry.at)),
+                SendLedgerRow.parts.set(entry.parts),
+                SendLedgerRow.reason.remove() if entry.reason is None else SendLedgerRow.reason.set(entry.reason),
+                SendLedgerRow.provider_message_id.remove()
+                if entry.provider_message_id is None
+                else SendLedgerRow.provider_message_id.set(entry.provider_message_id),
+            ]
+            tx.update(
+                f"ledger:{entry.phone}",
+                _row(shop_id, campaign_id, entry.phone),
+                actions=actions,
+                condition=_in_state(settlement.previous),
+            )
+            if settlement.line is not None:
+                tx.put(f"line:{entry.phone}", message_to_row(settlement.line))
+            totals[state.value] += 1
+            totals["parts"] += entry.parts
+        counters = {name: amount for name, amount in totals.items() if amount}
+        actions = [getattr(CampaignRow, name).add(amount) for name, amount in counters.items()]
+        actions.append(CampaignRow.done.add(len(settlements)))
+        # Conditioned on existence so a stale job for a deleted campaign cannot create a half row.
+        tx.update("campaign", CampaignRow(shop_id, campaign_id), actions=actions, condition=CampaignRow.campaign_id.exists())
+        add_to_totals(tx, shop_id, counters)
+
+    def _release(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> None:
+        # Claimed -> absent. Each row is its own condition: one already settled by someone else stays as it is.
+        pending = list(phones)
+        while pending:
+
+            def build(tx: LabelledTransaction, group: tuple[str, ...] = tuple(pending)) -> None:
+                for phone in group:
+                    tx.delete(
+                        f"ledger:{phone}",
+                        _row(shop_id, campaign_id, phone),
+                        condition=SendLedgerRow.state == SendState.CLAIMED.value,
+                    )
+
+            failed = self._commit(build)
+            if not failed:
+                return
+            lost = {_refused_phone(label) for label in failed}
+            pending = [phone for phone in pending if phone not in lost]
+
+    # --- defer -----------------------------------------------------------------------------------------
+
+    def defer(self, shop_id: str, campaign_id: str, deferrals: Sequence[Deferral], at: datetime) -> int:
+        """Absent -> deferred until its release time (listed in that wave; the deferred counter grows once per
+        recipient); already deferred -> moved to the new wave. Rows that moved on meanwhile are left alone.
+        Returns how many recipients were deferred for the first time."""
+        first = 0
+        unique = list({d.phone: d for d in deferrals}.values())
+        for piece in _pieces(unique, (MAX_TRANSACTION_ITEMS - 2) // 2):
+            pending = list(piece)
+            while pending:
+                failed = self._commit(
+                    partial(self._build_defer, shop_id=shop_id, campaign_id=campaign_id, deferrals=tuple(pending), at=at)
+                )
+                if not failed:
+                    first += sum(1 for d in pending if d.previous is None)
+                    break
+                if "campaign" in failed:
+                    return first
+                lost = {_refused_phone(label) for label in failed}
+                pending = [d for d in pending if d.phone not in lost]
+        return first
+
+    def _build_defer(
+        self, tx: LabelledTransaction, shop_id: str, campaign_id: str, deferrals: Sequence[Deferral], at: datetime
+    ) -> None:
+        new = 0
+        for deferral in deferrals:
+            release = utc(deferral.release_at)
+            expires = int(release.timestamp()) + WAVE_TTL_DAYS * 86_400
+            tx.put(
+                f"wave:{deferral.phone}",
+                ReleaseWaveRow(wave_key(shop_id, campaign_id, release), deferral.phone, expires_at=expires),
+            )
+            if deferral.previous is None:
+                row = SendLedgerRow(
+                    ledger_key(shop_id, campaign_id, deferral.phone),
+                    deferral.phone,
+                    state=SendState.DEFERRED.value,
+                    at=utc(at),
+                    release_at=release,
+                    attempts=0,
+                )
+                tx.put(f"ledger:{deferral.phone}", row, condition=SendLedgerRow.phone.does_not_exist())
+                new += 1
+            else:
+                # The old wave entry stays; that wave's release finds release_at moved and leaves the row alone.
+                tx.update(
+                    f"ledger:{deferral.phone}",
+                    _row(shop_id, campaign_id, deferral.phone),
+                    actions=[SendLedgerRow.release_at.set(release)],
+                    condition=SendLedgerRow.state == SendState.DEFERRED.value,
+                )
+        if new:
             tx.update(
                 "campaign",
                 CampaignRow(shop_id, campaign_id),
-                actions=[CampaignRow.deferred.add(1)],
+                actions=[CampaignRow.deferred.add(new)],
                 condition=CampaignRow.campaign_id.exists(),
             )
-            add_to_totals(tx, shop_id, {"deferred": 1})
-
-        failed = self._commit(first_time)
-        if not failed:
-            return True
-        if "ledger" not in failed:
-            return False  # the campaign is gone: nothing to defer for
-
-        def again(tx: LabelledTransaction) -> None:
-            # The old wave entry stays; the release of that wave finds release_at moved and leaves the row alone.
-            tx.update(
-                "ledger",
-                SendLedgerRow(key, phone),
-                actions=[SendLedgerRow.release_at.set(release)],
-                condition=SendLedgerRow.state == SendState.DEFERRED.value,
-            )
-            tx.put("wave", wave)
-
-        self._commit(again)
-        return False
-
-    def unclaim(self, shop_id: str, campaign_id: str, phone: str) -> None:
-        """Claimed -> absent (the provider definitely did not send); any other state is left alone."""
-        try:
-            SendLedgerRow(campaign_key(shop_id, campaign_id), phone).delete(
-                condition=SendLedgerRow.state == SendState.CLAIMED.value
-            )
-        except DeleteError as exc:
-            if condition_failed(exc):
-                return
-            raise
+            add_to_totals(tx, shop_id, {"deferred": new})
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
         """Phones waiting in one release wave, in phone order; ``cursor`` continues a previous page."""
@@ -223,11 +358,13 @@ class DynamoSendLedger:
 
 
 class DynamoContactHistory:
-    """``ContactHistory`` on the contacts table (written by ``DynamoSendLedger.finish``)."""
+    """``ContactHistory`` on the contacts table (written by ``DynamoSendLedger.claim``)."""
 
-    def count_since(self, shop_id: str, phone: str, since: datetime) -> int:
-        """Campaign messages sent to the phone at or after ``since``."""
-        # sent_key is "<fixed-width UTC>#<campaign id>", so the bare stamp sorts just before every key at ``since``.
-        return ContactRow.count(
-            thread_key(shop_id, phone), range_key_condition=ContactRow.sent_key >= stamp(since), consistent_read=True
-        )
+    def windows(self, shop_id: str, phones: Sequence[str]) -> dict[str, ContactWindow]:
+        """Each phone's contact window (empty, version 0, for a phone never messaged), in one batched read."""
+        keys = [(thread_key(shop_id, phone), _CONTACT_SORT_KEY) for phone in dict.fromkeys(phones)]
+        found = {
+            row.subscriber_key.rpartition("#")[2]: ContactWindow(tuple(utc(at) for at in row.sent or ()), int(row.version or 0))  # type: ignore[arg-type]
+            for row in (ContactRow.batch_get(keys, consistent_read=True) if keys else [])
+        }
+        return {phone: found.get(phone, ContactWindow()) for phone in dict.fromkeys(phones)}

@@ -11,7 +11,7 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.inbox import row_to_conversation, row_to_reply
-from chalicelib.adapters.dynamo.keys import campaign_key, stamp, thread_key, utc
+from chalicelib.adapters.dynamo.keys import campaign_of_ledger_key, ledger_key, ledger_keys, thread_key, utc, wave_key
 from chalicelib.adapters.dynamo.subscribers import row_to_message
 from chalicelib.adapters.dynamo.tables import (
     CampaignRow,
@@ -128,7 +128,8 @@ class DynamoSendHistoryData:
     def _rows(self, shop_id: str, phone: str) -> list[SendLedgerRow]:
         # One keyed read per campaign of the shop: the ledger has no index by phone, and a shop's campaigns are few.
         keys = [
-            (campaign_key(shop_id, c.campaign_id), phone) for c in CampaignRow.query(shop_id, attributes_to_get=["campaign_id"])
+            (ledger_key(shop_id, c.campaign_id, phone), phone)
+            for c in CampaignRow.query(shop_id, attributes_to_get=["campaign_id"])
         ]
         return list(SendLedgerRow.batch_get(keys, consistent_read=True)) if keys else []
 
@@ -136,7 +137,7 @@ class DynamoSendHistoryData:
         """Each campaign the person was a recipient of, and what happened."""
         return {
             "campaign_sends": [
-                {"campaign_id": row.campaign_key.partition("#")[2], "state": row.state, "at": utc(row.at).isoformat()}
+                {"campaign_id": campaign_of_ledger_key(row.campaign_key), "state": row.state, "at": utc(row.at).isoformat()}
                 for row in self._rows(shop_id, phone)
             ]
         }
@@ -145,7 +146,9 @@ class DynamoSendHistoryData:
         """Delete the person's ledger rows and their release-wave entries."""
         rows = self._rows(shop_id, phone)
         waves = [
-            ReleaseWaveRow(f"{row.campaign_key}#{stamp(row.release_at)}", phone) for row in rows if row.release_at is not None
+            ReleaseWaveRow(wave_key(shop_id, campaign_of_ledger_key(row.campaign_key), row.release_at), phone)
+            for row in rows
+            if row.release_at is not None
         ]
         return _delete_all(rows) + _delete_all(waves)
 
@@ -219,7 +222,8 @@ class DynamoShopData:
                 deleted += _delete_all(model.query(key))
             deleted += _delete_all(ConsentEventRow.query(key))
         for campaign in CampaignRow.query(shop_id):
-            deleted += _delete_all(SendLedgerRow.query(campaign_key(shop_id, campaign.campaign_id)))
+            for key in ledger_keys(shop_id, campaign.campaign_id):
+                deleted += _delete_all(SendLedgerRow.query(key))
         # Wave and idempotency keys start with the shop but are not partitioned by it: a scan, once per shop ever.
         deleted += _delete_all(ReleaseWaveRow.scan(ReleaseWaveRow.wave_key.startswith(f"{shop_id}#")))
         deleted += _delete_all(IdempotencyRow.scan(IdempotencyRow.key.startswith(f"{shop_id}#")))

@@ -221,7 +221,8 @@ class CampaignTotalsRow(SmscastTable):
 
 
 class SendLedgerRow(SmscastTable):
-    """One recipient of one campaign; ``campaign_key`` is ``shop_id#campaign_id``. See domain/sending.py."""
+    """One recipient of one campaign; ``campaign_key`` is ``shop_id#campaign_id#shard`` (keys.ledger_key), so a
+    campaign's rows spread over many partitions. See domain/sending.py."""
 
     base_name = "send-ledger"
 
@@ -255,8 +256,8 @@ class ReleaseWaveRow(SmscastTable):
 
 
 class ContactRow(SmscastTable):
-    """A campaign message a subscriber received, for the frequency cap; ``subscriber_key`` is
-    ``shop_id#phone``, ``sent_key`` is ``<iso time>#<campaign_id>``."""
+    """The campaign messages a subscriber was claimed for lately, for the frequency cap: one item per subscriber
+    (``subscriber_key`` is ``shop_id#phone``, ``sent_key`` is ``window``), rewritten by each claim on ``version``."""
 
     base_name = "contacts"
 
@@ -265,6 +266,8 @@ class ContactRow(SmscastTable):
 
     subscriber_key = UnicodeAttribute(hash_key=True)
     sent_key = UnicodeAttribute(range_key=True)
+    sent = ListAttribute(of=UTCDateTimeAttribute, null=True)
+    version = NumberAttribute(default=0)
     expires_at = NumberAttribute(null=True)
 
 

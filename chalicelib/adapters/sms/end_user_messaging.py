@@ -33,6 +33,7 @@ from chalicelib.domain.errors import (
     SmscastError,
 )
 from chalicelib.domain.messages import MessageKind, OutboundSms, SendReceipt
+from chalicelib.domain.sending import GROUP_SIZE
 
 if TYPE_CHECKING:
     from mypy_boto3_pinpoint_sms_voice_v2 import PinpointSMSVoiceV2Client
@@ -50,7 +51,8 @@ _CONTEXT_VALUE_MAX = 800
 
 # botocore on its own retries 5xx answers and read timeouts, which would send again a message that may
 # already have gone out: the SMS client makes one attempt and services/outbound.py decides what follows.
-CLIENT_CONFIG = Config(retries={"total_max_attempts": 1})
+# A campaign group's messages are sent in parallel, each at its slot: one pooled connection per message.
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 1}, max_pool_connections=GROUP_SIZE)
 
 # Raised before a connection carried the request: the provider never saw the message.
 _NOT_CONNECTED = (ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError)
