@@ -47,6 +47,7 @@ from chalicelib.domain.sending import (
     Deferral,
     GroupClaim,
     LedgerEntry,
+    Release,
     SendBatch,
     SendState,
     Settlement,
@@ -489,7 +490,7 @@ class FakeLedger:
         return GroupClaim(tuple(claimed), refused)
 
     def settle(
-        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[str] = ()
+        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[Release] = ()
     ) -> frozenset[str]:
         self.settle_calls += 1
         crashed = [
@@ -514,10 +515,12 @@ class FakeLedger:
                 if settlement.line is not None and self.conversations is not None:
                     self.conversations.append(settlement.line)
                 recorded.add(entry.phone)
-            for phone in released:
-                key = (shop_id, campaign_id, phone)
+            for release in released:
+                key = (shop_id, campaign_id, release.phone)
                 if key in self.rows and self.rows[key].state is SendState.CLAIMED:
                     del self.rows[key]
+                if self.contacts.window(shop_id, release.phone).version == release.claimed.version:
+                    self.contacts.windows_by_phone[(shop_id, release.phone)] = release.restored
         return frozenset(recorded)
 
     def defer(self, shop_id: str, campaign_id: str, deferrals: Sequence[Deferral], at: datetime) -> int:

@@ -93,6 +93,13 @@ class ContactWindow:
         kept = tuple(sorted((t for t in (*self.sent, at) if t >= at - CONTACT_MEMORY), reverse=True))
         return ContactWindow(kept, self.version + 1)
 
+    def without(self, at: datetime) -> ContactWindow:
+        """This window with the message claimed at ``at`` taken out again (it was never sent)."""
+        sent = list(self.sent)
+        if at in sent:
+            sent.remove(at)
+        return ContactWindow(tuple(sent), self.version + 1)
+
 
 class ClaimRefusal(str, Enum):
     """Why one recipient of a group was not claimed."""
@@ -131,6 +138,21 @@ class Settlement:
     entry: LedgerEntry
     previous: SendState | None
     line: ConversationMessage | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """A claimed recipient given back unsent (throttled, or its slot or lease ran out): the row goes back to
+    absent, and the message its claim added to the contact window is taken out, so it never counts for the cap."""
+
+    phone: str
+    claimed: ContactWindow  # the window as the claim wrote it
+    claimed_at: datetime
+
+    @property
+    def restored(self) -> ContactWindow:
+        """The window to store instead (one version on)."""
+        return self.claimed.without(self.claimed_at)
 
 
 @dataclass(frozen=True)

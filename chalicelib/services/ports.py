@@ -19,7 +19,16 @@ from chalicelib.domain.orders import Order
 from chalicelib.domain.pacing import Slots
 from chalicelib.domain.privacy import PrivacyExport
 from chalicelib.domain.segments import Segment
-from chalicelib.domain.sending import Claim, ContactWindow, Deferral, GroupClaim, LedgerEntry, SendBatch, Settlement
+from chalicelib.domain.sending import (
+    Claim,
+    ContactWindow,
+    Deferral,
+    GroupClaim,
+    LedgerEntry,
+    Release,
+    SendBatch,
+    Settlement,
+)
 from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
@@ -253,12 +262,12 @@ class SendLedger(Protocol):
         ...
 
     def settle(
-        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[str] = ()
+        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[Release] = ()
     ) -> frozenset[str]:
         """Move each row from its ``previous`` state to its outcome, add the group to the campaign's counters
-        and write sent messages' thread lines, all at once; claimed rows in ``released`` go back to absent (the
-        provider definitely did not send them). Returns the phones recorded by this call: a row someone else
-        settled is not counted twice."""
+        and write sent messages' thread lines, all at once; claimed rows in ``released`` go back to absent and
+        their contact windows lose the unsent message (unless another claim changed them since). Returns the
+        phones recorded by this call: a row someone else settled is not counted twice."""
         ...
 
     def defer(self, shop_id: str, campaign_id: str, deferrals: Sequence[Deferral], at: datetime) -> int:

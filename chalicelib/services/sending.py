@@ -42,6 +42,7 @@ from chalicelib.domain.sending import (
     Deferral,
     FailReason,
     LedgerEntry,
+    Release,
     SendBatch,
     SendState,
     Settlement,
@@ -246,7 +247,7 @@ def _compose(
 
 
 def _settle(
-    ports: Ports, batch: SendBatch, settlements: Sequence[Settlement], report: BatchReport, *, released: Sequence[str] = ()
+    ports: Ports, batch: SendBatch, settlements: Sequence[Settlement], report: BatchReport, *, released: Sequence[Release] = ()
 ) -> None:
     recorded = ports.ledger.settle(batch.shop_id, batch.campaign_id, settlements, released=released)
     for settlement in settlements:
@@ -345,13 +346,14 @@ def _send_group(ports: Ports, batch: SendBatch, group: list[tuple[Outgoing, date
     if to_send:
         report.groups += 1
     results = _dispatch(ports, to_send, lease_until)
-    released: list[str] = []
+    released: list[Release] = []
     for (o, _), delivered in zip(to_send, results, strict=True):
+        release = Release(o.phone, o.window.with_send(claimed_at), claimed_at)
         if delivered is None:
-            released.append(o.phone)  # late for its slot or past the lease: not sent, free again
-            outcome.again.append(replace(o, previous=None))
+            released.append(release)  # late for its slot or past the lease: not sent, free again
+            outcome.again.append(replace(o, previous=None, window=release.restored))
         elif delivered.outcome.retry_later:
-            released.append(o.phone)
+            released.append(release)
             outcome.throttled.append(o.phone)
         else:
             settlements.append(_settlement(batch, o, delivered))

@@ -41,6 +41,7 @@ from chalicelib.domain.sending import (
     Deferral,
     GroupClaim,
     LedgerEntry,
+    Release,
     SendState,
     Settlement,
 )
@@ -87,6 +88,16 @@ def _in_state(previous: SendState | None) -> Any:
     if previous is None:
         return SendLedgerRow.phone.does_not_exist()
     return SendLedgerRow.state == SendState(previous).value
+
+
+def _contact_row(shop_id: str, phone: str, window: ContactWindow, at: datetime) -> ContactRow:
+    return ContactRow(
+        thread_key(shop_id, phone),
+        _CONTACT_SORT_KEY,
+        sent=list(window.sent),
+        version=window.version,
+        expires_at=int((utc(at) + CONTACT_MEMORY).timestamp()),
+    )
 
 
 def _refused_phone(label: str) -> str:
@@ -178,14 +189,7 @@ class DynamoSendLedger:
                 ],
                 condition=_in_state(claim.previous),
             )
-            window = claim.contacts.with_send(stamp)
-            contact = ContactRow(
-                thread_key(shop_id, phone),
-                _CONTACT_SORT_KEY,
-                sent=list(window.sent),
-                version=window.version,
-                expires_at=int((stamp + CONTACT_MEMORY).timestamp()),
-            )
+            contact = _contact_row(shop_id, phone, claim.contacts.with_send(stamp), stamp)
             unchanged = (
                 ContactRow.sent_key.does_not_exist()
                 if claim.contacts.version == 0
@@ -196,10 +200,10 @@ class DynamoSendLedger:
     # --- settle ----------------------------------------------------------------------------------------
 
     def settle(
-        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[str] = ()
+        self, shop_id: str, campaign_id: str, settlements: Sequence[Settlement], *, released: Sequence[Release] = ()
     ) -> frozenset[str]:
         """Record final outcomes (counted once on the campaign and the shop's totals, thread lines for sent
-        messages) and give claimed rows in ``released`` back (absent again: the provider did not send them).
+        messages) and give claimed rows in ``released`` back (absent again, and out of the contact window).
         Returns the phones whose outcome this call recorded; the others had been settled by someone else."""
         for settlement in settlements:
             state = SendState(settlement.entry.state)
@@ -225,8 +229,8 @@ class DynamoSendLedger:
                     return frozenset(recorded)  # the campaign was deleted: a stale job, nothing to count on
                 lost = {_refused_phone(label) for label in failed}
                 pending = [s for s in pending if s.entry.phone not in lost]
-        for phones in _pieces(list(dict.fromkeys(released)), MAX_TRANSACTION_ITEMS):
-            self._release(shop_id, campaign_id, phones)
+        for releases in _pieces(list({r.phone: r for r in released}.values()), MAX_TRANSACTION_ITEMS // 2):
+            self._release(shop_id, campaign_id, releases)
         return frozenset(recorded)
 
     def _build_settle(self, tx: LabelledTransaction, shop_id: str, campaign_id: str, settlements: Sequence[Settlement]) -> None:
@@ -260,24 +264,34 @@ class DynamoSendLedger:
         tx.update("campaign", CampaignRow(shop_id, campaign_id), actions=actions, condition=CampaignRow.campaign_id.exists())
         add_to_totals(tx, shop_id, counters)
 
-    def _release(self, shop_id: str, campaign_id: str, phones: Sequence[str]) -> None:
-        # Claimed -> absent. Each row is its own condition: one already settled by someone else stays as it is.
-        pending = list(phones)
+    def _release(self, shop_id: str, campaign_id: str, releases: Sequence[Release]) -> None:
+        # Claimed -> absent, each row its own condition: one already settled by someone else stays as it is. The
+        # contact window gets the unsent message taken out only if no other claim wrote it since; otherwise it
+        # keeps counting a message that never left, which can only make the cap stricter.
+        pending = list(releases)
+        keep_window = {r.phone for r in releases}
         while pending:
 
-            def build(tx: LabelledTransaction, group: tuple[str, ...] = tuple(pending)) -> None:
-                for phone in group:
-                    tx.delete(
-                        f"ledger:{phone}",
-                        _row(shop_id, campaign_id, phone),
-                        condition=SendLedgerRow.state == SendState.CLAIMED.value,
-                    )
+            def build(
+                tx: LabelledTransaction,
+                group: tuple[Release, ...] = tuple(pending),
+                windows: frozenset[str] = frozenset(keep_window),
+            ) -> None:
+                for release in group:
+                    phone = release.phone
+                    condition = SendLedgerRow.state == SendState.CLAIMED.value
+                    tx.delete(f"ledger:{phone}", _row(shop_id, campaign_id, phone), condition=condition)
+                    if phone in windows:
+                        restored = release.restored
+                        row = _contact_row(shop_id, phone, restored, release.claimed_at)
+                        tx.put(f"contact:{phone}", row, condition=ContactRow.version == release.claimed.version)
 
             failed = self._commit(build)
             if not failed:
                 return
-            lost = {_refused_phone(label) for label in failed}
-            pending = [phone for phone in pending if phone not in lost]
+            keep_window -= {_refused_phone(label) for label in failed if label.startswith("contact:")}
+            lost = {_refused_phone(label) for label in failed if label.startswith("ledger:")}
+            pending = [r for r in pending if r.phone not in lost]
 
     # --- defer -----------------------------------------------------------------------------------------
 
