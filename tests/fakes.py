@@ -572,7 +572,7 @@ class FakeLinks:
 
     def __init__(self, campaigns: FakeCampaigns, subscribers: FakeSubscriberStore) -> None:
         self.links: dict[str, Link] = {}
-        self.slots: dict[str, str] = {}
+        self.slot_codes: dict[str, str] = {}
         self.clicks: list[Click] = []
         self.campaigns, self.subscribers = campaigns, subscribers
         self.lock = subscribers.lock
@@ -580,19 +580,19 @@ class FakeLinks:
     def get(self, code: str) -> Link | None:
         return self.links.get(code)
 
-    def create(self, link: Link) -> bool:
-        with self.lock:
-            if link.code in self.links:
-                return False
-            self.links[link.code] = link
-            return True
+    def slots(self, slots: Sequence[str]) -> dict[str, str]:
+        return {slot: self.slot_codes[slot] for slot in slots if slot in self.slot_codes}
 
-    def slot(self, slot: str) -> str | None:
-        return self.slots.get(slot)
-
-    def take_slot(self, slot: str, link: Link) -> str:
+    def create(self, links: Sequence[tuple[str, Link]]) -> dict[str, str]:
+        held: dict[str, str] = {}
         with self.lock:
-            return self.slots.setdefault(slot, link.code)
+            for slot, link in links:
+                if slot in self.slot_codes:
+                    held[slot] = self.slot_codes[slot]
+                elif link.code not in self.links:
+                    self.links[link.code] = link
+                    self.slot_codes[slot] = held[slot] = link.code
+        return held
 
     def record_click(self, link: Link, at: datetime) -> bool:
         with self.lock:
@@ -620,12 +620,12 @@ class FakeLinks:
     def erase(self, shop_id: str, phone: str) -> int:
         with self.lock:
             codes = [code for code, link in self.links.items() if (link.shop_id, link.phone) == (shop_id, phone)]
-            slots = [slot for slot in self.slots if slot.startswith(f"{shop_id}#") and slot.split("#")[2] == phone]
+            slots = [slot for slot in self.slot_codes if slot.startswith(f"{shop_id}#") and slot.split("#")[2] == phone]
             clicks = [c for c in self.clicks if (c.shop_id, c.phone) == (shop_id, phone)]
             for code in codes:
                 del self.links[code]
             for slot in slots:
-                del self.slots[slot]
+                del self.slot_codes[slot]
             self.clicks = [c for c in self.clicks if (c.shop_id, c.phone) != (shop_id, phone)]
             return len(codes) + len(slots) + len(clicks)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.domain import links
 from chalicelib.domain.errors import TransientError
@@ -30,28 +32,53 @@ class LinkOwner:
 
 def shorten(ports: Ports, text: str, owner: LinkOwner) -> str:
     """``text`` with every URL replaced by the owner's short link, each link stored before this returns."""
-    return links.shorten(text, ports.link_base, lambda n, url: _code_for(ports, owner, n, url))
+    return shorten_many(ports, [(text, owner)])[0]
 
 
-def _code_for(ports: Ports, owner: LinkOwner, n: int, url: str) -> str:
-    slot = owner.slot(n)
-    existing = ports.links.slot(slot)
-    if existing is not None:
-        return existing  # a redelivered batch: the code the first attempt made (and maybe sent)
+def shorten_many(ports: Ports, messages: Sequence[tuple[str, LinkOwner]]) -> list[str]:
+    """Each message with its URLs replaced by its owner's short links, in one read and one write per 50 links
+    however many messages: the send path shortens a whole batch at once. A redelivery finds the codes the first
+    attempt stored (and maybe sent) in the owners' slots."""
+    wanted: dict[str, tuple[LinkOwner, str]] = {}
+    for text, owner in messages:
+
+        def note(n: int, url: str, owner: LinkOwner = owner) -> str:
+            wanted.setdefault(owner.slot(n), (owner, url))
+            return links.example_code()
+
+        links.shorten(text, ports.link_base, note)
+    codes = ports.links.slots(list(wanted)) if wanted else {}
     for _ in range(MAX_CODE_ATTEMPTS):
-        link = Link(
-            code=links.new_code(),
-            shop_id=owner.shop_id,
-            phone=owner.phone,
-            target=url,
-            created_at=ports.clock.now(),
-            campaign_id=owner.campaign_id,
-            reply_id=owner.reply_id,
-        )
-        # The link first, then the slot: a slot never names a code that does not resolve.
-        if ports.links.create(link):
-            return ports.links.take_slot(slot, link)
-    raise TransientError("could not find a free short link code; retry")
+        missing = [slot for slot in wanted if slot not in codes]
+        if not missing:
+            break
+        now = ports.clock.now()
+        fresh = [(slot, _link(wanted[slot], now)) for slot in missing]
+        # The link and its slot together, each only if new: no slot ever names a code that does not resolve.
+        codes.update(ports.links.create(fresh))
+    else:
+        raise TransientError("could not find free short link codes; retry")
+    shortened: list[str] = []
+    for text, owner in messages:
+
+        def code(n: int, _url: str, owner: LinkOwner = owner) -> str:
+            return codes[owner.slot(n)]
+
+        shortened.append(links.shorten(text, ports.link_base, code))
+    return shortened
+
+
+def _link(wanted: tuple[LinkOwner, str], at: datetime) -> Link:
+    owner, url = wanted
+    return Link(
+        code=links.new_code(),
+        shop_id=owner.shop_id,
+        phone=owner.phone,
+        target=url,
+        created_at=at,
+        campaign_id=owner.campaign_id,
+        reply_id=owner.reply_id,
+    )
 
 
 @dataclass(frozen=True)

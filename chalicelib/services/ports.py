@@ -462,16 +462,14 @@ class LinkStore(Protocol):
         """The link with this code, or None."""
         ...
 
-    def create(self, link: Link) -> bool:
-        """Store a new link; False (nothing written) if the code is taken, so a collision never overwrites."""
+    def slots(self, slots: Sequence[str]) -> dict[str, str]:
+        """The codes these recipients' link slots (``shop#campaign-or-reply#phone#n``) hold; empty ones left out."""
         ...
 
-    def slot(self, slot: str) -> str | None:
-        """The code a recipient's link slot (``shop#campaign-or-reply#phone#n``) was given, if any."""
-        ...
-
-    def take_slot(self, slot: str, link: Link) -> str:
-        """Give the slot ``link.code`` unless it has a code already; the code the slot holds afterwards."""
+    def create(self, links: Sequence[tuple[str, Link]]) -> dict[str, str]:
+        """Store each (slot, link) only if both are new: a taken code is never overwritten (that link is left
+        out, to be tried again with another code) and a slot keeps the first code it was given. Returns slot ->
+        the code it holds now, for every slot written or found taken."""
         ...
 
     def record_click(self, link: Link, at: datetime) -> bool:

@@ -174,7 +174,7 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
     now = ports.clock.now()
     settlements: list[Settlement] = []
     deferrals: list[Deferral] = []
-    outgoing: list[Outgoing] = []
+    sendable: list[tuple[Subscriber, SendState | None]] = []
     for phone in phones:
         decision = _decide(shop, entries.get(phone), subscribers.get(phone), windows.get(phone, ContactWindow()), now)
         if decision.verdict is Verdict.DONE:
@@ -187,8 +187,8 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
             assert decision.release_at is not None
             deferrals.append(Deferral(phone, decision.release_at, decision.previous))
         else:
-            subscriber = subscribers[phone]
-            outgoing.append(_compose(ports, shop, campaign, subscriber, decision.previous, windows.get(phone, ContactWindow())))
+            sendable.append((subscribers[phone], decision.previous))
+    outgoing = _compose(ports, shop, campaign, sendable, windows)
     if settlements:
         _settle(ports, batch, settlements, report)
     if deferrals:
@@ -204,46 +204,59 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
 
 
 def _compose(
-    ports: Ports, shop: Shop, campaign: Campaign, subscriber: Subscriber, previous: SendState | None, window: ContactWindow
-) -> Outgoing:
-    phone = subscriber.phone
-    body = templates.render(
-        campaign.message,
-        templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name, discount_code=campaign.discount_code),
-        opt_out_hint=shop.settings.opt_out_hint,
-    )
-    # Short links are stored before the claim, so no message can carry a code that does not resolve; a
-    # redelivery finds the same codes in the recipient's slots.
-    body = links.shorten(ports, body, LinkOwner(shop.shop_id, phone, campaign_id=campaign.campaign_id))
+    ports: Ports,
+    shop: Shop,
+    campaign: Campaign,
+    sendable: Sequence[tuple[Subscriber, SendState | None]],
+    windows: dict[str, ContactWindow],
+) -> list[Outgoing]:
+    """Each recipient's message, rendered for them, its links shortened (stored before any claim, so no
+    message can carry a code that does not resolve) and its parts counted."""
+    bodies = [
+        templates.render(
+            campaign.message,
+            templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name, discount_code=campaign.discount_code),
+            opt_out_hint=shop.settings.opt_out_hint,
+        )
+        for subscriber, _ in sendable
+    ]
+    owners = [LinkOwner(shop.shop_id, subscriber.phone, campaign_id=campaign.campaign_id) for subscriber, _ in sendable]
+    bodies = links.shorten_many(ports, list(zip(bodies, owners, strict=True)))
     # An MMS travels, is paced and is billed as one part whatever its text; an SMS as its text's parts.
     media_urls = (campaign.media_s3_uri,) if campaign.media_s3_uri else ()
-    parts = 1 if media_urls else templates.encoding.measure(body).parts
+    # the merchant's link, which a browser can show; the s3:// copy is for the provider only
+    shown_media = (campaign.media_url,) if media_urls and campaign.media_url else media_urls
     assert shop.settings.sender_number is not None
-    sms = OutboundSms(
-        shop_id=shop.shop_id,
-        from_number=shop.settings.sender_number,
-        to_number=phone,
-        body=body,
-        kind=MessageKind.CAMPAIGN,
-        media_urls=media_urls,
-        campaign_id=campaign.campaign_id,
-        dedupe_key=f"{campaign.campaign_id}#{phone}",
-        consent_claimed=True,  # sent only after the group's claim checked the subscriber is active
-    )
-    # The campaign message joins the subscriber's thread, so an Inbox reply shows what it answers.
-    line = ConversationMessage(
-        shop_id=shop.shop_id,
-        phone=phone,
-        at=ports.clock.now(),
-        message_id=f"cmp-{campaign.campaign_id}",
-        direction=Direction.OUTBOUND,
-        body=body,
-        kind=MessageKind.CAMPAIGN,
-        # the merchant's link, which a browser can show; the s3:// copy is for the provider only
-        media_urls=(campaign.media_url,) if media_urls and campaign.media_url else media_urls,
-        campaign_id=campaign.campaign_id,
-    )
-    return Outgoing(phone, previous, window, sms, line, parts)
+    now = ports.clock.now()
+    outgoing: list[Outgoing] = []
+    for (subscriber, previous), body in zip(sendable, bodies, strict=True):
+        phone = subscriber.phone
+        sms = OutboundSms(
+            shop_id=shop.shop_id,
+            from_number=shop.settings.sender_number,
+            to_number=phone,
+            body=body,
+            kind=MessageKind.CAMPAIGN,
+            media_urls=media_urls,
+            campaign_id=campaign.campaign_id,
+            dedupe_key=f"{campaign.campaign_id}#{phone}",
+            consent_claimed=True,  # sent only after the group's claim checked the subscriber is active
+        )
+        # The campaign message joins the subscriber's thread, so an Inbox reply shows what it answers.
+        line = ConversationMessage(
+            shop_id=shop.shop_id,
+            phone=phone,
+            at=now,
+            message_id=f"cmp-{campaign.campaign_id}",
+            direction=Direction.OUTBOUND,
+            body=body,
+            kind=MessageKind.CAMPAIGN,
+            media_urls=shown_media,
+            campaign_id=campaign.campaign_id,
+        )
+        parts = 1 if media_urls else templates.encoding.measure(body).parts
+        outgoing.append(Outgoing(phone, previous, windows.get(phone, ContactWindow()), sms, line, parts))
+    return outgoing
 
 
 def _settle(

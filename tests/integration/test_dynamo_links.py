@@ -33,6 +33,11 @@ def link(code: str, phone: str = PHONE, campaign_id: str | None = "c001", target
     return Link(code=code, shop_id=SHOP, phone=phone, target=target, created_at=T0, campaign_id=campaign_id)
 
 
+def make(store: DynamoLinkStore, made: Link) -> None:
+    """Store a link under a slot of its own."""
+    assert store.create([(f"slot-of-{made.code}", made)]) == {f"slot-of-{made.code}": made.code}
+
+
 def stats(campaign_id: str = "c001") -> tuple[int, int]:
     c = DynamoCampaignRepository().get(SHOP, campaign_id)
     return c.stats.clicks, c.stats.unique_clicks
@@ -40,28 +45,45 @@ def stats(campaign_id: str = "c001") -> tuple[int, int]:
 
 class TestLinks:
     def test_a_taken_code_is_never_overwritten(self, store: DynamoLinkStore) -> None:
-        assert store.create(link("AAAAAAAAA"))
-        assert not store.create(link("AAAAAAAAA", target="https://evil.example"))
+        assert store.create([("s#1", link("AAAAAAAAA"))]) == {"s#1": "AAAAAAAAA"}
+        # another recipient drawing the same code gets nothing written: its slot stays empty, to try again
+        assert store.create([("s#2", link("AAAAAAAAA", target="https://evil.example"))]) == {}
         stored = store.get("AAAAAAAAA")
         assert stored is not None and stored.target == "https://shop.com/a"
+        assert store.slots(["s#1", "s#2"]) == {"s#1": "AAAAAAAAA"}
         assert store.get("BBBBBBBBB") is None
 
     def test_a_slot_keeps_its_first_code(self, store: DynamoLinkStore) -> None:
-        assert store.slot("s#1") is None
-        assert store.take_slot("s#1", link("AAAAAAAAA")) == "AAAAAAAAA"
-        assert store.take_slot("s#1", link("BBBBBBBBB")) == "AAAAAAAAA"
-        assert store.slot("s#1") == "AAAAAAAAA"
+        assert store.slots(["s#1"]) == {}
+        assert store.create([("s#1", link("AAAAAAAAA"))]) == {"s#1": "AAAAAAAAA"}
+        assert store.create([("s#1", link("BBBBBBBBB"))]) == {"s#1": "AAAAAAAAA"}
+        assert store.slots(["s#1"]) == {"s#1": "AAAAAAAAA"}
+        assert store.get("BBBBBBBBB") is None  # the loser's link was never stored: no code without a slot
         assert store.get("slot#s#1") is None  # a slot is not a link
 
+    def test_one_taken_slot_or_code_leaves_the_rest_of_the_batch_written(self, store: DynamoLinkStore) -> None:
+        store.create([("s#1", link("AAAAAAAAA")), ("s#99", link("ZZZZZZZZZ"))])
+        batch = [
+            ("s#1", link("CCCCCCCCC")),
+            ("s#2", link("ZZZZZZZZZ")),
+            *((f"s#{n}", link(f"CODE{n:05d}")) for n in range(3, 60)),
+        ]
+        held = store.create(batch)
+        assert held["s#1"] == "AAAAAAAAA" and "s#2" not in held
+        assert all(held[f"s#{n}"] == f"CODE{n:05d}" for n in range(3, 60))  # two transactions' worth
+        assert store.slots([f"s#{n}" for n in range(1, 60)]) == held
+        assert store.get("CCCCCCCCC") is None  # the loser of a taken slot stored no link
+
     def test_racing_slot_takers_agree(self, store: DynamoLinkStore, race: Race) -> None:
-        results = race(8, lambda i: store.take_slot("s#1", link(f"CODE{i:05d}")))
+        results = race(8, lambda i: store.create([("s#1", link(f"CODE{i:05d}"))])["s#1"])
         assert len(set(results)) == 1
+        assert store.slots(["s#1"]) == {"s#1": results[0]}
 
 
 class TestClicks:
     def test_first_click_is_unique_and_updates_the_subscriber(self, store: DynamoLinkStore) -> None:
         add_subscriber(PHONE)
-        store.create(link("AAAAAAAAA"))
+        make(store, link("AAAAAAAAA"))
         first = store.get("AAAAAAAAA")
         assert first is not None
         assert store.record_click(first, T0 + timedelta(minutes=1))
@@ -76,7 +98,7 @@ class TestClicks:
         assert SubscriberRow.get(SHOP, PHONE).last_clicked_at == T0 + timedelta(minutes=2)
 
     def test_a_click_without_a_subscriber_still_counts_and_creates_no_half_subscriber(self, store: DynamoLinkStore) -> None:
-        store.create(link("AAAAAAAAA"))
+        make(store, link("AAAAAAAAA"))
         stored = store.get("AAAAAAAAA")
         assert stored is not None and store.record_click(stored, T0)
         assert stats() == (1, 1)
@@ -84,7 +106,7 @@ class TestClicks:
 
     def test_fifty_concurrent_clicks_on_one_link_count_exactly(self, store: DynamoLinkStore, race: Race) -> None:
         add_subscriber(PHONE)
-        store.create(link("AAAAAAAAA"))
+        make(store, link("AAAAAAAAA"))
         ports = fake_ports(FrozenClock(T0))
         ports.links = store
         results = race(50, lambda i: follow(ports, "AAAAAAAAA", Visit.CLICK))
@@ -98,7 +120,7 @@ class TestClicks:
         phones = [f"+1555555{i:04d}" for i in range(50)]
         for i, phone in enumerate(phones):
             add_subscriber(phone)
-            store.create(link(f"CODE{i:05d}", phone=phone))
+            make(store, link(f"CODE{i:05d}", phone=phone))
         ports = fake_ports(FrozenClock(T0))
         ports.links = store
         results = race(50, lambda i: follow(ports, f"CODE{i:05d}", Visit.CLICK))
@@ -107,9 +129,9 @@ class TestClicks:
         assert all(SubscriberRow.get(SHOP, p).last_clicked_at == T0 for p in phones)
 
     def test_latest_click_within_the_window_on_a_campaign_link(self, store: DynamoLinkStore) -> None:
-        store.create(link("AAAAAAAAA", campaign_id="c001"))
-        store.create(link("BBBBBBBBB", campaign_id="c002"))
-        store.create(link("RRRRRRRRR", campaign_id=None))  # an inbox reply's link
+        make(store, link("AAAAAAAAA", campaign_id="c001"))
+        make(store, link("BBBBBBBBB", campaign_id="c002"))
+        make(store, link("RRRRRRRRR", campaign_id=None))  # an inbox reply's link
         for code, minutes in (("AAAAAAAAA", 0), ("BBBBBBBBB", 10), ("RRRRRRRRR", 20)):
             stored = store.get(code)
             assert stored is not None
@@ -124,15 +146,14 @@ class TestClicks:
         assert store.latest_click(SHOP, "+15555559999", T0 - timedelta(days=5), T0 + timedelta(hours=1)) is None
         row = next(iter(ClickRow.query(thread_key(SHOP, PHONE))))
         assert row.expires_at is not None and row.expires_at > int(datetime(2025, 5, 1, tzinfo=timezone.utc).timestamp())
-        assert LinkRow.count() == 3
+        assert LinkRow.count() == 6  # three links and their three slots
 
 
 class TestPersonalData:
     def test_export_then_erase_removes_links_slots_and_clicks_of_that_person_only(self, store: DynamoLinkStore) -> None:
         other = "+15555550999"
         for code, phone in (("AAAAAAAAA", PHONE), ("BBBBBBBBB", PHONE), ("OOOOOOOOO", other)):
-            store.create(link(code, phone=phone))
-            store.take_slot(f"{SHOP}#campaign:c001#{phone}#{code[0]}", link(code, phone=phone))
+            store.create([(f"{SHOP}#campaign:c001#{phone}#{code[0]}", link(code, phone=phone))])
             stored = store.get(code)
             assert stored is not None
             store.record_click(stored, T0)

@@ -289,7 +289,7 @@ class TestFakePersonalData:
         assert len(fake_links(ports).export(SHOP, NY[0])["links"]) == 1  # type: ignore[arg-type]
         assert fake_links(ports).erase(SHOP, NY[0]) == 3  # link, slot, click
         assert follow(ports, code, Visit.CLICK) is None
-        assert len(fake_links(ports).links) == 1 and len(fake_links(ports).slots) == 1
+        assert len(fake_links(ports).links) == 1 and len(fake_links(ports).slot_codes) == 1
 
 
 class TestReplySize:

@@ -10,14 +10,15 @@ update, because a click on the link of a subscriber erased since must still coun
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
-from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
+from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.keys import parse_time_key, stamp, thread_key, time_key, utc
 from chalicelib.adapters.dynamo.tables import CampaignRow, ClickRow, LinkRow, SubscriberRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
@@ -26,6 +27,8 @@ from chalicelib.domain.links import Click, Link
 # Longer than the longest attribution window a shop can set (30 days), with room for data requests.
 CLICK_TTL = timedelta(days=90)
 _SLOT = "slot#"
+# Two items per link (the link and its slot), DynamoDB's 100 per transaction.
+_LINKS_PER_TRANSACTION = 50
 
 
 def row_to_link(row: LinkRow) -> Link:
@@ -59,43 +62,58 @@ class DynamoLinkStore:
             return None
         return row_to_link(row)
 
-    def create(self, link: Link) -> bool:
-        """Store a new link; False (nothing written) if the code is taken."""
-        row = LinkRow(
-            link.code,
-            subscriber_key=thread_key(link.shop_id, link.phone),
-            code=link.code,
-            shop_id=link.shop_id,
-            phone=link.phone,
-            created_at=utc(link.created_at),
-            target=link.target,
-            campaign_id=link.campaign_id,
-            reply_id=link.reply_id,
-        )
-        return save_new(row, LinkRow.key.does_not_exist())
+    def slots(self, slots: Sequence[str]) -> dict[str, str]:
+        """The codes these link slots hold (a slot without one is left out), in one batched read."""
+        keys = list(dict.fromkeys(_SLOT + slot for slot in slots))
+        rows = LinkRow.batch_get(keys, consistent_read=True) if keys else []
+        return {row.key.removeprefix(_SLOT): str(row.code) for row in rows}
 
-    def slot(self, slot: str) -> str | None:
-        """The code the slot holds, or None."""
-        try:
-            return str(LinkRow.get(_SLOT + slot, consistent_read=True).code)
-        except LinkRow.DoesNotExist:
-            return None
-
-    def take_slot(self, slot: str, link: Link) -> str:
-        """Give the slot ``link.code`` unless it has one; the code it holds afterwards."""
-        row = LinkRow(
-            _SLOT + slot,
-            subscriber_key=thread_key(link.shop_id, link.phone),
-            code=link.code,
-            shop_id=link.shop_id,
-            phone=link.phone,
-            created_at=utc(link.created_at),
-        )
-        if save_new(row, LinkRow.key.does_not_exist()):
-            return link.code
-        held = self.slot(slot)
-        assert held is not None  # slots are never deleted except by erasure of the whole subscriber
+    def create(self, links: Sequence[tuple[str, Link]]) -> dict[str, str]:
+        """Store each link and give its slot the link's code, both only if new, a transaction per 50 links. A
+        link whose code is taken is left out (the caller tries another code); a slot that already holds a code
+        keeps it. Returns slot -> the code it holds now, for every slot written or found taken."""
+        held: dict[str, str] = {}
+        pending = list({slot: link for slot, link in links}.items())
+        for start in range(0, len(pending), _LINKS_PER_TRANSACTION):
+            piece = pending[start : start + _LINKS_PER_TRANSACTION]
+            while piece:
+                failed = commit_with_retries(
+                    partial(self._build_create, piece=tuple(piece)), sleep=self._sleep, busy="short links are busy; retry later"
+                )
+                if not failed:
+                    held.update((slot, link.code) for slot, link in piece)
+                    break
+                taken_slots = {label.removeprefix("slot:") for label in failed if label.startswith("slot:")}
+                taken_codes = {label.removeprefix("link:") for label in failed if label.startswith("link:")}
+                held.update(self.slots(sorted(taken_slots)))
+                piece = [(slot, link) for slot, link in piece if slot not in taken_slots and slot not in taken_codes]
         return held
+
+    def _build_create(self, tx: LabelledTransaction, piece: tuple[tuple[str, Link], ...]) -> None:
+        for slot, link in piece:
+            owner = thread_key(link.shop_id, link.phone)
+            row = LinkRow(
+                link.code,
+                subscriber_key=owner,
+                code=link.code,
+                shop_id=link.shop_id,
+                phone=link.phone,
+                created_at=utc(link.created_at),
+                target=link.target,
+                campaign_id=link.campaign_id,
+                reply_id=link.reply_id,
+            )
+            # Labelled by slot, so a failure names the recipient's link whatever the code was.
+            tx.put(f"link:{slot}", row, condition=LinkRow.key.does_not_exist())
+            slot_row = LinkRow(
+                _SLOT + slot,
+                subscriber_key=owner,
+                code=link.code,
+                shop_id=link.shop_id,
+                phone=link.phone,
+                created_at=utc(link.created_at),
+            )
+            tx.put(f"slot:{slot}", slot_row, condition=LinkRow.key.does_not_exist())
 
     def record_click(self, link: Link, at: datetime) -> bool:
         """Count the click; True if it was the link's first (a unique click)."""
