@@ -40,7 +40,24 @@ def test_time_keys_sort_as_time_does_and_round_trip() -> None:
 def test_partition_keys() -> None:
     assert keys.thread_key(SHOP, PHONE) == "alpha.myshopify.com#+15555550123"
     assert keys.campaign_key(SHOP, "c1") == "alpha.myshopify.com#c1"
-    assert keys.wave_key(SHOP, "c1", AT) == "alpha.myshopify.com#c1#2026-12-01T10:03:07.123456Z"
+    assert keys.wave_key(SHOP, "c1", AT, "+15551230000").startswith("alpha.myshopify.com#c1#2026-12-01T10:03:07.123456Z#")
+    assert keys.wave_key(SHOP, "c1", AT, "+15551230000") in keys.wave_keys(SHOP, "c1", AT)
+    assert keys.ledger_key(SHOP, "c1", "+15551230000") in keys.ledger_keys(SHOP, "c1")
+    assert keys.campaign_of_ledger_key(keys.ledger_key(SHOP, "c1", "+15551230000")) == "c1"
+
+
+def test_a_campaigns_recipients_spread_evenly_over_its_ledger_and_wave_partitions() -> None:
+    phones = [f"+1212555{n:04d}" for n in range(1000, 5000)]
+    for key_of, shards in (
+        (lambda p: keys.ledger_key(SHOP, "c1", p), keys.LEDGER_SHARDS),
+        (lambda p: keys.wave_key(SHOP, "c1", AT, p), keys.WAVE_SHARDS),
+    ):
+        counts: dict[str, int] = {}
+        for phone in phones:
+            counts[key_of(phone)] = counts.get(key_of(phone), 0) + 1
+        assert len(counts) == shards
+        # a hash spreads like chance: the fullest of 128 partitions sits about 3 standard deviations above its share
+        assert max(counts.values()) <= 1.75 * len(phones) / shards
 
 
 def test_activity_key_lists_one_status_in_time_order() -> None:

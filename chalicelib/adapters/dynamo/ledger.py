@@ -27,7 +27,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import ledger_key, ledger_keys, thread_key, utc, wave_key
+from chalicelib.adapters.dynamo.keys import ledger_key, ledger_keys, thread_key, utc, wave_key, wave_keys
 from chalicelib.adapters.dynamo.subscribers import message_to_row
 from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
@@ -325,7 +325,7 @@ class DynamoSendLedger:
             expires = int(release.timestamp()) + WAVE_TTL_DAYS * 86_400
             tx.put(
                 f"wave:{deferral.phone}",
-                ReleaseWaveRow(wave_key(shop_id, campaign_id, release), deferral.phone, expires_at=expires),
+                ReleaseWaveRow(wave_key(shop_id, campaign_id, release, deferral.phone), deferral.phone, expires_at=expires),
             )
             if deferral.previous is None:
                 row = SendLedgerRow(
@@ -356,19 +356,33 @@ class DynamoSendLedger:
             add_to_totals(tx, shop_id, {"deferred": new})
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
-        """Phones waiting in one release wave, in phone order; ``cursor`` continues a previous page."""
+        """Phones waiting in one release wave, partition by partition and in phone order within each; ``cursor``
+        continues a previous page."""
         limit = validate_limit(limit)
-        key = wave_key(shop_id, campaign_id, release_at)
-        start: dict[str, Any] | None = None
+        keys = wave_keys(shop_id, campaign_id, release_at)
+        index, start = 0, None
         if cursor is not None:
             start = decode_cursor(cursor, expected_keys=_WAVE_CURSOR_KEYS)
-            require_partition(start, "wave_key", key)
-        # One row more than asked tells whether another page exists.
-        rows = list(ReleaseWaveRow.query(key, consistent_read=True, limit=limit + 1, last_evaluated_key=start))
-        phones = [row.phone for row in rows[:limit]]
-        if len(rows) <= limit:
-            return Page(items=phones)
-        return Page(items=phones, cursor=encode_cursor({"wave_key": {"S": key}, "phone": {"S": phones[-1]}}))
+            index = next((i for i, key in enumerate(keys) if start.get("wave_key") == {"S": key}), -1)
+            if index < 0:
+                require_partition(start, "wave_key", keys[0])  # refuses it: another wave's, shop's or campaign's
+        phones: list[str] = []
+        while index < len(keys):
+            room = limit - len(phones)
+            # One row more than there is room for tells whether this partition has more.
+            rows = list(ReleaseWaveRow.query(keys[index], consistent_read=True, limit=room + 1, last_evaluated_key=start))
+            phones.extend(row.phone for row in rows[:room])
+            if len(rows) > room:
+                return Page(items=phones, cursor=_wave_cursor(keys[index], phones[-1]))
+            index, start = index + 1, None
+            if len(phones) == limit and index < len(keys):
+                # "+" sorts before every E.164 number: the next page starts at the top of the next partition.
+                return Page(items=phones, cursor=_wave_cursor(keys[index], "+"))
+        return Page(items=phones)
+
+
+def _wave_cursor(key: str, after: str) -> str:
+    return encode_cursor({"wave_key": {"S": key}, "phone": {"S": after}})
 
 
 class DynamoContactHistory:

@@ -146,7 +146,7 @@ class DynamoSendHistoryData:
         """Delete the person's ledger rows and their release-wave entries."""
         rows = self._rows(shop_id, phone)
         waves = [
-            ReleaseWaveRow(wave_key(shop_id, campaign_of_ledger_key(row.campaign_key), row.release_at), phone)
+            ReleaseWaveRow(wave_key(shop_id, campaign_of_ledger_key(row.campaign_key), row.release_at, phone), phone)
             for row in rows
             if row.release_at is not None
         ]

@@ -243,7 +243,8 @@ class SendLedgerRow(SmscastTable):
 
 class ReleaseWaveRow(SmscastTable):
     """Recipients deferred by quiet hours to one release time; ``wave_key`` is
-    ``shop_id#campaign_id#<release ISO>``. The ledger row, not this one, says whether they were sent."""
+    ``shop_id#campaign_id#<release ISO>#<shard>`` (keys.wave_key). The ledger row, not this one, says whether
+    they were sent."""
 
     base_name = "release-waves"
 
