@@ -16,6 +16,7 @@ from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
 from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.orders import Order
+from chalicelib.domain.pacing import Slots
 from chalicelib.domain.privacy import PrivacyExport
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import LedgerEntry, SendBatch, SendState
@@ -277,10 +278,14 @@ class ContactHistory(Protocol):
 
 
 class Pacer(Protocol):
-    """Shared pacing across all workers of a shop (see domain/pacing.py)."""
+    """Shared pacing of a sender number across every worker, shop and campaign using it (domain/pacing.py)."""
 
-    def reserve(self, shop_id: str, parts: int, limit: int) -> int:
-        """Take room for ``parts`` now and return 0, or take nothing and return milliseconds to wait."""
+    def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
+        """Send instants for a prefix of messages of ``parts`` parts each, evenly spaced under ``limit`` parts a
+        second at ``number``; none and a ``retry_after`` when the number is booked too far ahead.
+
+        Each instant is granted once: send on it (sleeping until it, never later than ``on_time`` allows) or
+        drop it, and ask again for the messages left over."""
         ...
 
 
