@@ -100,7 +100,9 @@ def test_the_max_rule_would_not_be_safe() -> None:
     assert gap_us(2, 2, 6, W_US) + gap_us(2, 3, 6, W_US) >= W_US  # ours does not
 
 
-@pytest.mark.parametrize(("limit", "parts", "per_window"), [(3, 2, 1), (3, 1, 3), (5, 2, 2), (100, 3, 33), (3000, 1, 3000), (1000, 2, 500)])
+@pytest.mark.parametrize(
+    ("limit", "parts", "per_window"), [(3, 2, 1), (3, 1, 3), (5, 2, 2), (100, 3, 33), (3000, 1, 3000), (1000, 2, 500)]
+)
 def test_uniform_messages_are_spaced_w_over_floor_l_over_p(limit: int, parts: int, per_window: int) -> None:
     assert gap_us(parts, parts, limit, W_US) == -(-W_US // per_window)
 
