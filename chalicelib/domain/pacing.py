@@ -7,8 +7,8 @@ part count (a GCRA-style "next free instant"). ``decide`` hands out several even
 Latency model (what ``MARGIN_MS`` buys). A message granted the slot ``s`` reaches the provider at
 ``s + offset`` where the offset, beyond a constant transit time that cancels out, stays within a band of width
 ``MARGIN_MS``:
-- ``LATE_TOLERANCE_MS``: a worker sends no later than this after its slot (``on_time``); later, it gives the
-  slot up, because a late send squeezes the spacing to the next one;
+- ``LATE_TOLERANCE_MS``: a worker sends less than this after its slot (``on_time``); later, it gives the
+  slot up, because a late send squeezes the spacing to the next one (and never sends before its slot);
 - ``ARRIVAL_JITTER_MS``: the spread of the time from the worker's call to the provider's clock (same region,
   kept-alive HTTPS connection);
 - ``CLOCK_SKEW_MS``: the spread between workers' clocks (Lambda hosts follow the Amazon Time Sync Service).
@@ -56,6 +56,9 @@ MAX_WAIT_MS = 250  # a first slot further ahead than this is not granted: ask ag
 # Slots start this long after the clock is read, so the conditional write that takes them (a few ms, a tail of
 # tens) is back before the first one falls due; a worker answered later still drops the slots it missed.
 GRANT_LEAD_MS = 25
+# A refused worker waits what it was told plus up to this much at random: otherwise every waiter comes back at
+# the same instant, all but one lose the conditional write, and the worker whose clock runs fastest wins every time.
+RETRY_JITTER_MS = 50
 US_PER_MS = 1000
 
 
@@ -101,8 +104,11 @@ def slots_of(decision: Decision) -> Slots:
 
 
 def on_time(slot_ms: int, now_ms: int) -> bool:
-    """Whether a worker waking at ``now_ms`` may still send on ``slot_ms`` (an early worker sleeps first)."""
-    return now_ms - slot_ms <= LATE_TOLERANCE_MS
+    """Whether a worker waking at ``now_ms`` may still send on ``slot_ms`` (an early worker sleeps first).
+
+    Strictly less than the tolerance: ``now_ms`` is a clock rounded down, so this keeps the real lateness
+    under ``LATE_TOLERANCE_MS`` whatever the sub-millisecond part."""
+    return now_ms - slot_ms < LATE_TOLERANCE_MS
 
 
 def _ceil_us(fraction_of_window: Fraction, window_us: int) -> int:

@@ -17,6 +17,7 @@ from chalicelib.domain.pacing import (
     GRANT_LEAD_MS,
     MARGIN_MS,
     MAX_WAIT_MS,
+    RETRY_JITTER_MS,
     WINDOW_MS,
     Slots,
     epoch_ms,
@@ -95,10 +96,15 @@ class TestOneWorker:
         assert (row.last_ms, row.last_parts, row.version) == (_ms(slots.at)[-1], 1, 1)
 
     def test_a_booked_number_says_when_to_ask_again(self, clock: VirtualClock) -> None:
-        pacer = DynamoPacer(clock)
+        pacer = DynamoPacer(clock, jitter_ms=0)
         assert len(pacer.grant(NUMBER, 10, [1] * 50).at) == 10  # one horizon's worth
         refused = pacer.grant(NUMBER, 10, [1])
         assert refused.at == () and refused.retry_after == timedelta(milliseconds=W - MAX_WAIT_MS)
+        # Waiters are spread out, so they do not all come back at once.
+        spread = {DynamoPacer(clock).grant(NUMBER, 10, [1]).retry_after for _ in range(5)}
+        assert len(spread) > 1
+        latest = refused.retry_after + timedelta(milliseconds=RETRY_JITTER_MS)
+        assert all(refused.retry_after <= wait <= latest for wait in spread)
         clock.advance_to(T0_MS + W - MAX_WAIT_MS)
         assert _ms(pacer.grant(NUMBER, 10, [1]).at) == [T0_MS + GRANT_LEAD_MS + W]
 

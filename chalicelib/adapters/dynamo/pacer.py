@@ -3,11 +3,12 @@
 A grant is one strongly consistent GetItem, ``decide``, and one PutItem conditioned on the version read, so two
 workers can never both take the same instants. A lost race re-reads and decides again, a bounded number of
 times; then the caller is told to come back shortly. A refusal (the number is booked too far ahead) costs the
-read only.
+read only, and the wait it answers is spread out at random by up to ``RETRY_JITTER_MS``.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.tables import PacerRow
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.domain.pacing import GRANT_LEAD_MS, PacerState, Slots, decide, epoch_ms, slots_of
+from chalicelib.domain.pacing import GRANT_LEAD_MS, RETRY_JITTER_MS, PacerState, Slots, decide, epoch_ms, slots_of
 from chalicelib.services.ports import Clock
 
 ATTEMPTS = 4
@@ -36,10 +37,13 @@ def _state(row: PacerRow) -> PacerState:
 class DynamoPacer:
     """``Pacer`` on the pacers table, timed by ``clock``."""
 
-    def __init__(self, clock: Clock, *, attempts: int = ATTEMPTS, lead_ms: int = GRANT_LEAD_MS) -> None:
+    def __init__(
+        self, clock: Clock, *, attempts: int = ATTEMPTS, lead_ms: int = GRANT_LEAD_MS, jitter_ms: int = RETRY_JITTER_MS
+    ) -> None:
         self._clock = clock
         self._attempts = attempts
         self._lead_ms = lead_ms
+        self._jitter_ms = jitter_ms
 
     def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
         """Send instants for a prefix of ``parts`` at ``number`` under ``limit`` parts a second, or a wait."""
@@ -57,7 +61,10 @@ class DynamoPacer:
             # the future" except after a real jump back, which decide() recognises.
             decision = decide(state, epoch_ms(self._clock.now()) + self._lead_ms, parts, limit)
             if decision.state is None:
-                return slots_of(decision)
+                refused = slots_of(decision)
+                # Spread the waiters out (see RETRY_JITTER_MS); not a secret, so the plain generator will do.
+                jitter = timedelta(milliseconds=random.uniform(0, self._jitter_ms))
+                return Slots(at=(), retry_after=refused.retry_after + jitter)
             new = decision.state
             condition = PacerRow.number.does_not_exist() if version == 0 else PacerRow.version == version
             row = PacerRow(
