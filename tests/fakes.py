@@ -29,7 +29,7 @@ from chalicelib.domain.links import Click, Link
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
 from chalicelib.domain.orders import Order
-from chalicelib.domain.pacing import Slots
+from chalicelib.domain.pacing import PacerState, Slots, decide, epoch_ms, slots_of
 from chalicelib.domain.privacy import (
     PrivacyExport,
     consent_json,
@@ -663,28 +663,33 @@ class VirtualTime:
 
 
 class FakePacer:
-    """Evenly spaced slots per sender number over the clock (stand-in until the pacer lands)."""
+    """The real ``decide`` over the clock, one state per sender number in memory.
 
-    def __init__(self, clock: FrozenClock) -> None:
+    ``granted`` records every granted slot as (number, ms, parts), so tests can check windows with
+    ``window_peak``; ``lead_ms`` plays DynamoPacer's head start (0: the first slot is now).
+    """
+
+    def __init__(self, clock: FrozenClock, *, lead_ms: int = 0) -> None:
         self.clock = clock
-        self.next_ms: dict[str, float] = {}
-        self.admitted: list[tuple[int, int]] = []
+        self.lead_ms = lead_ms
+        self.states: dict[str, PacerState] = {}
+        self.granted: list[tuple[str, int, int]] = []
+        self.calls = 0
 
     def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
-        now_ms = self.clock.now().timestamp() * 1000
-        at = max(now_ms, self.next_ms.get(number, 0.0))
-        if at - now_ms > 1000:
-            return Slots((), timedelta(milliseconds=at - now_ms - 1000))
-        slots: list[datetime] = []
-        for p in parts:
-            if slots and at - now_ms > 2000:
-                break
-            p = min(p, limit)
-            slots.append(datetime.fromtimestamp(at / 1000, tz=timezone.utc))
-            self.admitted.append((int(at), p))
-            at += 1000 * p / limit
-        self.next_ms[number] = at
-        return Slots(tuple(slots))
+        self.calls += 1
+        if limit < 1:
+            raise InvalidInput("the sending limit must be at least one message part per second", code="invalid_mps")
+        now_ms = epoch_ms(self.clock.now()) + self.lead_ms
+        decision = decide(self.states.get(number, PacerState(last_ms=None)), now_ms, parts, limit)
+        if decision.state is not None:
+            self.states[number] = decision.state
+            self.granted.extend((number, at, min(p, limit)) for at, p in zip(decision.slots_ms, parts, strict=False))
+        return slots_of(decision)
+
+    def sends(self, number: str) -> list[tuple[int, int]]:
+        """(ms, parts) of every slot granted at ``number``, for ``window_peak``."""
+        return [(at, p) for n, at, p in self.granted if n == number]
 
 
 class FakeSegments:

@@ -289,11 +289,14 @@ class ContactHistory(Protocol):
 
 
 class Pacer(Protocol):
-    """The carrier's limit of a sender number, shared by every worker that sends from it (see domain/pacing.py)."""
+    """Shared pacing of a sender number across every worker, shop and campaign using it (domain/pacing.py)."""
 
     def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
-        """Send instants for a prefix of messages with these part counts, evenly spaced under ``limit`` parts
-        per second; none, with how long to wait, when the number is busy further ahead than a short wait."""
+        """Send instants for a prefix of messages of ``parts`` parts each, evenly spaced under ``limit`` parts a
+        second at ``number``; none and a ``retry_after`` when the number is booked too far ahead.
+
+        Each instant is granted once: send on it (sleeping until it, never later than ``on_time`` allows) or
+        drop it, and ask again for the messages left over."""
         ...
 
 

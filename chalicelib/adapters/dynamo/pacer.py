@@ -1,71 +1,80 @@
-"""Shared pacing in DynamoDB: one item per shop holds the sliding log of the last second's sends.
+"""Shared pacing in DynamoDB: one small item per sender number (domain/pacing.py's ``PacerState``).
 
-Every worker of the shop reads the log, lets ``domain.pacing.reserve`` decide, and writes the new log back
-only if nobody else wrote in between (a version condition). A lost race is retried with a fresh read, so
-two workers can never both take the last room in a window.
+A grant is one strongly consistent GetItem, ``decide``, and one PutItem conditioned on the version read, so two
+workers can never both take the same instants. A lost race re-reads and decides again, a bounded number of
+times; then the caller is told to come back shortly. A refusal (the number is booked too far ahead) costs the
+read only, and the wait it answers is spread out at random by up to ``RETRY_JITTER_MS``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import random
+from collections.abc import Sequence
+from datetime import timedelta
 
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo.conditions import condition_failed
 from chalicelib.adapters.dynamo.tables import PacerRow
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.domain.pacing import reserve
+from chalicelib.domain.pacing import GRANT_LEAD_MS, RETRY_JITTER_MS, PacerState, Slots, decide, epoch_ms, slots_of
 from chalicelib.services.ports import Clock
 
-ATTEMPTS = 10
+ATTEMPTS = 4
 # After ATTEMPTS lost races the item is hot: back off briefly and let the caller ask again.
-CONTENDED_WAIT_MS = 25
+CONTENDED_WAIT = timedelta(milliseconds=10)
 
 
-def _parse_log(raw: Any) -> tuple[tuple[int, int], ...]:
-    # Written only by this adapter; anything else is dropped rather than trusted.
-    if not isinstance(raw, list):
-        return ()
-    entries: list[tuple[int, int]] = []
-    for entry in raw:
-        if isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in entry):
-            entries.append((entry[0], entry[1]))
-    return tuple(entries)
+def _state(row: PacerRow) -> PacerState:
+    last_ms = row.last_ms
+    return PacerState(
+        last_ms=None if last_ms is None else int(last_ms),
+        last_parts=int(row.last_parts or 1),
+        last_sub_us=int(row.last_sub_us or 0),
+    )
 
 
 class DynamoPacer:
     """``Pacer`` on the pacers table, timed by ``clock``."""
 
-    def __init__(self, clock: Clock, *, attempts: int = ATTEMPTS) -> None:
+    def __init__(
+        self, clock: Clock, *, attempts: int = ATTEMPTS, lead_ms: int = GRANT_LEAD_MS, jitter_ms: int = RETRY_JITTER_MS
+    ) -> None:
         self._clock = clock
         self._attempts = attempts
+        self._lead_ms = lead_ms
+        self._jitter_ms = jitter_ms
 
-    def reserve(self, shop_id: str, parts: int, limit: int) -> int:
-        """Take room for ``parts`` message parts now (0), or take nothing and return milliseconds to wait."""
+    def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
+        """Send instants for a prefix of ``parts`` at ``number`` under ``limit`` parts a second, or a wait."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInput("the sending limit must be at least one message part per second", code="invalid_mps")
-        if parts < 1:
-            return 0
+        if not parts:
+            return Slots(at=())
         for _ in range(self._attempts):
             try:
-                row = PacerRow.get(shop_id, consistent_read=True)
-                log, version = _parse_log(row.log), int(row.version or 0)
+                row = PacerRow.get(number, consistent_read=True)
+                state, version = _state(row), int(row.version or 0)
             except PacerRow.DoesNotExist:
-                log, version = (), 0
-            # Read the clock after the log, so with one shared clock no stored entry is later than "now".
-            clock_ms = int(self._clock.now().timestamp() * 1000)
-            # Across machines clocks differ by a few ms; a lagging worker must count entries "from the future"
-            # rather than drop them, so it acts as if it were at the latest logged send.
-            now_ms = max([clock_ms, *(at for at, _ in log)])
-            outcome = reserve(log, now_ms, parts, limit)
-            if outcome.log is None:
-                return outcome.wait_ms + (now_ms - clock_ms)
-            condition = PacerRow.shop_id.does_not_exist() if version == 0 else PacerRow.version == version
+                state, version = PacerState(last_ms=None), 0
+            # The clock is read after the item, so with one shared clock the stored instant is never "from
+            # the future" except after a real jump back, which decide() recognises.
+            decision = decide(state, epoch_ms(self._clock.now()) + self._lead_ms, parts, limit)
+            if decision.state is None:
+                refused = slots_of(decision)
+                # Spread the waiters out (see RETRY_JITTER_MS); not a secret, so the plain generator will do.
+                jitter = timedelta(milliseconds=random.uniform(0, self._jitter_ms))
+                return Slots(at=(), retry_after=refused.retry_after + jitter)
+            new = decision.state
+            condition = PacerRow.number.does_not_exist() if version == 0 else PacerRow.version == version
+            row = PacerRow(
+                number, last_ms=new.last_ms, last_parts=new.last_parts, last_sub_us=new.last_sub_us, version=version + 1
+            )
             try:
-                PacerRow(shop_id, log=[list(entry) for entry in outcome.log], version=version + 1).save(condition=condition)
+                row.save(condition=condition)
             except PutError as exc:
                 if condition_failed(exc):
-                    continue  # another worker wrote first: decide again on what it wrote
+                    continue  # another worker took instants first: decide again on what it wrote
                 raise
-            return 0  # room taken: the caller must send now, not wait and ask again (that would take it twice)
-        return CONTENDED_WAIT_MS
+            return slots_of(decision)
+        return Slots(at=(), retry_after=CONTENDED_WAIT)

@@ -26,7 +26,6 @@ from chalicelib.adapters.dynamo.tables import (
     LinkRow,
     MessageRow,
     OrderRow,
-    PacerRow,
     PrivacyExportRow,
     ReleaseWaveRow,
     ReplyRow,
@@ -235,7 +234,8 @@ class DynamoShopData:
             deleted += _delete_all(DedupeRow.scan(DedupeRow.key.startswith(f"{prefix}{shop_id}#")))
         for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow):
             deleted += _delete_all(by_shop.query(shop_id))
-        for single in (InboxCounterRow, PacerRow, CampaignTotalsRow, ShopRow):
+        # The pacers table is keyed by sender number and holds only a send instant: nothing of the shop's to erase.
+        for single in (InboxCounterRow, CampaignTotalsRow, ShopRow):
             try:
                 single.get(shop_id).delete()
                 deleted += 1

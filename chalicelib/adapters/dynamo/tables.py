@@ -288,15 +288,18 @@ class SegmentRow(SmscastTable):
 
 
 class PacerRow(SmscastTable):
-    """A shop's sliding log of recent sends (see domain/pacing.py), guarded by ``version``."""
+    """A sender number's pacer (see domain/pacing.py): the last granted send instant, constant size, guarded by
+    ``version``. Keyed by the number, not the shop: every shop and campaign sending from it shares its limit."""
 
     base_name = "pacers"
 
     class Meta(SmscastTable.Meta):
         table_name = "pacers"
 
-    shop_id = UnicodeAttribute(hash_key=True)
-    log = JSONAttribute(null=True)
+    number = UnicodeAttribute(hash_key=True)
+    last_ms = NumberAttribute(null=True)
+    last_parts = NumberAttribute(default=1)
+    last_sub_us = NumberAttribute(default=0)
     version = NumberAttribute(default=0)
 
 
