@@ -57,6 +57,11 @@ def campaign_texts(ports: Ports) -> list[str]:
     return [s.sms.to_number for s in sms(ports).sent if s.sms.campaign_id]
 
 
+def opens_promptly(sent: datetime, opening: datetime) -> bool:
+    """Sent once the window opened, on one of the first pacer slots after it (never before it)."""
+    return opening <= sent < opening + timedelta(seconds=1)
+
+
 def send_now(ports: Ports, message: str = "Hi {first_name|there}! 20% off today.", segment: str = "all") -> str:
     command = new_campaign({"name": "Sale", "message": message, "segment_id": segment, "send_at": "now"})
     c = campaigns.create_campaign(ports, SHOP, command)
@@ -279,9 +284,9 @@ class TestQuietHours:
             assert not is_quiet(Recipient.of(phone, settings.timezone), settings.quiet_hours, entry.at), phone
         sent_at = {phone: entry.at for (_, _, phone), entry in ledger(ports).rows.items()}
         # released when the window opens: 09:00 local (the shop's quiet hours end)
-        assert sent_at[NY[0]] == datetime(2026, 11, 19, 14, 0, tzinfo=timezone.utc)
-        assert sent_at[MIAMI[0]] == datetime(2026, 11, 19, 14, 0, tzinfo=timezone.utc)
-        assert sent_at[CHICAGO[0]] == datetime(2026, 11, 19, 15, 0, tzinfo=timezone.utc)
+        assert opens_promptly(sent_at[NY[0]], datetime(2026, 11, 19, 14, 0, tzinfo=timezone.utc))
+        assert opens_promptly(sent_at[MIAMI[0]], datetime(2026, 11, 19, 14, 0, tzinfo=timezone.utc))
+        assert opens_promptly(sent_at[CHICAGO[0]], datetime(2026, 11, 19, 15, 0, tzinfo=timezone.utc))
         assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
 
     def test_schedules_grow_with_release_times_not_recipients(self) -> None:
@@ -302,7 +307,7 @@ class TestQuietHours:
         assert campaign_texts(ports) == []  # 22:30 in New York and Miami: after the 21:00 / 20:00 floor
         engine.run_until(LATE + timedelta(days=1))
         sent_at = {phone: e.at for (_, _, phone), e in ledger(ports).rows.items()}
-        assert sent_at[NY[0]] == datetime(2026, 11, 19, 13, 0, tzinfo=timezone.utc)  # 08:00 New York
+        assert opens_promptly(sent_at[NY[0]], datetime(2026, 11, 19, 13, 0, tzinfo=timezone.utc))  # 08:00 New York
 
     def test_settings_changed_while_waiting_loses_none_and_sends_none_inside_the_new_window(self) -> None:
         ports = make_ports(LATE)
@@ -315,7 +320,7 @@ class TestQuietHours:
         assert sorted(campaign_texts(ports)) == NY[:3]
         for phone in NY[:3]:
             at = ledger(ports).rows[(SHOP, cid, phone)].at
-            assert at == datetime(2026, 11, 19, 16, 0, tzinfo=timezone.utc)  # 11:00 New York
+            assert opens_promptly(at, datetime(2026, 11, 19, 16, 0, tzinfo=timezone.utc))  # 11:00 New York
         assert QuietHours().end.hour == 9  # the default was 09:00: the change really moved the window
 
     def test_end_while_recipients_wait_sends_them_nothing(self) -> None:

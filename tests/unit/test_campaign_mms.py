@@ -88,7 +88,7 @@ class TestSending:
         create(ports, message=LONG_TEXT, media_url=IMAGE)  # 4 parts each if it were paced as SMS
         Engine(ports).run_until(DAYTIME + timedelta(minutes=5), tick=timedelta(seconds=1))
         assert isinstance(ports.pacer, FakePacer)
-        assert {parts for _, parts in ports.pacer.admitted} == {1}
+        assert {parts for _, _, parts in ports.pacer.granted} == {1}
         sends = [(int(s.at.timestamp() * 1000), s.receipt.parts) for s in sms(ports).sent if s.at]
         assert len(sends) == 30 and window_peak(sends) <= 3
         first, last = min(t for t, _ in sends), max(t for t, _ in sends)
