@@ -53,6 +53,12 @@ _WAVE_CURSOR_KEYS = {"wave_key", "phone"}
 # DynamoDB takes at most 100 items per TransactWriteItems.
 MAX_TRANSACTION_ITEMS = 100
 _CONTACT_SORT_KEY = "window"
+# A claim's failed conditions in the order they decide a recipient's refusal (as FakeLedger decides it).
+_REFUSALS = (
+    ("ledger", ClaimRefusal.TAKEN),
+    ("subscriber", ClaimRefusal.NOT_SUBSCRIBED),
+    ("contact", ClaimRefusal.CONTACTS_CHANGED),
+)
 
 T = TypeVar("T")
 
@@ -139,16 +145,13 @@ class DynamoSendLedger:
                         {claim.phone: ClaimRefusal.CAMPAIGN_NOT_RUNNING for claim in unique if claim.phone not in claimed}
                     )
                     return GroupClaim(tuple(claimed), refused)
-                for label in failed:
-                    kind, phone = label.partition(":")[0], _refused_phone(label)
-                    # The ledger first: a recipient someone else holds is theirs, whatever else changed.
-                    if kind == "ledger" or (kind != "ledger" and f"ledger:{phone}" not in failed):
-                        refused.setdefault(
-                            phone,
-                            {"ledger": ClaimRefusal.TAKEN, "subscriber": ClaimRefusal.NOT_SUBSCRIBED}.get(
-                                kind, ClaimRefusal.CONTACTS_CHANGED
-                            ),
-                        )
+                # Several conditions of one recipient may fail at once; the reason must not depend on set order.
+                # The ledger first: a recipient someone else holds is theirs, whatever else changed. Then STOP:
+                # a stopped number is skipped, not decided again because another campaign messaged it.
+                for kind, reason in _REFUSALS:
+                    for label in sorted(failed):
+                        if label.partition(":")[0] == kind:
+                            refused.setdefault(_refused_phone(label), reason)
                 pending = [claim for claim in pending if claim.phone not in refused]
         return GroupClaim(tuple(claimed), refused)
 

@@ -11,7 +11,7 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.inbox import row_to_conversation, row_to_reply
-from chalicelib.adapters.dynamo.keys import campaign_of_ledger_key, ledger_key, ledger_keys, thread_key, utc, wave_key
+from chalicelib.adapters.dynamo.keys import campaign_of_ledger_key, ledger_key, ledger_keys, thread_key, utc
 from chalicelib.adapters.dynamo.subscribers import row_to_message
 from chalicelib.adapters.dynamo.tables import (
     CampaignRow,
@@ -40,6 +40,7 @@ from chalicelib.domain.privacy import PrivacyExport, conversation_json, message_
 from chalicelib.domain.shopify import ACCEPTED_PREFIX, DONE_PREFIX
 
 _SUPPRESSED = "suppressed#"
+_CONTACT_WINDOW = "window"  # the contact window's sort key (see adapters/dynamo/ledger.py)
 
 
 def _delete_all(rows: Iterable[Model]) -> int:
@@ -109,13 +110,20 @@ class DynamoReplyData:
         return _delete_all(ReplyRow.query(thread_key(shop_id, phone), consistent_read=True))
 
 
+def _received(row: ContactRow) -> list[str]:
+    # The contact window lists its messages' times; an item from before windows is one message, named by its key.
+    if row.sent_key == _CONTACT_WINDOW:
+        return [utc(at).isoformat() for at in row.sent or ()]  # type: ignore[arg-type]
+    return [row.sent_key]
+
+
 class DynamoContactData:
     """``PersonalData`` for the frequency-cap contact history."""
 
     def export(self, shop_id: str, phone: str) -> dict[str, object]:
         """When the person received campaign messages."""
         rows = ContactRow.query(thread_key(shop_id, phone), consistent_read=True)
-        return {"campaign_messages_received": [row.sent_key for row in rows]}
+        return {"campaign_messages_received": [received for row in rows for received in _received(row)]}
 
     def erase(self, shop_id: str, phone: str) -> int:
         """Delete the contact history."""
@@ -145,11 +153,9 @@ class DynamoSendHistoryData:
     def erase(self, shop_id: str, phone: str) -> int:
         """Delete the person's ledger rows and their release-wave entries."""
         rows = self._rows(shop_id, phone)
-        waves = [
-            ReleaseWaveRow(wave_key(shop_id, campaign_of_ledger_key(row.campaign_key), row.release_at), phone)
-            for row in rows
-            if row.release_at is not None
-        ]
+        # Not only the wave each row points at: a deferral moved to a later wave leaves its entry in the earlier
+        # one, whose time no row remembers. Waves are not partitioned by phone, so a scan (redactions are rare).
+        waves = ReleaseWaveRow.scan(ReleaseWaveRow.wave_key.startswith(f"{shop_id}#") & (ReleaseWaveRow.phone == phone))
         return _delete_all(rows) + _delete_all(waves)
 
 
