@@ -162,6 +162,7 @@ class Deferral:
     phone: str
     release_at: datetime
     previous: SendState | None
+    moved_from: datetime | None = None  # already deferred: the release time it leaves (its wave entry goes)
 
 
 @dataclass(frozen=True)

@@ -455,6 +455,8 @@ class ShopData(Protocol):
 
     def erase_shop(self, shop_id: str) -> int:
         """Delete every item of the shop in every table; how many items were deleted."""
+
+
 # --- Tracked links -----------------------------------------------------------------------------------------
 
 

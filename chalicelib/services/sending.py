@@ -185,7 +185,9 @@ def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = No
             settlements.append(Settlement(entry, decision.previous))
         elif decision.verdict is Verdict.DEFER:
             assert decision.release_at is not None
-            deferrals.append(Deferral(phone, decision.release_at, decision.previous))
+            seen = entries.get(phone)
+            moved_from = seen.release_at if seen is not None and seen.release_at != decision.release_at else None
+            deferrals.append(Deferral(phone, decision.release_at, decision.previous, moved_from))
         else:
             sendable.append((subscribers[phone], decision.previous))
     outgoing = _compose(ports, shop, campaign, sendable, windows)

@@ -17,7 +17,7 @@ from chalicelib.domain.attribution import AttributedBy, Attribution
 from chalicelib.domain.campaigns import CampaignStats
 from chalicelib.domain.links import Link
 from chalicelib.domain.orders import Order
-from chalicelib.domain.sending import LedgerEntry, SendState
+from chalicelib.domain.sending import Claim, Deferral, LedgerEntry, SendState, Settlement
 from chalicelib.services import campaigns as campaign_service
 from tests.fakes import fake_ports
 from tests.integration.conftest import Race
@@ -54,15 +54,21 @@ def test_every_counter_change_moves_the_totals_with_it(repo: DynamoCampaignRepos
     assert repo.checkpoint_plan(SHOP, "c001", page=0, next_cursor=None, planned=4)
     assert not repo.checkpoint_plan(SHOP, "c001", page=0, next_cursor=None, planned=4)  # a duplicate plan job
     assert repo.checkpoint_plan(SHOP, "c002", page=0, next_cursor=None, planned=2)
-    for campaign_id, phone in (("c001", PHONES[0]), ("c001", PHONES[1]), ("c002", PHONES[2])):
-        ledger.claim(SHOP, campaign_id, phone, T0)
-        entry = LedgerEntry(SHOP, campaign_id, phone, SendState.SENT, T0, provider_message_id="pm", parts=2)
-        assert ledger.finish(entry, previous=SendState.CLAIMED)
-        assert not ledger.finish(entry, previous=SendState.CLAIMED)  # a redelivered record counts nothing
-    ledger.finish(LedgerEntry(SHOP, "c001", PHONES[3], SendState.SKIPPED, T0, reason="not_subscribed"), previous=None)
-    ledger.defer(SHOP, "c002", PHONES[4], T0 + timedelta(hours=8), T0)
+    groups = {"c001": [PHONES[0], PHONES[1]], "c002": [PHONES[2]]}
+    for campaign_id, phones in groups.items():
+        assert ledger.claim(SHOP, campaign_id, [Claim(phone, None) for phone in phones], T0).claimed == tuple(phones)
+        entries = [
+            LedgerEntry(SHOP, campaign_id, phone, SendState.SENT, T0, provider_message_id="pm", parts=2) for phone in phones
+        ]
+        group = [Settlement(entry, SendState.CLAIMED) for entry in entries]
+        assert ledger.settle(SHOP, campaign_id, group) == set(phones)
+        assert ledger.settle(SHOP, campaign_id, group) == frozenset()  # a redelivered record counts nothing
+    skip = LedgerEntry(SHOP, "c001", PHONES[3], SendState.SKIPPED, T0, reason="not_subscribed")
+    assert ledger.settle(SHOP, "c001", [Settlement(skip, None)]) == {PHONES[3]}
+    assert ledger.defer(SHOP, "c002", [Deferral(PHONES[4], T0 + timedelta(hours=8), None)], T0) == 1
+    assert ledger.defer(SHOP, "c002", [Deferral(PHONES[4], T0 + timedelta(hours=9), SendState.DEFERRED)], T0) == 0
     for i, campaign_id in enumerate(("c001", "c002")):
-        links.create(Link(f"CODE{i:05d}", SHOP, PHONES[0], "https://shop.com", T0, campaign_id=campaign_id))
+        links.create([(f"slot-{i}", Link(f"CODE{i:05d}", SHOP, PHONES[0], "https://shop.com", T0, campaign_id=campaign_id))])
         link = links.get(f"CODE{i:05d}")
         assert link is not None
         links.record_click(link, T0 + timedelta(minutes=i))
@@ -84,7 +90,8 @@ def test_every_counter_change_moves_the_totals_with_it(repo: DynamoCampaignRepos
 def test_totals_stay_exact_under_concurrent_clicks_and_orders(repo: DynamoCampaignRepository, race: Race) -> None:
     links, orders = DynamoLinkStore(), DynamoOrderStore()
     for i in range(20):
-        links.create(Link(f"CODE{i:05d}", SHOP, PHONES[i % 6], "https://shop.com", T0, campaign_id=("c001", "c002")[i % 2]))
+        made = Link(f"CODE{i:05d}", SHOP, PHONES[i % 6], "https://shop.com", T0, campaign_id=("c001", "c002")[i % 2])
+        links.create([(f"slot-{i}", made)])
 
     def act(i: int) -> object:
         if i < 30:

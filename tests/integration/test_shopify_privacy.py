@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo.privacy import ERASED_TABLES, KEPT_TABLES
-from chalicelib.adapters.dynamo.tables import ALL_TABLES, ContactRow, DedupeRow, SubscriberRow
+from chalicelib.adapters.dynamo.privacy import ERASED_TABLES, KEPT_TABLES, DynamoContactData, DynamoSendHistoryData
+from chalicelib.adapters.dynamo.tables import ALL_TABLES, DedupeRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
 from chalicelib.composition import Container, use_container
 from chalicelib.domain.links import Visit
 from chalicelib.domain.messages import InboundSms
 from chalicelib.domain.orders import Order
 from chalicelib.domain.privacy import suppression_hash
+from chalicelib.domain.sending import Claim, Deferral, LedgerEntry, SendState, Settlement
 from chalicelib.domain.shopify import Topic, Webhook
 from chalicelib.domain.subscribers import SubscriberStatus
 from chalicelib.services import campaigns, inbox, links, orders, webhooks
@@ -71,12 +72,22 @@ def history(ports: Ports, shop: str, phone: str = PHONE) -> None:
     sender = SENDER if shop == SHOP else OTHER_SENDER
     receive_sms(ports, InboundSms(f"in-{next(_ids)}", phone, sender, "Do you ship to Canada?", AT))
     inbox.reply(ports, shop, phone, inbox.ReplyRequest(text="We do!"))
-    ContactRow(f"{shop}#{phone}", f"{AT.isoformat()}#cmp_1").save()
-    # a campaign that deferred the person to a quiet-hours release wave
+    # a campaign message they received: their row in that campaign's (sharded) ledger and their contact window
+    sale = ports.campaigns.save(
+        campaigns.create_campaign(
+            ports, shop, new_campaign({"name": "Flash", "message": "Hi", "segment_id": "all", "draft": True})
+        ).start(AT, {"all": []})
+    )
+    assert ports.ledger.claim(shop, sale.campaign_id, [Claim(phone, None)], AT).claimed == (phone,)
+    entry = LedgerEntry(shop, sale.campaign_id, phone, SendState.SENT, AT, provider_message_id="pm-1", parts=1)
+    assert ports.ledger.settle(shop, sale.campaign_id, [Settlement(entry, SendState.CLAIMED)]) == {phone}
+    # a campaign that deferred the person to a quiet-hours release wave, then moved them to a later one
     campaign = campaigns.create_campaign(
         ports, shop, new_campaign({"name": "Sale", "message": "Hi", "segment_id": "all", "draft": True})
     )
-    assert ports.ledger.defer(shop, campaign.campaign_id, phone, AT + timedelta(hours=12), AT)
+    assert ports.ledger.defer(shop, campaign.campaign_id, [Deferral(phone, AT + timedelta(hours=12), None)], AT) == 1
+    moved = Deferral(phone, AT + timedelta(hours=13), SendState.DEFERRED, moved_from=AT + timedelta(hours=12))
+    assert ports.ledger.defer(shop, campaign.campaign_id, [moved], AT + timedelta(hours=12)) == 0
     # a tracked link they tapped, and an order that click attributes to the campaign
     text = links.shorten(ports, "New in: https://shop.example/new", LinkOwner(shop, phone, campaign_id=campaign.campaign_id))
     code = text.rsplit("/", 1)[1]
@@ -135,8 +146,8 @@ def test_a_data_request_exports_every_store(ports: Ports) -> None:
     assert [m["body"] for m in data["messages"]] == ["Do you ship to Canada?", "We do!"]
     assert data["conversation"]["last_message"] == "We do!"
     assert [r["text"] for r in data["replies"]] == ["We do!"]
-    assert len(data["campaign_messages_received"]) == 1
-    assert [c["state"] for c in data["campaign_sends"]] == ["deferred"]
+    assert data["campaign_messages_received"] == [AT.isoformat()]
+    assert sorted(c["state"] for c in data["campaign_sends"]) == ["deferred", "sent"]
     assert [o["total"] for o in data["orders"]] == [4250]
     assert data["links"] and data["clicks"], "the tapped link and its click are the person's data too"
 
@@ -146,7 +157,8 @@ def test_customers_redact_removes_the_person_and_keeps_only_a_hash(ports: Ports)
     history(ports, OTHER)  # the same person in another shop is another shop's business
     run(ports, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"id": 7001, "phone": PHONE}, "data_request": {"id": 1}})
     assert mentions(f"{SHOP}#{PHONE}")  # there was something to erase
-    assert {"send-ledger", "release-waves", "links", "clicks", "orders"} <= set(mentions(PHONE))
+    assert {"send-ledger", "release-waves", "contacts", "links", "clicks", "orders"} <= set(mentions(PHONE))
+    assert mentions(PHONE)["release-waves"] == 4  # two waves of each shop's campaign: the one left and the one now
 
     run(ports, Topic.CUSTOMERS_REDACT, {"customer": {"id": 7001, "phone": PHONE}, "orders_to_redact": [1]})
 
@@ -173,12 +185,35 @@ def test_shop_redact_erases_the_shop_and_nothing_else(ports: Ports) -> None:
     history(ports, OTHER)
     run(ports, Topic.CUSTOMERS_DATA_REQUEST, {"customer": {"phone": PHONE}, "data_request": {"id": 1}})
     run(ports, Topic.APP_UNINSTALLED, {"id": 1})
+    # a crowd deferred by the shop's campaign, so its ledger spans many of the campaign's partitions
+    (sale,) = [c for c in ports.campaigns.all(SHOP) if c.name == "Sale"]
+    crowd = [Deferral(f"+1555123{i:04d}", AT + timedelta(hours=12), None) for i in range(1, 41)]
+    assert ports.ledger.defer(SHOP, sale.campaign_id, crowd, AT) == 40
+    assert len({row.campaign_key for row in SendLedgerRow.scan() if row.campaign_key.startswith(f"{SHOP}#")}) > 20
     before_other = mentions(OTHER)
     assert len(mentions(SHOP)) >= 10  # shops, keys, subscribers, consent, messages, conversations, replies, ...
 
     run(ports, Topic.SHOP_REDACT, {"shop_id": 1, "shop_domain": SHOP})
 
     assert {table for table in mentions(SHOP) if table not in SANDBOX} == set()
+    assert [row.campaign_key for row in SendLedgerRow.scan() if row.campaign_key.startswith(f"{SHOP}#")] == []
     assert mentions(OTHER) == before_other
     other = ports.subscribers.get(OTHER, PHONE)
     assert other is not None and other.status is SubscriberStatus.ACTIVE
+
+
+def test_the_export_lists_the_contact_windows_message_times_not_its_key(ports: Ports) -> None:
+    history(ports, SHOP)
+    assert DynamoContactData().export(SHOP, PHONE) == {"campaign_messages_received": [AT.isoformat()]}
+
+
+def test_a_moved_deferral_leaves_no_wave_entry_behind_for_erasure_to_miss(ports: Ports) -> None:
+    history(ports, SHOP)  # deferred to one wave, then moved to a later one: the earlier entry goes with the move
+    history(ports, OTHER)
+    assert len([w for w in ReleaseWaveRow.scan() if w.wave_key.startswith(f"{SHOP}#")]) == 1
+
+    DynamoSendHistoryData().erase(SHOP, PHONE)
+
+    assert [w.wave_key for w in ReleaseWaveRow.scan() if w.wave_key.startswith(f"{SHOP}#")] == []
+    assert len([w for w in ReleaseWaveRow.scan() if w.wave_key.startswith(f"{OTHER}#")]) == 1
+    assert not [r for r in SendLedgerRow.scan() if r.campaign_key.startswith(f"{SHOP}#")]

@@ -54,6 +54,12 @@ _WAVE_CURSOR_KEYS = {"wave_key", "phone"}
 # DynamoDB takes at most 100 items per TransactWriteItems.
 MAX_TRANSACTION_ITEMS = 100
 _CONTACT_SORT_KEY = "window"
+# A claim's failed conditions in the order they decide a recipient's refusal (as FakeLedger decides it).
+_REFUSALS = (
+    ("ledger", ClaimRefusal.TAKEN),
+    ("subscriber", ClaimRefusal.NOT_SUBSCRIBED),
+    ("contact", ClaimRefusal.CONTACTS_CHANGED),
+)
 
 T = TypeVar("T")
 
@@ -150,16 +156,13 @@ class DynamoSendLedger:
                         {claim.phone: ClaimRefusal.CAMPAIGN_NOT_RUNNING for claim in unique if claim.phone not in claimed}
                     )
                     return GroupClaim(tuple(claimed), refused)
-                for label in failed:
-                    kind, phone = label.partition(":")[0], _refused_phone(label)
-                    # The ledger first: a recipient someone else holds is theirs, whatever else changed.
-                    if kind == "ledger" or (kind != "ledger" and f"ledger:{phone}" not in failed):
-                        refused.setdefault(
-                            phone,
-                            {"ledger": ClaimRefusal.TAKEN, "subscriber": ClaimRefusal.NOT_SUBSCRIBED}.get(
-                                kind, ClaimRefusal.CONTACTS_CHANGED
-                            ),
-                        )
+                # Several conditions of one recipient may fail at once; the reason must not depend on set order.
+                # The ledger first: a recipient someone else holds is theirs, whatever else changed. Then STOP:
+                # a stopped number is skipped, not decided again because another campaign messaged it.
+                for kind, reason in _REFUSALS:
+                    for label in sorted(failed):
+                        if label.partition(":")[0] == kind:
+                            refused.setdefault(_refused_phone(label), reason)
                 pending = [claim for claim in pending if claim.phone not in refused]
         return GroupClaim(tuple(claimed), refused)
 
@@ -301,7 +304,8 @@ class DynamoSendLedger:
         Returns how many recipients were deferred for the first time."""
         first = 0
         unique = list({d.phone: d for d in deferrals}.values())
-        for piece in _pieces(unique, (MAX_TRANSACTION_ITEMS - 2) // 2):
+        # Up to three items a recipient (its row, its new wave entry, the entry it leaves), the campaign and totals.
+        for piece in _pieces(unique, (MAX_TRANSACTION_ITEMS - 2) // 3):
             pending = list(piece)
             while pending:
                 failed = self._commit(
@@ -339,7 +343,10 @@ class DynamoSendLedger:
                 tx.put(f"ledger:{deferral.phone}", row, condition=SendLedgerRow.phone.does_not_exist())
                 new += 1
             else:
-                # The old wave entry stays; that wave's release finds release_at moved and leaves the row alone.
+                # The entry in the wave it leaves goes in the same step: no wave keeps a phone no row points to.
+                if deferral.moved_from is not None:
+                    old_wave = wave_key(shop_id, campaign_id, utc(deferral.moved_from), deferral.phone)
+                    tx.delete(f"left:{deferral.phone}", ReleaseWaveRow(old_wave, deferral.phone))
                 tx.update(
                     f"ledger:{deferral.phone}",
                     _row(shop_id, campaign_id, deferral.phone),

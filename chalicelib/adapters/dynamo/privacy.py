@@ -39,6 +39,7 @@ from chalicelib.domain.privacy import PrivacyExport, conversation_json, message_
 from chalicelib.domain.shopify import ACCEPTED_PREFIX, DONE_PREFIX
 
 _SUPPRESSED = "suppressed#"
+_CONTACT_WINDOW = "window"  # the contact window's sort key (see adapters/dynamo/ledger.py)
 
 
 def _delete_all(rows: Iterable[Model]) -> int:
@@ -108,13 +109,20 @@ class DynamoReplyData:
         return _delete_all(ReplyRow.query(thread_key(shop_id, phone), consistent_read=True))
 
 
+def _received(row: ContactRow) -> list[str]:
+    # The contact window lists its messages' times; an item from before windows is one message, named by its key.
+    if row.sent_key == _CONTACT_WINDOW:
+        return [utc(at).isoformat() for at in row.sent or ()]  # type: ignore[arg-type]
+    return [row.sent_key]
+
+
 class DynamoContactData:
     """``PersonalData`` for the frequency-cap contact history."""
 
     def export(self, shop_id: str, phone: str) -> dict[str, object]:
         """When the person received campaign messages."""
         rows = ContactRow.query(thread_key(shop_id, phone), consistent_read=True)
-        return {"campaign_messages_received": [row.sent_key for row in rows]}
+        return {"campaign_messages_received": [received for row in rows for received in _received(row)]}
 
     def erase(self, shop_id: str, phone: str) -> int:
         """Delete the contact history."""

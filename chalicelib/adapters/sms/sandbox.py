@@ -30,6 +30,7 @@ FAIL_NEXT = "fault#fail"  # counter: how many of the next sends are rejected; da
 FAIL_NUMBERS = "fault#numbers"  # data.numbers: destinations that are always rejected
 _FAULTS = (THROTTLE, FAIL_NEXT, FAIL_NUMBERS)
 
+
 def _new_message_id() -> str:
     # The clock may stand still (tests, a frozen devstack clock), so the id, which breaks ties in
     # sent_key, starts with a machine-wide monotonic counter (not a time: the clock port owns time), so
