@@ -6,8 +6,9 @@ consistent read sees the last write applied, a conditional write applies only if
 and both take a while (so workers lose races exactly where they would on DynamoDB). Each worker:
 
 1. reads the item, decides with its own clock (+ ``GRANT_LEAD_MS``), writes it back on the version it read;
-   a lost race reads again (``ATTEMPTS`` times, then backs off ``CONTENDED_WAIT``), a refusal waits the
-   ``wait_ms`` it was told; after a grant it asks again at once for the rest of its backlog;
+   a lost race reads again (``ATTEMPTS`` times, then backs off ``CONTENDED_WAIT``); a refusal waits what the
+   adapter would answer (``wait_ms`` plus up to ``RETRY_JITTER_MS``) plus ``retry_ms``'s backoff for a worker
+   granted before; after a grant it asks for the rest of its backlog at ``rebook_at_ms`` of its last slot;
 2. sleeps until each granted slot (on its own clock), gives the slot up when ``on_time`` says it woke too
    late, or when all its senders are busy, and puts that message back in its backlog;
 3. sends through one of ``SENDERS`` concurrent senders; the provider counts the message when it arrives.
@@ -29,22 +30,27 @@ from typing import TextIO
 from chalicelib.domain.pacing import (
     ARRIVAL_JITTER_MS,
     CLOCK_SKEW_MS,
+    COURTESY_MS,
     GRANT_LEAD_MS,
     HORIZON_MS,
     LATE_TOLERANCE_MS,
     MARGIN_MS,
     MAX_WAIT_MS,
+    PRIOR_GRANT_BACKOFF_MS,
     RETRY_JITTER_MS,
     WINDOW_MS,
     PacerState,
     decide,
     on_time,
+    rebook_at_ms,
+    retry_ms,
     window_peak,
 )
 
 US = 1000  # microseconds per millisecond
 ATTEMPTS = 4  # as chalicelib/adapters/dynamo/pacer.py
 CONTENDED_WAIT_MS = 10
+POLITE = True  # workers follow domain.pacing's asking order (retry_ms, rebook_at_ms); False: ask again at once
 REQUEST = 500  # messages a worker asks slots for at once (its batch)
 SENDERS = 200  # concurrent SendTextMessage calls per worker: a 1,000 MPS worker has up to 150 in flight
 WARMUP_S = 2
@@ -65,6 +71,9 @@ LATENCY_MODEL = f"""\
   a worker that wakes {LATE_TOLERANCE_MS} ms or more after its slot gives it up (`on_time`) and asks again.
 - SendTextMessage: 20-150 ms (uniform), {SENDERS} calls in flight per worker; the provider counts a message
   when it arrives: the moment the worker called, plus 0-{ARRIVAL_JITTER_MS} ms (uniform).
+- Workers ask in `domain.pacing`'s order: a refused worker waits `retry_after` (the wait plus 0-{RETRY_JITTER_MS} ms of
+  jitter), {PRIOR_GRANT_BACKOFF_MS} ms more if it was granted before; a worker holding slots asks for more
+  {MAX_WAIT_MS - COURTESY_MS} ms before its last one.
 - Pacer: margin {MARGIN_MS} ms (a second is spaced as {WINDOW_MS + MARGIN_MS} ms), grants up to {HORIZON_MS} ms of
   slots per call, refuses a first slot more than {MAX_WAIT_MS} ms ahead, slots start {GRANT_LEAD_MS} ms after
   the clock read; each worker asks for {REQUEST} messages at a time and always has more waiting.
@@ -145,6 +154,8 @@ class Worker:
         self.busy: list[int] = []  # when each busy sender frees up (us), a heap
         self.on_sent = on_sent
         self.asking = False  # a request, or the wait it was told, is under way
+        self.granted_before = False
+        self.polite = POLITE
 
     def clock_ms(self) -> int:
         return (self.sim.now + self.skew_us) // US
@@ -173,7 +184,10 @@ class Worker:
         want = self.wanted()
         decision = decide(state, self.clock_ms() + GRANT_LEAD_MS, [self.parts] * want, self.limit)
         if decision.state is None:
-            sim.at(sim.now + decision.wait_ms * US + int(sim.rng.uniform(0, RETRY_JITTER_MS) * US), self.ask)
+            told_us = decision.wait_ms * US + int(sim.rng.uniform(0, RETRY_JITTER_MS) * US)  # as the adapter answers
+            extra_ms = retry_ms(0, granted_before=self.granted_before) if self.polite else 0
+            wait_us = told_us + extra_ms * US
+            sim.at(sim.now + wait_us, self.ask)
             return
         new_state, slots = decision.state, decision.slots_ms
         sim.dynamo += 1
@@ -199,7 +213,11 @@ class Worker:
             self.backlog -= len(slots)
         for slot in slots:
             self._sleep_until(slot)
-        self.ask()  # book ahead at once: refused (and told how long to wait) until the number has room
+        self.granted_before = True
+        if self.polite:  # ask for the next slots after any waiter could have (domain.pacing.rebook_at_ms)
+            sim.at(int(rebook_at_ms(slots[-1]) * US - self.skew_us), self.ask)
+        else:
+            self.ask()  # book ahead at once: refused (and told how long to wait) until the number has room
 
     def _sleep_until(self, slot_ms: int) -> None:
         wake = slot_ms * US - self.skew_us  # true time at which this worker's clock reads the slot
@@ -337,8 +355,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> tuple[l
     fair_intro = (
         f"Fairness: a {FAIRNESS['small']}-recipient campaign (one worker) starts {FAIRNESS['start_s']} s into a "
         f"million-recipient one on the same number at {FAIRNESS['limit']} MPS. The pacer is fair per worker, not per "
-        "campaign: each grant goes to whichever waiting worker asks first, so the small campaign waits about as many "
-        "grants (each up to a horizon) as the big one has workers waiting."
+        "campaign: each grant goes to the waiting worker that asks first, and `domain.pacing`'s asking order puts a "
+        "worker never granted before (the Send Now) ahead of the others, so it takes the next round whatever the "
+        "number of the big campaign's workers."
     )
     if args.markdown:
         print("## Pacing at the provider\n", file=out)

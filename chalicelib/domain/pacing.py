@@ -59,6 +59,14 @@ GRANT_LEAD_MS = 25
 # A refused worker waits what it was told plus up to this much at random: otherwise every waiter comes back at
 # the same instant, all but one lose the conditional write, and the worker whose clock runs fastest wins every time.
 RETRY_JITTER_MS = 50
+# How a worker should ask (the order in which waiters come back decides who gets the next second of a saturated
+# number, since the first to write wins): a worker never granted anything yet comes back as told; one that has
+# been granted before comes back PRIOR_GRANT_BACKOFF_MS later; one still holding slots asks for more only
+# COURTESY_MS after waiters could have (``rebook_at_ms``). So a new Send Now's worker takes the next round, the
+# others share the rest, and the number never idles (everyone asks while the booked slots still reach more than
+# GRANT_LEAD_MS ahead).
+PRIOR_GRANT_BACKOFF_MS = 100
+COURTESY_MS = 150
 US_PER_MS = 1000
 
 
@@ -109,6 +117,16 @@ def on_time(slot_ms: int, now_ms: int) -> bool:
     Strictly less than the tolerance: ``now_ms`` is a clock rounded down, so this keeps the real lateness
     under ``LATE_TOLERANCE_MS`` whatever the sub-millisecond part."""
     return now_ms - slot_ms < LATE_TOLERANCE_MS
+
+
+def retry_ms(retry_after_ms: int, *, granted_before: bool) -> int:
+    """How long a refused worker waits before asking again (``retry_after_ms`` already carries the jitter)."""
+    return retry_after_ms + (PRIOR_GRANT_BACKOFF_MS if granted_before else 0)
+
+
+def rebook_at_ms(last_slot_ms: int) -> int:
+    """When a worker holding slots up to ``last_slot_ms`` (and more to send) asks for the next ones."""
+    return last_slot_ms - MAX_WAIT_MS + COURTESY_MS
 
 
 def _ceil_us(fraction_of_window: Fraction, window_us: int) -> int:

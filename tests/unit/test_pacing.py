@@ -14,11 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.domain.pacing import (
+    COURTESY_MS,
     GRANT_LEAD_MS,
     HORIZON_MS,
     LATE_TOLERANCE_MS,
     MARGIN_MS,
     MAX_WAIT_MS,
+    PRIOR_GRANT_BACKOFF_MS,
+    RETRY_JITTER_MS,
     WINDOW_MS,
     Decision,
     PacerState,
@@ -26,6 +29,8 @@ from chalicelib.domain.pacing import (
     decide,
     gap_us,
     on_time,
+    rebook_at_ms,
+    retry_ms,
     slots_of,
     window_peak,
 )
@@ -184,6 +189,18 @@ def test_on_time_allows_the_tolerance_and_no_more() -> None:
     # The clock is read in whole milliseconds (rounded down): T0 + 2 may really be T0 + 2.999, never later.
     assert on_time(T0, T0 - 5) and on_time(T0, T0) and on_time(T0, T0 + LATE_TOLERANCE_MS - 1)
     assert not on_time(T0, T0 + LATE_TOLERANCE_MS)
+
+
+def test_the_asking_order_puts_newcomers_first_and_never_lets_the_number_idle() -> None:
+    # Told to come back at "room - MAX_WAIT_MS" (+ jitter): a newcomer, then workers granted before, then holders.
+    newcomer_latest = retry_ms(RETRY_JITTER_MS, granted_before=False)
+    others_earliest = retry_ms(0, granted_before=True)
+    assert newcomer_latest <= others_earliest
+    holder_asks = rebook_at_ms(T0) - (T0 - MAX_WAIT_MS)  # relative to the moment the number has room again
+    assert retry_ms(RETRY_JITTER_MS, granted_before=True) <= holder_asks
+    # Everyone has asked while the booked slots still reach further ahead than a grant's lead.
+    assert MAX_WAIT_MS - holder_asks > GRANT_LEAD_MS
+    assert PRIOR_GRANT_BACKOFF_MS + RETRY_JITTER_MS <= COURTESY_MS
 
 
 def test_margin_keeps_nearly_the_whole_limit() -> None:
