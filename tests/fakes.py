@@ -410,9 +410,6 @@ class FakeCampaigns:
             )
             return True
 
-    def page_plan(self, shop_id: str, campaign_id: str, page: int) -> PagePlan | None:
-        return self.plans.get((shop_id, campaign_id, page))
-
     def keep_page_plan(self, shop_id: str, campaign_id: str, plan: PagePlan, at: datetime) -> PagePlan:
         with self.lock:
             return self.plans.setdefault((shop_id, campaign_id, plan.page), plan)

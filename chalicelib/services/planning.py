@@ -91,7 +91,7 @@ def plan_page(ports: Ports, job: PlanPage) -> None:
         # come back later rather than read from the wrong cursor. Replacing ourselves keeps one copy.
         ports.jobs.enqueue(job, delay_seconds=NOT_YET_DELAY_SECONDS)
         return
-    plan = ports.campaigns.page_plan(job.shop_id, job.campaign_id, job.page) or _read_page(ports, campaign, job.page)
+    plan = _read_page(ports, campaign, job.page)
     if plan.phones:
         ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, plan.phones))
     if plan.next_cursor is not None:
@@ -107,7 +107,7 @@ def plan_page(ports: Ports, job: PlanPage) -> None:
 def _read_page(ports: Ports, campaign: Campaign, page_number: int) -> PagePlan:
     """Read the page at the checkpoint and keep what it found before anything is queued: ``planned`` must count
     exactly the recipients whose batches went out, and a second read (after a STOP, an edit, a deletion) may
-    find others. A duplicate job that read concurrently gets the first read back."""
+    find others. A re-run or a duplicate job gets the first read back (one conditional put on the usual path)."""
     assert campaign.started_at is not None and campaign.audience_rule is not None
     page = ports.subscribers.page(campaign.shop_id, limit=PLAN_PAGE_SIZE, cursor=campaign.plan_cursor)
     phones = tuple(

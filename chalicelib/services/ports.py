@@ -226,10 +226,6 @@ class CampaignRepository(Protocol):
         """In Progress -> Completed when planning is done and every planned recipient has an outcome."""
         ...
 
-    def page_plan(self, shop_id: str, campaign_id: str, page: int) -> PagePlan | None:
-        """The plan kept for planning page ``page``, if one was (strongly consistent)."""
-        ...
-
     def keep_page_plan(self, shop_id: str, campaign_id: str, plan: PagePlan, at: datetime) -> PagePlan:
         """Keep ``plan`` unless a plan for its page is kept already; the kept one either way (first read wins)."""
         ...
