@@ -53,6 +53,8 @@ def measure(text: str) -> SmsShape:
         single, multi, encoding = UCS2_SINGLE, UCS2_MULTI, Encoding.UCS2
     if units <= single:
         parts = 1 if units else 0
+    elif units == len(text):
+        parts = -(-units // multi)  # every character one unit: nothing to keep together, plain division
     else:
         # An escape pair or a surrogate pair is never split across parts, so count part by part.
         parts = _count_parts(text, multi, encoding)

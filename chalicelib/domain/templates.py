@@ -191,16 +191,21 @@ def render_for(
     )
     for step, step_values, use_fallback in steps:
         text = _with_hint(template, _fill(template, step_values, use_fallback=use_fallback), opt_out_hint)
-        if _within(text, bound, link_base):
-            return Rendered(text, encoding.measure(_as_sent(text, link_base)), step)
+        shape = _within(text, bound, link_base)
+        if shape is not None:
+            return Rendered(text, shape, step)
     body = _fill(template, {**no_name, "shop_name": ""}, use_fallback=False)
     text = _cut_to_fit(template, body, opt_out_hint=opt_out_hint, link_base=link_base, bound=bound)
     return Rendered(text, encoding.measure(_as_sent(text, link_base)), Fallback.CUT)
 
 
-def _within(text: str, bound: int | None, link_base: str | None) -> bool:
+def _within(text: str, bound: int | None, link_base: str | None) -> encoding.SmsShape | None:
+    """The shape of ``text`` as sent if it is within the provider's limit and ``bound`` parts; None if not."""
     sent = _as_sent(text, link_base)
-    return encoding.provider_length(sent) <= encoding.MAX_CHARACTERS and (bound is None or encoding.measure(sent).parts <= bound)
+    if encoding.provider_length(sent) > encoding.MAX_CHARACTERS:
+        return None
+    shape = encoding.measure(sent)
+    return shape if bound is None or shape.parts <= bound else None
 
 
 def default_bound(
@@ -220,7 +225,7 @@ def _cut_to_fit(template: str, body: str, *, opt_out_hint: bool, link_base: str 
     """The longest start of ``body`` (never ending inside a link) that fits with its hint."""
 
     def fits(n: int) -> bool:
-        return _within(_with_hint(template, body[:n].rstrip(), opt_out_hint), bound, link_base)
+        return _within(_with_hint(template, body[:n].rstrip(), opt_out_hint), bound, link_base) is not None
 
     low, high = 0, len(body)  # parts and length only grow with the prefix: find the last n that fits
     while low < high:
