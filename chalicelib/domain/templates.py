@@ -74,6 +74,9 @@ def validate_template(text: object) -> str:
             )
         if len(fallback) > _FALLBACK_MAX:
             raise InvalidInput(f"placeholder fallback is over {_FALLBACK_MAX} characters", code="invalid_placeholder")
+    # End User Messaging refuses a blank body: someone without a name must still get some words.
+    if not _fill(text, {"shop_name": "x", "discount_code": "x"}, use_fallback=True):
+        raise InvalidInput("message must have some text besides the subscriber's name", code="invalid_message")
     return text
 
 
