@@ -39,10 +39,11 @@ from chalicelib.services.ports import Page
 # Campaign or a checkpoint can meet one. Nothing was written, so a few quick retries are safe.
 _TRANSACTION_CONFLICT = "TransactionConflictException"
 _CAMPAIGN_CURSOR_KEYS = {"shop_id", "campaign_id"}
-# A page's kept plan matters only while its page may still run (seconds to minutes); it holds phone numbers,
-# so it does not outlive that by much.
+# A page's kept plan matters while a copy of its page job may still arrive: SQS keeps a message (or its DLQ
+# copy, for a redrive) at most 14 days. It holds phone numbers: shop/redact deletes it, and a customers/redact
+# is answered by its expiry (TTL deletes within days of it), inside the 30 days Shopify allows.
 PAGE_PLAN_PREFIX = "plan#"
-PAGE_PLAN_TTL = timedelta(days=2)
+PAGE_PLAN_TTL = timedelta(days=14)
 
 
 def plan_key(shop_id: str, campaign_id: str, page: int) -> str:
