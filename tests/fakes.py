@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.attribution import Attribution
-from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
+from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus, PagePlan
 from chalicelib.domain.encoding import measure
 from chalicelib.domain.errors import (
     ConcurrentUpdate,
@@ -339,7 +339,9 @@ class FakeCampaigns:
     def __init__(self, subscribers: FakeSubscriberStore) -> None:
         self.rows: dict[tuple[str, str], Campaign] = {}
         self.shop_totals: dict[str, CampaignStats] = {}
+        self.plans: dict[tuple[str, str, int], PagePlan] = {}
         self.lock = subscribers.lock  # one lock: claims check campaign and subscriber atomically
+        self.crash_before_checkpoint = 0  # test hook: the next n checkpoints 'crash' the planner (WorkerCrash)
 
     def create(self, campaign: Campaign) -> Campaign:
         with self.lock:
@@ -395,6 +397,9 @@ class FakeCampaigns:
             del self.rows[(campaign.shop_id, campaign.campaign_id)]
 
     def checkpoint_plan(self, shop_id: str, campaign_id: str, *, page: int, next_cursor: str | None, planned: int) -> bool:
+        if self.crash_before_checkpoint:
+            self.crash_before_checkpoint -= 1
+            raise WorkerCrash(f"planner crashed before checkpointing page {page}")
         with self.lock:
             c = self.get(shop_id, campaign_id)
             if c.plan_page != page or c.status is not CampaignStatus.IN_PROGRESS:
@@ -415,6 +420,10 @@ class FakeCampaigns:
                 c, status=CampaignStatus.COMPLETED, completed_at=at, version=c.version + 1
             )
             return True
+
+    def keep_page_plan(self, shop_id: str, campaign_id: str, plan: PagePlan, at: datetime) -> PagePlan:
+        with self.lock:
+            return self.plans.setdefault((shop_id, campaign_id, plan.page), plan)
 
     def add(self, shop_id: str, campaign_id: str, *, currency: str | None = None, **counters: int) -> None:
         """Move a campaign's counters and, with them, the shop's totals (as the adapters' transactions do)."""

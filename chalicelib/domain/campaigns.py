@@ -159,6 +159,19 @@ class Campaign:
         return replace(self, status=CampaignStatus.COMPLETED, completed_at=at, updated_at=at)
 
 
+@dataclass(frozen=True)
+class PagePlan:
+    """One planning page as it was first read: the recipients it queues and where the next page starts.
+
+    Kept before anything is queued, so a re-run of the page (a crash before the checkpoint, a duplicate job)
+    queues and counts exactly these recipients, whoever opted out or changed since. Counting a second read
+    while the first read's batches are already out let ``done`` pass ``planned`` early."""
+
+    page: int
+    phones: tuple[str, ...]
+    next_cursor: str | None
+
+
 def local_instant(wall: datetime, zone: str) -> datetime:
     """A naive store-local wall time as a UTC instant."""
     return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)

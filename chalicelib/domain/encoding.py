@@ -53,6 +53,8 @@ def measure(text: str) -> SmsShape:
         single, multi, encoding = UCS2_SINGLE, UCS2_MULTI, Encoding.UCS2
     if units <= single:
         parts = 1 if units else 0
+    elif units == len(text):
+        parts = -(-units // multi)  # every character one unit: nothing to keep together, plain division
     else:
         # An escape pair or a surrogate pair is never split across parts, so count part by part.
         parts = _count_parts(text, multi, encoding)
@@ -72,6 +74,17 @@ def _count_parts(text: str, per_part: int, encoding: Encoding) -> int:
     return parts
 
 
+def utf16_units(text: str) -> int:
+    """Length in UTF-16 code units (an emoji is two), counted by code point so a lone surrogate cannot crash it."""
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+
+
+def provider_length(text: str) -> int:
+    """Length as End User Messaging's 1,600-character limit may count it: UTF-16 units, never fewer than the
+    code points, so a body within it is within the limit whichever way the provider counts."""
+    return utf16_units(text)
+
+
 def fits(text: str, *, max_parts: int = MAX_PARTS) -> bool:
     """True when ``text`` is within the provider's character limit and ``max_parts`` parts."""
-    return len(text) <= MAX_CHARACTERS and measure(text).parts <= max_parts
+    return provider_length(text) <= MAX_CHARACTERS and measure(text).parts <= max_parts

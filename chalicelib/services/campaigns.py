@@ -24,7 +24,7 @@ from chalicelib.domain.media import INVALID_URL, StoredMedia
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.sending import SEND_LEASE
 from chalicelib.domain.shops import ShopSettings
-from chalicelib.domain.templates import check_fits, measure_worst_case, uses_discount_code, validate_template
+from chalicelib.domain.templates import check_fits, max_parts_for, measure_worst_case, uses_discount_code, validate_template
 from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.planning import start_campaign
@@ -332,6 +332,10 @@ class Preview:
     estimated_cost: pricing.Cost
     channel: str = "sms"  # "mms" when the campaign carries an image
     parts: int = 0  # billed parts per recipient: the text's SMS parts, or 1 for an MMS
+    # The most parts any one recipient's message can cost, whatever their name (accented or emoji names switch
+    # the text to UCS-2), and the cost if every recipient cost that: the send path never renders past it.
+    max_parts: int = 0
+    max_cost: pricing.Cost | None = None
 
 
 def preview(ports: Ports, shop_id: str, command: PreviewCampaign) -> Preview:
@@ -341,6 +345,13 @@ def preview(ports: Ports, shop_id: str, command: PreviewCampaign) -> Preview:
     mms = command.media_url is not None
     template = _message(ports, command.message, shop.settings, mms=mms, discount_code=_discount_code(command.discount_code))
     shape = measure_worst_case(
+        template,
+        shop.settings.shop_name,
+        opt_out_hint=shop.settings.opt_out_hint,
+        link_base=ports.link_base,
+        discount_code=command.discount_code,
+    )
+    max_parts = max_parts_for(
         template,
         shop.settings.shop_name,
         opt_out_hint=shop.settings.opt_out_hint,
@@ -369,4 +380,6 @@ def preview(ports: Ports, shop_id: str, command: PreviewCampaign) -> Preview:
         estimated_cost=pricing.estimate(regions, shape.parts, mms=mms),
         channel="mms" if mms else "sms",
         parts=1 if mms else shape.parts,
+        max_parts=1 if mms else max(max_parts, shape.parts),
+        max_cost=pricing.estimate(regions, max(max_parts, shape.parts), mms=mms),
     )

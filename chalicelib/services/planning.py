@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Literal
 
-from chalicelib.domain.campaigns import Campaign, CampaignStatus
+from chalicelib.domain.campaigns import Campaign, CampaignStatus, PagePlan
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.jobs import PlanPage, ReleaseWave, StartCampaign, start_schedule_name
 from chalicelib.domain.segments import matches
@@ -91,22 +91,33 @@ def plan_page(ports: Ports, job: PlanPage) -> None:
         # come back later rather than read from the wrong cursor. Replacing ourselves keeps one copy.
         ports.jobs.enqueue(job, delay_seconds=NOT_YET_DELAY_SECONDS)
         return
+    plan = _read_page(ports, campaign, job.page)
+    if plan.phones:
+        ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, plan.phones))
+    if plan.next_cursor is not None:
+        # Queue the next page before the checkpoint, so a crash in between can never stop the chain.
+        ports.jobs.enqueue(PlanPage(job.shop_id, job.campaign_id, job.page + 1))
+    ports.campaigns.checkpoint_plan(
+        job.shop_id, job.campaign_id, page=job.page, next_cursor=plan.next_cursor, planned=len(plan.phones)
+    )
+    if plan.next_cursor is None:
+        ports.campaigns.complete_if_done(job.shop_id, job.campaign_id, ports.clock.now())
+
+
+def _read_page(ports: Ports, campaign: Campaign, page_number: int) -> PagePlan:
+    """Read the page at the checkpoint and keep what it found before anything is queued: ``planned`` must count
+    exactly the recipients whose batches went out, and a second read (after a STOP, an edit, a deletion) may
+    find others. A re-run or a duplicate job gets the first read back (one conditional put on the usual path)."""
     assert campaign.started_at is not None and campaign.audience_rule is not None
-    page = ports.subscribers.page(job.shop_id, limit=PLAN_PAGE_SIZE, cursor=campaign.plan_cursor)
-    phones = [
+    page = ports.subscribers.page(campaign.shop_id, limit=PLAN_PAGE_SIZE, cursor=campaign.plan_cursor)
+    phones = tuple(
         s.phone
         for s in page.items
         # fixed at start: nobody who joined afterwards, the rule as it was when the campaign started
         if s.joined_at <= campaign.started_at and matches(campaign.audience_rule, s, campaign.started_at)
-    ]
-    if phones:
-        ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, phones))
-    if page.cursor is not None:
-        # Queue the next page before the checkpoint, so a crash in between can never stop the chain.
-        ports.jobs.enqueue(PlanPage(job.shop_id, job.campaign_id, job.page + 1))
-    ports.campaigns.checkpoint_plan(job.shop_id, job.campaign_id, page=job.page, next_cursor=page.cursor, planned=len(phones))
-    if page.cursor is None:
-        ports.campaigns.complete_if_done(job.shop_id, job.campaign_id, ports.clock.now())
+    )
+    read = PagePlan(page=page_number, phones=phones, next_cursor=page.cursor)
+    return ports.campaigns.keep_page_plan(campaign.shop_id, campaign.campaign_id, read, ports.clock.now())
 
 
 def batches(shop_id: str, campaign_id: str, phones: Sequence[str], attempt: int = 0) -> list[SendBatch]:

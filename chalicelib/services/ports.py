@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Generic, Protocol, TypeVar
 
 from chalicelib.domain.attribution import Attribution
-from chalicelib.domain.campaigns import Campaign, CampaignStats
+from chalicelib.domain.campaigns import Campaign, CampaignStats, PagePlan
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
@@ -234,6 +234,10 @@ class CampaignRepository(Protocol):
 
     def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
         """In Progress -> Completed when planning is done and every planned recipient has an outcome."""
+        ...
+
+    def keep_page_plan(self, shop_id: str, campaign_id: str, plan: PagePlan, at: datetime) -> PagePlan:
+        """Keep ``plan`` unless a plan for its page is kept already; the kept one either way (first read wins)."""
         ...
 
 

@@ -213,12 +213,17 @@ function editor(context, segments, campaign, refresh) {
       const p = await post("/campaigns/preview", request());
       if (ticket !== latest) return p;
       showFieldError(message, "");
-      stats.replaceChildren(
+      const facts = [
         el("span", { "data-preview": "characters" }, `${number(p.characters)} characters`),
         el("span", { "data-preview": "encoding" }, p.encoding),
         el("span", { "data-preview": "parts" }, `${p.parts} ${p.parts === 1 ? "part" : "parts"}${p.channel === "mms" ? " (MMS)" : ""}`),
         el("span", { "data-preview": "cost" }, `Estimated cost ${money(p.estimated_cost)}`),
-      );
+      ];
+      if (p.max_parts > p.parts) {
+        // An accented or emoji name turns the text to UCS-2 (70 characters a part, not 160): the true maximum.
+        facts.push(el("span", { "data-preview": "max-parts" }, `up to ${p.max_parts} parts (${money(p.max_cost)}) with accented or emoji names`));
+      }
+      stats.replaceChildren(...facts);
       recipients.textContent = `${number(p.recipients)} recipients`;
       return p;
     } catch (exc) {
@@ -274,8 +279,8 @@ function preflight(p, sendAt, tz) {
     ["Sends", sendAt === "now" ? "Now" : `${sendAt.replace("T", " ")} (${tz})`],
     ["Held back by quiet hours", p.deferred ? `${number(p.deferred)}, sent when their quiet hours end` : "None"],
     ...waves.map((w) => [`${number(w.recipients)} go at`, when(w.release_at, tz)]),
-    ["Parts per message", `${p.parts} (${p.encoding})`],
-    ["Estimated cost", money(p.estimated_cost)],
+    ["Parts per message", `${p.parts} (${p.encoding})${p.max_parts > p.parts ? `, up to ${p.max_parts} with accented or emoji names` : ""}`],
+    ["Estimated cost", `${money(p.estimated_cost)}${p.max_parts > p.parts ? `, at most ${money(p.max_cost)}` : ""}`],
   ];
   return new Promise((resolve) => {
     let answer = false;

@@ -207,6 +207,19 @@ class TestPreview:
         assert p["waves"][0]["release_at"] == "2026-11-21T14:00:00Z"  # 09:00 New York
         assert p["estimated_cost"]["currency"] == "USD" and p["estimated_cost"]["parts"] == 3
 
+    def test_preview_states_the_most_any_name_can_cost(self, api: Api) -> None:
+        # 94 GSM characters with a 20-letter plain name: one part; an accented or emoji name turns the text to
+        # UCS-2 (67 a part), so the true maximum is two parts, and the cost at that maximum is stated beside.
+        for phone in ("+12125551001", "+12125551002"):
+            api.call("POST", "/subscribers", body={"phone": phone})
+        message = "Hi {first_name|there}! Big autumn sale on every jacket and boot in store, this weekend only."
+        response = api.call("POST", "/campaigns/preview", body={"message": message, "segment_id": "all"})
+        assert response.status_code == 200
+        p = body(response)
+        assert (p["encoding"], p["parts"], p["max_parts"]) == ("GSM-7", 1, 2)
+        assert p["estimated_cost"]["parts"] == 2 and p["max_cost"]["parts"] == 4
+        assert p["max_cost"]["amount"] == 2 * p["estimated_cost"]["amount"]
+
     def test_preview_refuses_bad_input(self, api: Api) -> None:
         assert api.call("POST", "/campaigns/preview", body={"message": "", "segment_id": "all"}).status_code == 400
         assert api.call("POST", "/campaigns/preview", body={"message": "hi", "segment_id": "zzz"}).status_code == 400

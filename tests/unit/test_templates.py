@@ -38,7 +38,7 @@ def _refused(text: object) -> InvalidInput:
         "Hi {first_name|there}!",
         "Dear {name|customer}",
         "{ first_name | there }",
-        "{first_name|}",  # an empty fallback: the word just disappears
+        "Hi {first_name|}",  # an empty fallback: the word just disappears
         "{first_name|" + "x" * 30 + "}",
         "x" * MAX_MESSAGE_CHARACTERS,
         "No placeholders at all",
@@ -50,6 +50,12 @@ def test_valid_templates_are_returned_unchanged(text: str) -> None:
 
 @pytest.mark.parametrize("text", [None, 5, ["Hi"], b"Hi", "", "   ", "\n\t"])
 def test_empty_or_non_text_is_refused(text: object) -> None:
+    assert _refused(text).code == "invalid_message"
+
+
+@pytest.mark.parametrize("text", ["{first_name}", "{name|}", " {first_name|  } {name} ", "{first_name|\n}"])
+def test_a_message_that_is_only_a_name_is_refused(text: str) -> None:
+    # A subscriber without a name would get a blank body, which the provider refuses.
     assert _refused(text).code == "invalid_message"
 
 

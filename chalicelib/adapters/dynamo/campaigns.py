@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import Attribute
@@ -28,9 +28,9 @@ from chalicelib.adapters.dynamo._transactions import (
 from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.keys import utc
-from chalicelib.adapters.dynamo.tables import CampaignRow
+from chalicelib.adapters.dynamo.tables import CampaignRow, DedupeRow
 from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals, stats_of
-from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
+from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus, PagePlan
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
 from chalicelib.services.ports import Page
 
@@ -39,6 +39,21 @@ from chalicelib.services.ports import Page
 # Campaign or a checkpoint can meet one. Nothing was written, so a few quick retries are safe.
 _TRANSACTION_CONFLICT = "TransactionConflictException"
 _CAMPAIGN_CURSOR_KEYS = {"shop_id", "campaign_id"}
+# A page's kept plan matters while a copy of its page job may still arrive: SQS keeps a message (or its DLQ
+# copy, for a redrive) at most 14 days. It holds phone numbers: shop/redact deletes it, and a customers/redact
+# is answered by its expiry (TTL deletes within days of it), inside the 30 days Shopify allows.
+PAGE_PLAN_PREFIX = "plan#"
+PAGE_PLAN_TTL = timedelta(days=14)
+
+
+def plan_key(shop_id: str, campaign_id: str, page: int) -> str:
+    """The dedupe key of a planning page's kept plan (it starts with the shop, so a shop's erasure finds it)."""
+    return f"{PAGE_PLAN_PREFIX}{shop_id}#{campaign_id}#{page}"
+
+
+def _plan_of(page: int, row: DedupeRow) -> PagePlan:
+    kept = row.receipt or {}
+    return PagePlan(page=page, phones=tuple(kept.get("phones") or ()), next_cursor=kept.get("next_cursor"))
 
 
 def _not_found(campaign_id: str) -> NotFound:
@@ -259,6 +274,27 @@ class DynamoCampaignRepository:
     def totals(self, shop_id: str) -> CampaignStats:
         """The shop's totals over every campaign: one read of the maintained aggregate."""
         return read_totals(shop_id)
+
+    def page_plan(self, shop_id: str, campaign_id: str, page: int) -> PagePlan | None:
+        """The plan kept for planning page ``page``, if one was (strongly consistent)."""
+        try:
+            row = DedupeRow.get(plan_key(shop_id, campaign_id, page), consistent_read=True)
+        except DedupeRow.DoesNotExist:
+            return None
+        return _plan_of(page, row)
+
+    def keep_page_plan(self, shop_id: str, campaign_id: str, plan: PagePlan, at: datetime) -> PagePlan:
+        """Keep ``plan`` unless a plan for its page is kept already (one conditional put); the kept one either way."""
+        key = plan_key(shop_id, campaign_id, plan.page)
+        row = DedupeRow(
+            key,
+            taken_at=utc(at),
+            receipt={"phones": list(plan.phones), "next_cursor": plan.next_cursor},
+            expires_at=int((utc(at) + PAGE_PLAN_TTL).timestamp()),
+        )
+        if save_new(row, DedupeRow.key.does_not_exist()):
+            return plan
+        return _plan_of(plan.page, DedupeRow.get(key, consistent_read=True))
 
     def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
         """In Progress -> Completed when planning is done and done >= planned, decided by DynamoDB on the

@@ -9,6 +9,7 @@ from typing import Any
 
 from pynamodb.models import Model
 
+from chalicelib.adapters.dynamo.campaigns import PAGE_PLAN_PREFIX
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.inbox import row_to_conversation, row_to_reply
 from chalicelib.adapters.dynamo.keys import campaign_of_ledger_key, ledger_key, ledger_keys, thread_key, utc, wave_key
@@ -238,7 +239,8 @@ class DynamoShopData:
         # Links are keyed by their code (opaque) and clicks by shop#phone of any recipient, erased or not.
         deleted += _delete_all(LinkRow.scan(LinkRow.shop_id == shop_id))
         deleted += _delete_all(ClickRow.scan(ClickRow.subscriber_key.startswith(f"{shop_id}#")))
-        for prefix in (ACCEPTED_PREFIX, DONE_PREFIX):  # webhook ids name the shop; other dedupe keys are opaque
+        # webhook ids and kept planning pages name the shop; other dedupe keys are opaque
+        for prefix in (ACCEPTED_PREFIX, DONE_PREFIX, PAGE_PLAN_PREFIX):
             deleted += _delete_all(DedupeRow.scan(DedupeRow.key.startswith(f"{prefix}{shop_id}#")))
         for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow):
             deleted += _delete_all(by_shop.query(shop_id))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from chalicelib.api.models.common import Body, Out, Paged, line, lines, partial, token
 from chalicelib.domain import campaigns as domain
+from chalicelib.domain import pricing
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.encoding import Encoding
 from chalicelib.domain.media import MAX_MEDIA_URL_LENGTH
@@ -205,18 +206,27 @@ class Cost(Out):
     currency: str
     parts: int
 
+    @classmethod
+    def of(cls, c: pricing.Cost) -> Cost:
+        """Converter from the domain's estimate."""
+        return cls(amount=c.amount, currency=c.currency, parts=c.parts)
+
 
 class Preview(Out):
-    """Size, audience, quiet-hours waves and estimated cost; ``parts`` is billed parts per recipient."""
+    """Size, audience, quiet-hours waves and estimated cost; ``parts`` is billed parts per recipient with a long
+    plain name, ``max_parts`` the most any recipient can cost whatever their name (an accented or emoji name
+    turns the text to UCS-2: 70 characters a part instead of 160), and ``max_cost`` the cost at that worst."""
 
     characters: int
     encoding: Encoding
     channel: Literal["sms", "mms"]
     parts: int
+    max_parts: int
     recipients: int
     deferred: int
     waves: list[Wave]
     estimated_cost: Cost
+    max_cost: Cost
 
     @classmethod
     def of(cls, p: service.Preview) -> Preview:
@@ -226,8 +236,10 @@ class Preview(Out):
             encoding=p.shape.encoding,
             channel="mms" if p.channel == "mms" else "sms",
             parts=p.parts,
+            max_parts=p.max_parts,
             recipients=p.recipients,
             deferred=p.deferred,
             waves=[Wave(release_at=w.release_at, recipients=w.recipients) for w in p.waves],
-            estimated_cost=Cost(amount=p.estimated_cost.amount, currency=p.estimated_cost.currency, parts=p.estimated_cost.parts),
+            estimated_cost=Cost.of(p.estimated_cost),
+            max_cost=Cost.of(p.max_cost or p.estimated_cost),
         )
