@@ -214,18 +214,22 @@ def _compose(
 ) -> list[Outgoing]:
     """Each recipient's message, rendered for them, its links shortened (stored before any claim, so no
     message can carry a code that does not resolve) and its parts counted."""
+    media_urls = (campaign.media_s3_uri,) if campaign.media_s3_uri else ()
+    # Bounded by the provider's limit and the parts the preview showed, whatever the name (links measured as
+    # the short links they become).
     bodies = [
         templates.render(
             campaign.message,
             templates.Personal(name=subscriber.name, shop_name=shop.settings.shop_name, discount_code=campaign.discount_code),
             opt_out_hint=shop.settings.opt_out_hint,
+            link_base=ports.link_base,
+            mms=bool(media_urls),
         )
         for subscriber, _ in sendable
     ]
     owners = [LinkOwner(shop.shop_id, subscriber.phone, campaign_id=campaign.campaign_id) for subscriber, _ in sendable]
     bodies = links.shorten_many(ports, list(zip(bodies, owners, strict=True)))
     # An MMS travels, is paced and is billed as one part whatever its text; an SMS as its text's parts.
-    media_urls = (campaign.media_s3_uri,) if campaign.media_s3_uri else ()
     # the merchant's link, which a browser can show; the s3:// copy is for the provider only
     shown_media = (campaign.media_url,) if media_urls and campaign.media_url else media_urls
     assert shop.settings.sender_number is not None
