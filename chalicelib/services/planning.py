@@ -16,13 +16,15 @@ from chalicelib.domain.campaigns import Campaign, CampaignStatus, PagePlan
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.jobs import PlanPage, ReleaseWave, StartCampaign, start_schedule_name
 from chalicelib.domain.segments import matches
-from chalicelib.domain.sending import SendBatch
+from chalicelib.domain.sending import GROUP_SIZE, SendBatch
 from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Ports
 
 PLAN_PAGE_SIZE = 200  # subscribers read per planning job (the store pages at most 200): well inside one Lambda run
-RECIPIENTS_PER_BATCH = 50  # phones per SQS message: one worker run sends them in sequence
+# Phones per SQS message: three full send groups, so the batch's reads (campaign, shop, subscribers, ledger rows,
+# contact windows: one call each, a batched read takes 100 keys) are shared by as many recipients as they can be.
+RECIPIENTS_PER_BATCH = 3 * GROUP_SIZE
 EARLY_TOLERANCE = timedelta(seconds=60)
 NOT_YET_DELAY_SECONDS = 30
 
