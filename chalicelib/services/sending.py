@@ -31,7 +31,7 @@ from chalicelib.domain.campaigns import Campaign, CampaignStatus
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.jobs import ReleaseWave, wave_schedule_name
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind, OutboundSms
-from chalicelib.domain.pacing import on_time
+from chalicelib.domain.pacing import epoch_ms, on_time, retry_ms
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.sending import (
     GROUP_SIZE,
@@ -302,7 +302,9 @@ def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outg
     throttled: list[str] = []
     number, limit = shop.settings.sender_number, shop.settings.mps
     waited = timedelta(0)
-    queue = list(outgoing)
+    granted_before = False
+    # Messages of one part count together: the pacer spaces a change of part count by half a window.
+    queue = sorted(outgoing, key=lambda o: o.parts)
     while queue:
         now = ports.clock.now()
         if report.deadline is not None and now >= report.deadline:
@@ -312,13 +314,15 @@ def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outg
         assert number is not None
         slots = ports.pacer.grant(number, limit, [o.parts for o in group])
         if not slots.at:
-            wait = slots.retry_after
+            # A worker granted before lets newcomers ask first (domain/pacing.py's asking order).
+            wait = timedelta(milliseconds=retry_ms(_ms_of(slots.retry_after), granted_before=granted_before))
             if waited + wait > MAX_PACING_WAIT or (report.deadline is not None and now + wait >= report.deadline):
                 report.requeued.extend(o.phone for o in queue)  # nothing claimed: they go back untouched
                 break
             ports.sleep(wait.total_seconds())
             waited += wait
             continue
+        granted_before = True
         granted, queue = group[: len(slots.at)], group[len(slots.at) :] + queue[GROUP_SIZE:]
         outcome = _send_group(ports, batch, list(zip(granted, slots.at, strict=True)), report)
         throttled.extend(outcome.throttled)
@@ -386,6 +390,8 @@ def _dispatch(ports: Ports, group: list[tuple[Outgoing, datetime]], lease_until:
 
     def one(item: tuple[Outgoing, datetime]) -> Delivered | None:
         o, slot = item
+        if slot > lease_until:
+            return None  # never sleep toward a slot the lease cannot reach (one handed out before a clock jump)
         wait = (slot - ports.clock.now()).total_seconds()
         if wait > 0:
             ports.sleep(wait)
@@ -403,7 +409,11 @@ def _dispatch(ports: Ports, group: list[tuple[Outgoing, datetime]], lease_until:
 
 
 def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
+    return epoch_ms(at)
+
+
+def _ms_of(span: timedelta) -> int:
+    return int(span.total_seconds() * 1000)
 
 
 def _settlement(batch: SendBatch, o: Outgoing, delivered: Delivered) -> Settlement:
