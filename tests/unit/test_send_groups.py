@@ -126,7 +126,9 @@ class TestLease:
         late = SEND_LEASE + timedelta(milliseconds=1)
         ports.pacer = ScriptedPacer(clock, [timedelta(0), timedelta(milliseconds=10), late, timedelta(0)])
         cid = start(ports)
+        began = clock.now()
         report = sending.send_batch(ports, SendBatch(SHOP, cid, tuple(audience)))
+        assert clock.now() - began < SEND_LEASE  # it did not even sleep toward the slot it could not use
         assert texts(ports)[:2] == audience[:2]
         # given back (absent again) and sent by a later group of the same batch, on a fresh slot and lease
         assert report.sent == 3 and sorted(texts(ports)) == sorted(audience)
