@@ -222,7 +222,7 @@ class Simulation:
 
     def run_until(self, done: Callable[[], bool], *, at_most: datetime) -> None:
         """Play Lambda and Scheduler until ``done()`` or the virtual clock reaches ``at_most``."""
-        while not done():
+        while not done() and self.clock.now() < at_most:
             for _name, fired in self.schedules.due(self.clock.now()):
                 self.queue.enqueue(fired)
             message = self.queue.due(jobs_first=self.jobs_first)

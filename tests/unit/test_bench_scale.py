@@ -35,3 +35,16 @@ def test_the_planner_keeps_the_sends_queue_bounded_and_the_sender_busy() -> None
     # ... and the queue never ran dry: done at the sender number's limit.
     assert (campaign.completed_at - START).total_seconds() <= audience / mps * 1.01
     assert sim.provider.fullest_second() <= mps
+
+
+def test_the_simulation_stops_at_its_horizon_while_work_remains() -> None:
+    sim = Simulation(10)
+    sim.shop(BIG_SHOP, BIG_SENDER)
+    sim.seed(BIG_SHOP, 3_000)
+    sim.send_now(BIG_SHOP)
+
+    sim.run_until(lambda: False, at_most=START + timedelta(seconds=60))
+
+    # One batch of 50 at 10 a second may run past the horizon, no more.
+    assert START + timedelta(seconds=60) <= sim.clock.now() <= START + timedelta(seconds=66)
+    assert 600 <= len(sim.provider.at_ms) <= 660
