@@ -65,6 +65,7 @@ from chalicelib.domain.sending import SendBatch
 from chalicelib.domain.subscribers import Source, Subscriber, SubscriberSearch, SubscriberStatus
 from chalicelib.services import campaigns, jobs, sending
 from chalicelib.services.campaigns import NewCampaign
+from chalicelib.services.planning import PLAN_PAGE_SIZE
 from chalicelib.services.ports import Page, Ports
 from chalicelib.services.shops import create_shop
 from tests.fakes import FakeSchedules, FrozenClock, fake_ports
@@ -587,7 +588,8 @@ def _lines(
     biggest = max(runs)
     cpu_run = runs[biggest]
     floor = biggest / mps
-    yield "## Scale on a virtual clock: 1,000,000 recipients, CPU and memory, first send, fairness" if markdown else "bench.scale"
+    title = f"Scale on a virtual clock: {biggest:,} recipients, CPU and memory, first send, fairness"
+    yield f"## {title}" if markdown else f"bench.scale: {title}"
     yield ""
     yield (
         "The real services (`create_campaign`, `jobs.run_job`, `sending.send_batch`) over the in-memory fakes "
@@ -685,7 +687,8 @@ def _lines(
         f"ahead: {(biggest - big_fair.started_after * mps) / mps:,.0f} s to the first send (computed, not run). Shops "
         "cannot share a sender number, so 'same number' is a second campaign of the big campaign's shop, to a "
         "100-subscriber segment spread through its audience: its planner reads every page of the shop's subscribers "
-        "to find them (zero virtual time here; about 5,000 queries in the deployment). 'Big campaign meanwhile' is its "
+        f"to find them (zero virtual time here; {biggest // PLAN_PAGE_SIZE:,} queries in the deployment). 'Big campaign "
+        "meanwhile' is its "
         "sends from pressing to Completed over that span, both ends included."
     )
     yield ""
