@@ -37,6 +37,7 @@ class ReleaseWave:
     campaign_id: str
     release_at: datetime
     cursor: str | None = None
+    released: int = 0  # recipients earlier pages of this wave queued: paces the rest (planning.release_wave)
     kind = "release"
 
 
@@ -66,6 +67,8 @@ def job_to_json(job: Job) -> dict[str, Any]:
     if isinstance(job, ReleaseWave):
         data["release_at"] = job.release_at.isoformat()
         data["cursor"] = job.cursor
+        if job.released:
+            data["released"] = job.released
     return data
 
 
@@ -93,8 +96,10 @@ def job_from_json(data: Any) -> Job:
         release_at = datetime.fromisoformat(str(data.get("release_at")))
         if release_at.tzinfo is None:
             raise ValueError("release_at must carry its offset")
-        cursor = data.get("cursor")
-        return ReleaseWave(shop_id, campaign_id, release_at, cursor if isinstance(cursor, str) else None)
+        cursor, released = data.get("cursor"), data.get("released")
+        # Only pacing hangs on the count, so a missing or odd one starts it from nought rather than dropping the wave.
+        released = released if isinstance(released, int) and not isinstance(released, bool) and released > 0 else 0
+        return ReleaseWave(shop_id, campaign_id, release_at, cursor if isinstance(cursor, str) else None, released)
     raise ValueError(f"unknown job kind {kind!r}")
 
 

@@ -4,15 +4,23 @@ Every step is a job that may be delivered twice or crash half-way; each one relo
 nothing when its work is done or gone (STYLE rule 5). Planning is resumable: the campaign row holds the
 checkpoint (page number and cursor), the audience is fixed at start (joined no later than the start, rule
 frozen), and send batches go out page by page so sending begins long before planning ends.
+
+Planning keeps pace with sending. All campaigns of all shops share one sends queue, so a planner that queued a
+million recipients at once would put a 100-recipient Send Now behind hours of someone else's work. Each page
+therefore queues the next one only when the campaign's queued recipients (planned, not yet settled, not waiting
+for quiet hours) are down to about PLAN_AHEAD of the sender number's sending; quiet-hours waves are released the
+same way. The delay is decided when a step queues the next one and a step always does its page when it runs, so
+a campaign whose sending makes no progress still plans on, at least a page per SQS's longest delay: never stalls.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
-from chalicelib.domain.campaigns import Campaign, CampaignStatus, PagePlan
+from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus, PagePlan
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.jobs import PlanPage, ReleaseWave, StartCampaign, start_schedule_name
 from chalicelib.domain.segments import matches
@@ -27,6 +35,11 @@ PLAN_PAGE_SIZE = 200  # subscribers read per planning job (the store pages at mo
 RECIPIENTS_PER_BATCH = 3 * GROUP_SIZE
 EARLY_TOLERANCE = timedelta(seconds=60)
 NOT_YET_DELAY_SECONDS = 30
+# How much of the sender number's sending a campaign may have queued ahead of its progress: enough that the
+# send workers never run dry between two planning steps (a step is a few hundred milliseconds), short enough
+# that another campaign's first batches wait seconds, not hours.
+PLAN_AHEAD = timedelta(seconds=45)
+MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest message delay
 
 
 def start_campaign(ports: Ports, shop_id: str, campaign_id: str, *, trigger: Literal["now", "schedule"]) -> Campaign:
@@ -97,8 +110,10 @@ def plan_page(ports: Ports, job: PlanPage) -> None:
     if plan.phones:
         ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, plan.phones))
     if plan.next_cursor is not None:
-        # Queue the next page before the checkpoint, so a crash in between can never stop the chain.
-        ports.jobs.enqueue(PlanPage(job.shop_id, job.campaign_id, job.page + 1))
+        # Queue the next page before the checkpoint, so a crash in between can never stop the chain; it comes
+        # when sending has caught up with what is queued now (this page included).
+        delay = plan_ahead_delay(queued(campaign.stats, len(plan.phones)), ports.shops.get(job.shop_id).settings.mps)
+        ports.jobs.enqueue(PlanPage(job.shop_id, job.campaign_id, job.page + 1), delay_seconds=delay)
     ports.campaigns.checkpoint_plan(
         job.shop_id, job.campaign_id, page=job.page, next_cursor=plan.next_cursor, planned=len(plan.phones)
     )
@@ -122,6 +137,28 @@ def _read_page(ports: Ports, campaign: Campaign, page_number: int) -> PagePlan:
     return ports.campaigns.keep_page_plan(campaign.shop_id, campaign.campaign_id, read, ports.clock.now())
 
 
+def queued(stats: CampaignStats, planning: int = 0) -> int:
+    """Recipients of a campaign on the sends queue or being sent: planned (plus ``planning`` about to be),
+    neither settled nor waiting for quiet hours.
+
+    The deferred counter never goes down, so once a quiet-hours wave has been sent its recipients count as both
+    deferred and settled and this reads low by that many: the planner may run ahead by up to the waves' size.
+    Reading low is the safe side, it can cost fairness but never progress."""
+    return max(stats.planned + planning - stats.done - stats.deferred, 0)
+
+
+def plan_ahead_delay(queued_recipients: int, mps: int) -> int:
+    """Seconds to hold the next planning step so that at most about PLAN_AHEAD of sending stays queued.
+
+    The sender number sends ``mps`` parts a second and a message is at least one part, so ``mps`` recipients a
+    second is the fastest the queue can drain: waiting for the excess at that rate never lets it run dry."""
+    rate = max(mps, 1)
+    excess = queued_recipients - PLAN_AHEAD.total_seconds() * rate
+    if excess <= 0:
+        return 0
+    return min(math.ceil(excess / rate), MAX_QUEUE_DELAY_SECONDS)
+
+
 def batches(shop_id: str, campaign_id: str, phones: Sequence[str], attempt: int = 0) -> list[SendBatch]:
     """Phones packed into send batches."""
     return [
@@ -143,4 +180,16 @@ def release_wave(ports: Ports, job: ReleaseWave) -> None:
     if page.items:
         ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, list(page.items)))
     if page.cursor is not None:
-        ports.jobs.enqueue(ReleaseWave(job.shop_id, job.campaign_id, job.release_at, page.cursor))
+        released = job.released + len(page.items)
+        mps = ports.shops.get(job.shop_id).settings.mps
+        backlog = queued(campaign.stats) + wave_queued(released, job.release_at, ports.clock.now(), mps)
+        next_page = ReleaseWave(job.shop_id, job.campaign_id, job.release_at, page.cursor, released)
+        ports.jobs.enqueue(next_page, delay_seconds=plan_ahead_delay(backlog, mps))
+
+
+def wave_queued(released: int, release_at: datetime, now: datetime, mps: int) -> int:
+    """Recipients of a quiet-hours wave still queued, at best: ``released`` so far, less what the sender number
+    could have sent since the wave opened. The campaign's counters cannot tell (a released recipient was counted
+    deferred), so the wave paces itself on time; a clock that moved back counts as no time gone."""
+    elapsed = max((now - release_at).total_seconds(), 0.0)
+    return max(released - int(elapsed * max(mps, 1)), 0)
