@@ -47,8 +47,8 @@ class OutboundSms:
     media_urls: tuple[str, ...] = ()
     campaign_id: str | None = None
     dedupe_key: str | None = None  # the ledger key that was claimed before sending
-    # True only for a campaign message whose group claim checked, in the same transaction as the claim and at
-    # most SEND_LEASE ago, that the subscriber is active: the consent guard need not read them again.
+    # True only for a campaign message whose subscriber was read active (strongly consistent) just before its
+    # group's claim, at most SEND_LEASE ago: the consent guard need not read them again.
     consent_claimed: bool = False
 
 

@@ -21,9 +21,10 @@ from chalicelib.domain.messages import ConversationMessage
 # pacer's first-slot wait and horizon (about a second each) plus the claim's own latency.
 SEND_LEASE = timedelta(seconds=3)
 # The most recipients one claim (and one outcome) transaction covers: DynamoDB takes 100 items per
-# TransactWriteItems and a claim writes three per recipient (ledger row, subscriber check, contact window)
-# plus the campaign's status check. A crash costs at most this many recipients as "interrupted".
-GROUP_SIZE = 33
+# TransactWriteItems; a claim writes two per recipient (ledger row, contact window) plus the campaign's status
+# check, an outcome two (ledger row, thread line) plus the campaign's and the shop's counters. A crash costs at
+# most this many recipients as "interrupted".
+GROUP_SIZE = 49
 # Campaign messages remembered per subscriber for the frequency cap: longer than any cap a merchant can set.
 CONTACT_MEMORY = timedelta(days=100)
 
@@ -105,7 +106,6 @@ class ClaimRefusal(str, Enum):
     """Why one recipient of a group was not claimed."""
 
     CAMPAIGN_NOT_RUNNING = "campaign_not_running"  # the whole group: the campaign ended before the claim
-    NOT_SUBSCRIBED = "not_subscribed"  # not active at the instant of the claim
     TAKEN = "taken"  # another delivery claimed or settled it first
     CONTACTS_CHANGED = "contacts_changed"  # another campaign messaged them since we read: decide again later
 

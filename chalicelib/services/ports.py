@@ -259,10 +259,11 @@ class SendLedger(Protocol):
         ...
 
     def claim(self, shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime) -> GroupClaim:
-        """Atomically per recipient, with the campaign still In Progress: the subscriber is active, the row is
-        still where the worker saw it (absent or deferred) and the contact window unchanged -> claimed, and the
-        window gains this message. This is what makes End Campaign, STOP and the frequency cap hold against
-        in-flight workers. Recipients whose condition failed are refused with the reason; the rest are claimed."""
+        """Atomically per recipient, with the campaign still In Progress: the row is still where the worker saw
+        it (absent or deferred) and the contact window unchanged -> claimed, and the window gains this message.
+        This is what makes End Campaign and the frequency cap hold against in-flight workers (consent is read
+        by the caller just before). Recipients whose condition failed are refused with the reason; the rest are
+        claimed."""
         ...
 
     def settle(

@@ -41,6 +41,7 @@ from chalicelib.domain.sending import (
     ContactWindow,
     Deferral,
     FailReason,
+    GroupClaim,
     LedgerEntry,
     Release,
     SendBatch,
@@ -303,6 +304,7 @@ def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outg
     number, limit = shop.settings.sender_number, shop.settings.mps
     waited = timedelta(0)
     granted_before = False
+    first = True  # the batch's own subscriber read is the first group's consent check
     # Messages of one part count together: the pacer spaces a change of part count by half a window.
     queue = sorted(outgoing, key=lambda o: o.parts)
     while queue:
@@ -324,7 +326,8 @@ def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outg
             continue
         granted_before = True
         granted, queue = group[: len(slots.at)], group[len(slots.at) :] + queue[GROUP_SIZE:]
-        outcome = _send_group(ports, batch, list(zip(granted, slots.at, strict=True)), report)
+        outcome = _send_group(ports, batch, list(zip(granted, slots.at, strict=True)), report, read_consent=not first)
+        first = False
         throttled.extend(outcome.throttled)
         queue = list(outcome.again) + queue
         if outcome.stopped:
@@ -342,24 +345,37 @@ class GroupOutcome:
     stopped: bool = False
 
 
-def _send_group(ports: Ports, batch: SendBatch, group: list[tuple[Outgoing, datetime]], report: BatchReport) -> GroupOutcome:
+def _send_group(
+    ports: Ports, batch: SendBatch, group: list[tuple[Outgoing, datetime]], report: BatchReport, *, read_consent: bool
+) -> GroupOutcome:
     outcome = GroupOutcome()
+    settlements: list[Settlement] = []
+    if read_consent:
+        # Consent as it is now, strongly consistent, right before the claim (the batch's own read is fresh only
+        # for its first group): a STOP that landed since is skipped here, one after is refused by the provider.
+        active = ports.subscribers.get_many(batch.shop_id, [o.phone for o, _ in group])
+        stopped = [o for o, _ in group if (s := active.get(o.phone)) is None or s.status is not SubscriberStatus.ACTIVE]
+        for o in stopped:
+            entry = LedgerEntry(
+                batch.shop_id,
+                batch.campaign_id,
+                o.phone,
+                SendState.SKIPPED,
+                ports.clock.now(),
+                reason=SkipReason.NOT_SUBSCRIBED.value,
+            )
+            settlements.append(Settlement(entry, o.previous))
+        group = [(o, slot) for o, slot in group if o not in stopped]
     claimed_at = ports.clock.now()
     lease_until = claimed_at + SEND_LEASE
     claims = [Claim(o.phone, o.previous, o.window) for o, _ in group]
-    claim = ports.ledger.claim(batch.shop_id, batch.campaign_id, claims, claimed_at)
+    claim = ports.ledger.claim(batch.shop_id, batch.campaign_id, claims, claimed_at) if claims else GroupClaim((), {})
     if not claim.campaign_running:
         outcome.stopped = True
         return outcome
-    settlements: list[Settlement] = []
     for o, _ in group:
         refusal = claim.refused.get(o.phone)
-        if refusal is ClaimRefusal.NOT_SUBSCRIBED:
-            entry = LedgerEntry(
-                batch.shop_id, batch.campaign_id, o.phone, SendState.SKIPPED, claimed_at, reason=SkipReason.NOT_SUBSCRIBED.value
-            )
-            settlements.append(Settlement(entry, o.previous))
-        elif refusal is ClaimRefusal.TAKEN:
+        if refusal is ClaimRefusal.TAKEN:
             report.already_done += 1
         elif refusal is ClaimRefusal.CONTACTS_CHANGED:
             # Another campaign messaged them since we read: decide again (the cap may now skip them).

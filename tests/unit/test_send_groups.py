@@ -9,6 +9,7 @@ from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.pacing import Slots
 from chalicelib.domain.sending import GROUP_SIZE, SEND_LEASE, Claim, ContactWindow, GroupClaim, SendBatch, SendState
 from chalicelib.domain.shops import FrequencyCap
+from chalicelib.domain.subscribers import SubscriberStatus
 from chalicelib.services import campaigns, sending, subscribers
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
@@ -179,6 +180,26 @@ class TestLease:
         assert report.stopped and len(texts(ports)) <= GROUP_SIZE
         assert all(p not in texts(ports) for p in audience[GROUP_SIZE:])
         assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
+
+
+class TestConsentPerGroup:
+    def test_a_stop_while_an_earlier_group_sends_is_skipped_in_a_later_group(self) -> None:
+        ports = make_ports()
+        audience = phones(GROUP_SIZE + 3)
+        add(ports, audience)
+        cid = start(ports)
+        late_stopper = audience[-1]
+
+        def stop_once(_: object) -> None:
+            current = ports.subscribers.get(SHOP, late_stopper)
+            if current is not None and current.status is SubscriberStatus.ACTIVE:
+                subscribers.opt_out(ports, SHOP, late_stopper, source=subscribers.ConsentSource.MERCHANT, text="x")
+
+        sms(ports).on_send = stop_once
+        report = sending.send_batch(ports, SendBatch(SHOP, cid, tuple(audience)))
+        assert late_stopper not in texts(ports) and report.sent == len(audience) - 1
+        entry = ledger(ports).rows[(SHOP, cid, late_stopper)]
+        assert (entry.state, entry.reason) == (SendState.SKIPPED, "not_subscribed")
 
 
 class TestFrequencyCapAcrossCampaigns:

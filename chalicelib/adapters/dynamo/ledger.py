@@ -2,9 +2,11 @@
 
 A campaign's recipients move in groups (see services/sending.py), and each step of a group is ONE
 TransactWriteItems carrying the conditions that make it safe:
-- claim: the campaign is still In Progress (End Campaign holds); per recipient the subscriber is still
-  active (STOP holds), the ledger row is still where the worker saw it (no second claim) and the contact
-  window is unchanged (two campaigns cannot both squeeze under the frequency cap) -> claimed;
+- claim: the campaign is still In Progress (End Campaign holds); per recipient the ledger row is still where
+  the worker saw it (no second claim) and the contact window is unchanged (two campaigns cannot both squeeze
+  under the frequency cap) -> claimed. Consent is not a condition here: a shop's subscribers share one partition
+  key, which a condition check per recipient (a write) would run far past 1,000 WCU/s; the send path reads the
+  group's subscribers strongly consistently just before its claim instead (services/sending.py);
 - settle: each row moves from the state the worker saw to its outcome, the campaign's counters and the shop's
   totals grow by the group's sums, and sent messages' thread lines are written, so an outcome is counted
   exactly once however often it is recorded;
@@ -29,7 +31,7 @@ from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
 from chalicelib.adapters.dynamo.keys import ledger_key, ledger_keys, thread_key, utc, wave_key, wave_keys
 from chalicelib.adapters.dynamo.subscribers import message_to_row
-from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow, SubscriberRow
+from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.errors import InvalidInput
@@ -45,7 +47,6 @@ from chalicelib.domain.sending import (
     SendState,
     Settlement,
 )
-from chalicelib.domain.subscribers import SubscriberStatus
 from chalicelib.services.ports import Page
 
 # A wave entry is only a pointer to its ledger row; keep it a while after its release for inspection.
@@ -57,7 +58,6 @@ _CONTACT_SORT_KEY = "window"
 # A claim's failed conditions in the order they decide a recipient's refusal (as FakeLedger decides it).
 _REFUSALS = (
     ("ledger", ClaimRefusal.TAKEN),
-    ("subscriber", ClaimRefusal.NOT_SUBSCRIBED),
     ("contact", ClaimRefusal.CONTACTS_CHANGED),
 )
 
@@ -136,12 +136,12 @@ class DynamoSendLedger:
     # --- claim -----------------------------------------------------------------------------------------
 
     def claim(self, shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime) -> GroupClaim:
-        """Claim a group in as few transactions as DynamoDB allows (three items per recipient); a recipient
-        whose condition fails is left out with its reason and the others are claimed."""
+        """Claim a group in as few transactions as DynamoDB allows (two items per recipient); a recipient whose
+        condition fails is left out with its reason and the others are claimed."""
         unique = list({claim.phone: claim for claim in claims}.values())
         claimed: list[str] = []
         refused: dict[str, ClaimRefusal] = {}
-        for piece in _pieces(unique, (MAX_TRANSACTION_ITEMS - 1) // 3):
+        for piece in _pieces(unique, (MAX_TRANSACTION_ITEMS - 1) // 2):
             pending = list(piece)
             while pending:
                 failed = self._commit(
@@ -156,9 +156,8 @@ class DynamoSendLedger:
                         {claim.phone: ClaimRefusal.CAMPAIGN_NOT_RUNNING for claim in unique if claim.phone not in claimed}
                     )
                     return GroupClaim(tuple(claimed), refused)
-                # Several conditions of one recipient may fail at once; the reason must not depend on set order.
-                # The ledger first: a recipient someone else holds is theirs, whatever else changed. Then STOP:
-                # a stopped number is skipped, not decided again because another campaign messaged it.
+                # Both conditions of one recipient may fail at once; the reason must not depend on set order.
+                # The ledger first: a recipient someone else holds is theirs, whatever else changed.
                 for kind, reason in _REFUSALS:
                     for label in sorted(failed):
                         if label.partition(":")[0] == kind:
@@ -175,13 +174,6 @@ class DynamoSendLedger:
         )
         for claim in claims:
             phone = claim.phone
-            tx.condition_check(
-                f"subscriber:{phone}",
-                SubscriberRow,
-                shop_id,
-                SubscriberRow.status == SubscriberStatus.ACTIVE.value,
-                range_key=phone,
-            )
             tx.update(
                 f"ledger:{phone}",
                 _row(shop_id, campaign_id, phone),

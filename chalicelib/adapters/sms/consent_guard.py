@@ -35,8 +35,8 @@ class ConsentGuard:
         # Fail closed: only compliance texts (STOP confirmation, HELP answer, the opt-in confirmation
         # request) may reach a number that is not an active subscriber; any other kind, including one
         # added later, needs consent.
-        # A campaign group's claim checked consent atomically moments ago, for the whole group in one
-        # transaction; reading each subscriber again here would be the campaign's most expensive step. A STOP
+        # A campaign group's subscribers were read strongly consistently just before its claim, at most the
+        # claim's lease ago; reading each one again here would be the campaign's most expensive step. A STOP
         # that lands in between is refused by the provider's opt-out list, which every opt-out also updates.
         if sms.kind is MessageKind.CAMPAIGN and sms.consent_claimed:
             return self._provider.send(sms)
