@@ -168,9 +168,21 @@ def git(*args: str) -> str:
 
 def extract_baseline(into: Path) -> Path:
     """``BASELINE_COMMIT``'s tree in ``into``, sharing this tree's virtualenv."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["git", "archive", BASELINE_COMMIT], cwd=ROOT, capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     (into / ".venv").symlink_to((ROOT / ".venv").resolve(), target_is_directory=True)
+    return into
+
+
+def overlay_baseline(base_root: Path, into: Path) -> Path:
+    """A tree whose ``bench`` is this one's and whose engine (chalicelib, devstack, infra) is the baseline's, so this
+    tree's meter prices the baseline's writes: the baseline itself is never edited."""
+    into.mkdir()
+    (into / "bench").symlink_to(ROOT / "bench", target_is_directory=True)
+    for name in ("chalicelib", "devstack", "infra", ".chalice", ".venv"):
+        if (base_root / name).exists():
+            (into / name).symlink_to(base_root / name, target_is_directory=True)
     return into
 
 
@@ -267,7 +279,9 @@ def _per_recipient_key(key: str, phones: frozenset[str]) -> bool:
     return any(part in phones for part in key.replace("#", " ").replace("|", " ").split())
 
 
-def wcu_section(subscribers: int, current: Calls | str) -> tuple[str, bool]:
+def wcu_section(
+    subscribers: int, current: Calls | str, baseline: Calls | str, scenarios: dict[Scenario, Calls | str]
+) -> tuple[str, bool]:
     """Write units per recipient and the hottest partition keys scaled to 1,000 MPS and, on paper, 20,000 MPS."""
     title = "## Write units (WCU) per recipient and the hottest keys"
     rerun = f"Rerun: `{CALLS_COMMAND} --subscribers {subscribers} --mps {SHORT_CODE_MPS} --json` (the `wcu` field)"
@@ -295,15 +309,47 @@ def wcu_section(subscribers: int, current: Calls | str) -> tuple[str, bool]:
         f"{SCENARIOS[0].title.capitalize()} at {SCENARIOS[0].mps} MPS, this tree: "
         f"**{per(_units(wcu, ENGINE)):.2f} WCU per recipient** "
         f"(engine; the sandbox provider's outbox adds {per(_units(wcu, SANDBOX)):.2f}, not in AWS).",
-        "The baseline's `--json` carries no write requests, so it has no WCU figure here.",
+        "The baseline's own `--json` carries no write requests: its column is the baseline's engine (chalicelib,",
+        "devstack, infra at the baseline commit) run under this tree's `bench.campaign_calls`, so the same meter prices",
+        "both; its calls are checked equal to the baseline's own count.",
         "",
-        "| operation | action | table | WCU per recipient |",
-        "|---|---|---|---:|",
     ]
-    for key, n in sorted(wcu["units"].items(), key=lambda kv: (-kv[1], kv[0])):
-        who, operation, action, table = key.split(":", 3)
-        if who == ENGINE:
-            lines.append(f"| {operation} | {action} | {table} | {per(n):.2f} |")
+    base_wcu = baseline.data.get("wcu") if isinstance(baseline, Calls) else None
+    if base_wcu is None:
+        lines += [f"Baseline WCU not measured: {baseline if isinstance(baseline, str) else 'no wcu field'}", ""]
+    lines += ["| scenario | MPS | baseline WCU per recipient | this tree |", "|---|---|---:|---:|"]
+    for scenario, run in scenarios.items():
+        mine = f"{run.per(_units(run.data['wcu'], ENGINE)):.2f}" if isinstance(run, Calls) and "wcu" in run.data else "n/a"
+        theirs = "n/a"
+        if scenario == SCENARIOS[0] and base_wcu is not None and isinstance(baseline, Calls):
+            theirs = f"{baseline.per(_units(base_wcu, ENGINE)):.2f}"
+        lines.append(f"| {scenario.title} | {scenario.mps} | {theirs} | {mine} |")
+    lines += [
+        "",
+        f"By operation and table, {SCENARIOS[0].title} at {SCENARIOS[0].mps} MPS (WCU per recipient):",
+        "",
+        "| operation | action | table | baseline | this tree |",
+        "|---|---|---|---:|---:|",
+    ]
+    base_units = _engine_units(base_wcu)
+    mine_units = _engine_units(wcu)
+    for key in sorted(set(base_units) | set(mine_units), key=lambda k: (-(mine_units.get(k, 0) + base_units.get(k, 0)), k)):
+        operation, action, table = key
+        theirs = f"{baseline.per(base_units[key]):.2f}" if isinstance(baseline, Calls) and key in base_units else "n/a"
+        if isinstance(baseline, Calls) and base_wcu is not None and key not in base_units:
+            theirs = "0.00"
+        lines.append(f"| {operation} | {action} | {table} | {theirs} | {per(mine_units.get(key, 0)):.2f} |")
+    if isinstance(baseline, Calls) and base_wcu is not None:
+        lines += [
+            "",
+            "Baseline's hottest keys at 1,000 MPS:",
+            "",
+            "| table | partition key | WCU/s at 1,000 MPS |",
+            "|---|---|---:|",
+        ]
+        base_phones = frozenset(audience(baseline.recipients)) if baseline.recipients else frozenset()
+        hot = [(t, k, n) for t, k, n in base_wcu["partitions"].get(ENGINE, []) if not _per_recipient_key(k, base_phones)]
+        lines += [f"| {t} | `{k}` | {baseline.per(n) * HOT_MPS:,.0f} |" for t, k, n in hot[:5]]
     phones = frozenset(audience(current.recipients)) if current.recipients else frozenset()
     rows = wcu["partitions"].get(ENGINE, [])
     shared = [(t, k, n) for t, k, n in rows if not _per_recipient_key(k, phones)]
@@ -355,6 +401,15 @@ def wcu_section(subscribers: int, current: Calls | str) -> tuple[str, bool]:
     return "\n".join(lines), True
 
 
+def _engine_units(wcu: dict[str, Any] | None) -> dict[tuple[str, str, str], int]:
+    found: dict[tuple[str, str, str], int] = {}
+    for key, n in (wcu or {}).get("units", {}).items():
+        who, operation, action, table = key.split(":", 3)
+        if who == ENGINE:
+            found[(operation, action, table)] = int(n)
+    return found
+
+
 def _units(wcu: dict[str, Any], who: str) -> int:
     return sum(int(n) for key, n in wcu["units"].items() if key.split(":", 1)[0] == who)
 
@@ -374,17 +429,33 @@ def module_section(title: str, module: str, outcome: Outcome | None) -> tuple[st
     return text, True
 
 
+def baseline_priced(metered: Outcome, own: Calls | str) -> Calls | str:
+    """The baseline's engine under this tree's meter, if it ran and counted the calls the baseline counts itself."""
+    if metered.error is not None:
+        return f"the baseline's engine did not run under this tree's bench: {metered.error}"
+    try:
+        priced = Calls(last_json(metered.stdout))
+    except (ValueError, KeyError) as exc:
+        return f"unreadable output: {exc}"
+    if isinstance(own, Calls) and priced.count(ENGINE) != own.count(ENGINE):
+        return "under this tree's bench the baseline's engine made other calls than under its own: not comparable"
+    return priced
+
+
 def build(subscribers: int, out: Path, log: Callable[[str], None]) -> bool:
     """Run every bench, write the report; True if every section was produced (a missed target does not fail it)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="smscast-baseline-") as tmp, ThreadPoolExecutor(max_workers=2) as pool:
-        base_root = extract_baseline(Path(tmp))
+        base_root = extract_baseline(Path(tmp) / "baseline")
+        metered_base = overlay_baseline(base_root, Path(tmp) / "baseline-metered")
         jobs: dict[tuple[str, Scenario], Future[Outcome]] = {}
         for scenario in SCENARIOS:
             for side, root in (("this tree", ROOT), ("baseline", base_root)):
                 jobs[(side, scenario)] = pool.submit(
                     run_module, root, "bench.campaign_calls", [*scenario.args(subscribers), "--json"]
                 )
+        plain = SCENARIOS[0]
+        base_meter = pool.submit(run_module, metered_base, "bench.campaign_calls", [*plain.args(subscribers), "--json"])
         extra: dict[str, Future[Outcome] | None] = {}
         for module in ("bench.pacing", "bench.scale", "bench.inbound"):
             extra[module] = pool.submit(run_module, ROOT, module, ["--markdown"]) if find_spec(module) else None
@@ -401,9 +472,12 @@ def build(subscribers: int, out: Path, log: Callable[[str], None]) -> bool:
             return found
 
         current, baseline = calls("this tree"), calls("baseline")
+        metered = base_meter.result()
+        log(f"baseline under this tree's meter: campaign_calls {' '.join(plain.args(subscribers))} ({metered.seconds:.0f}s)")
+        base_wcu = baseline_priced(metered, baseline[plain])
         sections: list[tuple[str, bool]] = [
             calls_section(subscribers, baseline, current),
-            wcu_section(subscribers, current[SCENARIOS[0]]),
+            wcu_section(subscribers, current[plain], base_wcu, current),
         ]
         titles = {
             "bench.pacing": "Pacing at the provider",
