@@ -18,13 +18,14 @@ INFRA_TEST := tests/integration/test_infra_template.py
 # mypy refuses a folder without .py files and a missing app.py: check only what exists so far.
 TYPED_PATHS = $(wildcard app.py) $(foreach dir,chalicelib devstack infra bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
 
-.PHONY: help venv run test unit-and-integration lint typecheck unit integration e2e browser browser-tests infra infra-check clean distclean
+.PHONY: help venv run test unit-and-integration lint typecheck unit integration e2e browser browser-tests infra infra-check bench clean distclean
 
 help:
 	@echo "make run          start the local stack (devstack) on http://127.0.0.1:$${SMSCAST_PORT:-8000}"
 	@echo "make test         everything CI runs: lint, typecheck, infra-check, unit + integration, e2e, browser-tests"
 	@echo "make lint | typecheck | unit | integration | e2e | browser-tests | infra-check"
 	@echo "make browser      install Debian's chromium for the browser tests when it is missing"
+	@echo "make bench        run every benchmark (this tree beside the baseline commit) into docs/benchmarks.md"
 	@echo "make infra        re-render infra/resources.json from the models"
 	@echo "make clean        remove caches and local stack state (distclean: also .venv)"
 
@@ -81,6 +82,11 @@ browser:
 # Screenshots of every page land in tests/browser/screenshots/ (SMSCAST_SCREENSHOTS moves them).
 browser-tests: $(STAMP) browser
 	$(PYTEST) tests/browser
+
+# Every benchmark into docs/benchmarks.md, beside the per-recipient baseline commit run in the same go (bench/report.py).
+# Writes the whole report even when a bench is missing or fails, then exits non-zero.
+bench: $(STAMP)
+	$(BIN)/python -m bench.report
 
 infra: $(STAMP)
 	$(BIN)/python -m infra.template > infra/resources.json.tmp

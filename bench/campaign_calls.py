@@ -32,6 +32,7 @@ import boto3
 from botocore.client import BaseClient
 from moto import mock_aws
 
+from bench.wcu import Writes, scan_stored
 from chalicelib.adapters.dynamo.tables import ALL_TABLES, create_tables
 from chalicelib.adapters.resources import (
     CAMPAIGN_JOBS,
@@ -73,6 +74,9 @@ SEND_AT = datetime(2025, 3, 5, 18, 0, tzinfo=timezone.utc)
 QUIET_SEND_AT = datetime(2025, 3, 6, 2, 30, tzinfo=timezone.utc)
 DEFAULT_SUBSCRIBERS = 300
 DEFAULT_MPS = 20
+# Issue 10's targets: AWS calls per recipient including the send, and with half the audience deferred by quiet hours.
+TARGET_CALLS_PER_RECIPIENT = 1.25
+TARGET_CALLS_PER_RECIPIENT_QUIET = 1.5
 TIME_LIMIT_SECONDS = 600  # a stuck run fails loudly instead of spinning
 CHALICE_CONFIG = Path(__file__).resolve().parent.parent / ".chalice" / "config.json"
 
@@ -126,6 +130,11 @@ def deployed_timeout(function_name: str, config_path: Path = CHALICE_CONFIG) -> 
     return int(own.get("lambda_timeout", config.get("lambda_timeout", 60)))
 
 
+def base_name(table: str) -> str:
+    """A table by its name without the bench's prefix ("subscribers"), so figures read the same under any prefix."""
+    return table.removeprefix(f"{PREFIX}-")
+
+
 def tables_of(params: Mapping[str, Any]) -> set[str]:
     """The DynamoDB tables one request touches (single-item, batch and transaction requests)."""
     names: set[str] = set()
@@ -145,6 +154,7 @@ class CallMeter:
     calls: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (who, service, operation, tables)
     by_phase: Counter[str] = field(default_factory=Counter)
     harness: Counter[tuple[str, str]] = field(default_factory=Counter)
+    writes: Writes = field(default_factory=Writes)  # every counted item write, priced in WCU once the run ends
     current: str = SEEDING
 
     def record(self, service: str, operation: str, params: Mapping[str, Any]) -> None:
@@ -157,9 +167,11 @@ class CallMeter:
         tables = tables_of(params) if service == "dynamodb" else set()
         who = SANDBOX if tables and tables <= self.sandbox_tables else ENGINE
         # Tables by their base name ("subscribers", "send-ledger+campaigns"), so the figures read the same under any prefix.
-        target = "+".join(sorted({name.removeprefix(f"{PREFIX}-") for name in tables}))
+        target = "+".join(sorted({base_name(name) for name in tables}))
         self.calls[(who, service, operation, target)] += 1
         self.by_phase[self.current] += 1
+        if service == "dynamodb":
+            self.writes.record(who, operation, params, base_name)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -272,6 +284,7 @@ class Result:
     waves_fired: int
     failed_records: int  # records a worker reported as failed (they were delivered again)
     wall_seconds: float
+    writes: Writes = field(default_factory=Writes)  # item writes priced in WCU (see bench.wcu)
 
     def count(self, who: str | None = None) -> int:
         """Calls made by ``who`` (None: engine and sandbox provider together)."""
@@ -290,9 +303,15 @@ class Result:
         """Every counted call, the sandbox provider's included."""
         return self.count()
 
-    def per_recipient(self, calls: int) -> float:
+    def per_recipient(self, calls: float) -> float:
         """``calls`` divided by the audience."""
         return calls / self.recipients if self.recipients else 0.0
+
+    @property
+    def with_send_per_recipient(self) -> float:
+        """Calls per recipient in AWS: the engine's, plus one SendTextMessage per message sent (the sandbox
+        provider's own DynamoDB calls stand in for that send, so they are left out)."""
+        return self.per_recipient(self.count(ENGINE) + self.sent)
 
 
 @dataclass(frozen=True)
@@ -472,6 +491,9 @@ def run(options: Options) -> Result:
             with meter.phase(HARNESS):
                 final = ports.campaigns.get(SHOP, campaign.campaign_id)
                 outbox = SandboxProvider(clock).count_sent(campaign_id=campaign.campaign_id)
+                written = {write.table for write in meter.writes.writes}
+                schemas, sizes = scan_stored(session.client("dynamodb"), {name: f"{PREFIX}-{name}" for name in written})
+                meter.writes.settle(schemas, sizes)
         finally:
             use_container(None)
     stats = final.stats
@@ -491,7 +513,15 @@ def run(options: Options) -> Result:
         waves_fired=harness.waves_fired,
         failed_records=harness.failed_records,
         wall_seconds=time.monotonic() - started,
+        writes=meter.writes,
     )
+
+
+def calls_with_send_per_recipient(subscribers: int, mps: int, *, quiet_hours: bool = False) -> tuple[float, Result]:
+    """Calls per recipient including the send (engine calls + one SendTextMessage per message sent), and the run:
+    the figure the call-count guard test and ``make bench`` hold against the target."""
+    result = run(Options(subscribers=subscribers, mps=mps, quiet_hours=quiet_hours))
+    return result.with_send_per_recipient, result
 
 
 def render(result: Result) -> str:
@@ -511,6 +541,8 @@ def render(result: Result) -> str:
         f"  engine                          {engine:6d}   {per(engine):6.2f}",
         f"  sandbox provider                {sandbox:6d}   {per(sandbox):6.2f}",
         f"engine + End User Messaging (1 SendTextMessage per message sent)   {per(engine + result.sent):6.2f}",
+        f"write units (WCU, bench.wcu's model): engine {per(result.writes.total(ENGINE)):.2f} per recipient, "
+        f"sandbox provider {per(result.writes.total(SANDBOX)):.2f}",
     ]
     for who in (ENGINE, SANDBOX):
         lines += ["", f"{who}: per recipient, calls, operation [tables]"]
@@ -567,6 +599,7 @@ def as_json(result: Result) -> str:
             "total_calls": result.total_calls,
             "calls": {f"{who}:{svc}:{op}:{tables}": n for (who, svc, op, tables), n in sorted(result.calls.items())},
             "by_phase": dict(sorted(result.by_phase.items())),
+            "wcu": result.writes.as_dict(),
         },
         sort_keys=True,
     )

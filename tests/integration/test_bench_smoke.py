@@ -7,6 +7,7 @@ import io
 import pytest
 
 from bench.campaign_calls import ENGINE, SANDBOX, main
+from bench.inbound import main as inbound_main
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +48,27 @@ def test_deferral_and_duplicate_deliveries_still_send_each_recipient_once() -> N
     # Every message was delivered a second time, and those deliveries cost calls but sent nothing.
     assert result.deliveries["campaign_sends (2nd delivery)"] == result.deliveries["campaign_sends"] > 0
     assert result.by_phase["campaign_sends (2nd delivery)"] > 0
+
+
+def test_inbound_texts_are_handled_and_each_message_id_is_stored_once() -> None:
+    out = io.StringIO()
+
+    result = inbound_main(["--messages", "20", "--markdown"], out=out)
+
+    assert result.delivered == 20 and result.unique == 16  # every fifth delivery repeats the text before it
+    assert result.kinds["duplicate"] == 4 and result.kinds["STOP"] == 2 and result.kinds["HELP"] == 2
+    assert result.stored_once and result.stored_lines == result.unique
+    assert 1 <= result.opted_out <= result.kinds["STOP"]
+    assert result.count(ENGINE) > 0 and result.count(SANDBOX) > 0
+    assert "each stored once" in out.getvalue() and "python -m bench.inbound" in out.getvalue()
+
+
+def test_a_campaign_run_prices_its_writes_in_wcu() -> None:
+    result = main(["--subscribers", "10", "--mps", "100"], out=io.StringIO())
+
+    writes = result.writes
+    assert writes.total(ENGINE) > 0 and writes.total(SANDBOX) > 0
+    # Every recipient's claim is a transaction of several items, each at least 2 units.
+    assert writes.total(ENGINE) >= 2 * 2 * result.recipients
+    (table, key, units), *_ = writes.hottest(ENGINE, 1)
+    assert units >= 2 * result.recipients and table and key
