@@ -30,9 +30,9 @@ from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Ports
 
 PLAN_PAGE_SIZE = 200  # subscribers read per planning job (the store pages at most 200): well inside one Lambda run
-# Phones per SQS message: three full send groups, so the batch's reads (campaign, shop, subscribers, ledger rows,
-# contact windows: one call each, a batched read takes 100 keys) are shared by as many recipients as they can be.
-RECIPIENTS_PER_BATCH = 3 * GROUP_SIZE
+# Phones per SQS message: two full send groups, so the batch's reads (campaign, shop, subscribers, ledger rows,
+# contact windows: one call each while a batched read's 100 keys hold them) serve as many recipients as they can.
+RECIPIENTS_PER_BATCH = 2 * GROUP_SIZE
 EARLY_TOLERANCE = timedelta(seconds=60)
 NOT_YET_DELAY_SECONDS = 30
 # How much of the sender number's sending a campaign may have queued ahead of its progress: enough that the

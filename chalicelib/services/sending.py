@@ -153,17 +153,44 @@ class Outgoing:
 # --- the batch -------------------------------------------------------------------------------------------
 
 
-def send_batch(ports: Ports, batch: SendBatch, *, deadline: datetime | None = None) -> BatchReport:
-    """Send one batch; safe under redelivery. ``deadline`` bounds the run (Lambda's remaining time)."""
+@dataclass
+class Invocation:
+    """The campaigns and shops one worker invocation has read, shared by the batches it is handed (up to the
+    event source mapping's batch size). Nothing goes stale that matters: every group's claim checks the campaign
+    is still In Progress, and a shop's settings are as fresh as they were for a batch that runs this long."""
+
+    campaigns: dict[tuple[str, str], Campaign] = field(default_factory=dict)
+    shops: dict[str, Shop] = field(default_factory=dict)
+
+    def campaign(self, ports: Ports, shop_id: str, campaign_id: str) -> Campaign:
+        """The campaign, read once per invocation (NotFound as the repository raises it)."""
+        key = (shop_id, campaign_id)
+        if key not in self.campaigns:
+            self.campaigns[key] = ports.campaigns.get(shop_id, campaign_id)
+        return self.campaigns[key]
+
+    def shop(self, ports: Ports, shop_id: str) -> Shop:
+        """The shop, read once per invocation."""
+        if shop_id not in self.shops:
+            self.shops[shop_id] = ports.shops.get(shop_id)
+        return self.shops[shop_id]
+
+
+def send_batch(
+    ports: Ports, batch: SendBatch, *, deadline: datetime | None = None, invocation: Invocation | None = None
+) -> BatchReport:
+    """Send one batch; safe under redelivery. ``deadline`` bounds the run (Lambda's remaining time);
+    ``invocation`` shares the campaign and shop reads with the other batches of the same invocation."""
     report = BatchReport(deadline=deadline)
+    invocation = invocation or Invocation()
     try:
-        campaign = ports.campaigns.get(batch.shop_id, batch.campaign_id)
+        campaign = invocation.campaign(ports, batch.shop_id, batch.campaign_id)
     except NotFound:
         return report
     if campaign.status is not CampaignStatus.IN_PROGRESS:
         report.stopped = True
         return report
-    shop = ports.shops.get(batch.shop_id)
+    shop = invocation.shop(ports, batch.shop_id)
     if not shop.installed:
         # app/uninstalled ends the campaign too; this stops a batch read just before that landed.
         report.stopped = True

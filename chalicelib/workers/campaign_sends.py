@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalicelib.composition import container
 from chalicelib.domain.sending import SendBatch
 from chalicelib.observability import correlate, logger, tracer
-from chalicelib.services.sending import send_batch
+from chalicelib.services.sending import Invocation, send_batch
 
 processor = BatchProcessor(event_type=EventType.SQS)
 # Stop starting new sends this long before Lambda's timeout, so the rest is handed back cleanly.
@@ -28,7 +28,8 @@ def _deadline(context: Any) -> Any:
 
 
 def make_record_handler(context: Any) -> Any:
-    """A record handler bound to this invocation's deadline."""
+    """A record handler bound to this invocation's deadline and reads."""
+    invocation = Invocation()
 
     def record_handler(record: SQSRecord) -> None:
         correlate()
@@ -38,7 +39,7 @@ def make_record_handler(context: Any) -> Any:
             logger.exception("malformed send batch dropped", extra={"message_id": record.message_id})
             return
         correlate(shop_id=batch.shop_id, campaign_id=batch.campaign_id)
-        report = send_batch(container().ports, batch, deadline=_deadline(context))
+        report = send_batch(container().ports, batch, deadline=_deadline(context), invocation=invocation)
         logger.info(
             "send batch done",
             extra={

@@ -200,3 +200,30 @@ class TestClockJumps:
         DynamoPacer(clock).grant(NUMBER, 10, [1] * 10)
         clock.set(T0_MS + 3_600_000)
         assert _ms(DynamoPacer(clock).grant(NUMBER, 10, [1]).at) == [T0_MS + 3_600_000 + GRANT_LEAD_MS]
+
+
+class TestOneCallPerGrant:
+    @staticmethod
+    def calls() -> list[str]:
+        seen: list[str] = []
+        events = PacerRow._get_connection().connection.client.meta.events
+        events.register("before-call.dynamodb", lambda model, **_: seen.append(model.name))
+        return seen
+
+    def test_a_worker_alone_on_its_number_grants_with_one_write_and_rereads_after_another_wrote(self, aws: None) -> None:
+        clock = VirtualClock()
+        mine, theirs = DynamoPacer(clock, jitter_ms=0), DynamoPacer(clock, jitter_ms=0)
+        first = mine.grant(NUMBER, 100, [1] * 10)
+        seen = self.calls()
+        clock.advance_to(epoch_ms(first.at[-1]))
+        second = mine.grant(NUMBER, 100, [1] * 10)
+        assert seen == ["PutItem"]  # decided on its own last write: no read
+        assert second.at[0] > first.at[-1]
+        seen.clear()
+        other = theirs.grant(NUMBER, 100, [1] * 10)
+        assert other.at[0] > second.at[-1]
+        seen.clear()
+        third = mine.grant(NUMBER, 100, [1] * 10)
+        # its own state was stale: the write failed its condition, then a read and a write on the fresh state
+        assert seen == ["PutItem", "GetItem", "PutItem"]
+        assert third.at[0] > other.at[-1]

@@ -233,3 +233,41 @@ class TestFrequencyCapAcrossCampaigns:
         assert window.sent == (now, now - timedelta(days=3)) and window.version == 5
         assert window.count_since(now - timedelta(days=7)) == 2
         assert FrequencyCap(messages=2, days=7).messages <= window.count_since(now - timedelta(days=7))
+
+
+class TestOneInvocation:
+    def test_batches_of_one_invocation_read_the_campaign_and_shop_once(self) -> None:
+        ports = make_ports()
+        audience = phones(6)
+        add(ports, audience)
+        cid = start(ports)
+        reads: list[str] = []
+
+        class Counted:
+            """The service's view of a repository, counting its reads (the fakes keep their own references)."""
+
+            def __init__(self, name: str, target: object) -> None:
+                self.name, self.target = name, target
+
+            def __getattr__(self, attr: str) -> object:
+                if attr == "get":
+                    reads.append(self.name)
+                return getattr(self.target, attr)
+
+        ports.campaigns = Counted("campaign", ports.campaigns)  # type: ignore[assignment]
+        ports.shops = Counted("shop", ports.shops)  # type: ignore[assignment]
+        invocation = sending.Invocation()
+        for half in (audience[:3], audience[3:]):
+            sending.send_batch(ports, SendBatch(SHOP, cid, tuple(half)), invocation=invocation)
+        assert sorted(reads) == ["campaign", "shop"] and sorted(texts(ports)) == sorted(audience)
+
+    def test_a_campaign_ended_after_the_invocation_read_it_sends_nothing_more(self) -> None:
+        ports = make_ports()
+        audience = phones(4)
+        add(ports, audience)
+        cid = start(ports)
+        invocation = sending.Invocation()
+        sending.send_batch(ports, SendBatch(SHOP, cid, tuple(audience[:2])), invocation=invocation)
+        campaigns.end_campaign(ports, SHOP, cid)
+        report = sending.send_batch(ports, SendBatch(SHOP, cid, tuple(audience[2:])), invocation=invocation)
+        assert report.stopped and sorted(texts(ports)) == sorted(audience[:2])  # the group's claim refused it

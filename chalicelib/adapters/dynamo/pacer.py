@@ -1,9 +1,12 @@
 """Shared pacing in DynamoDB: one small item per sender number (domain/pacing.py's ``PacerState``).
 
-A grant is one strongly consistent GetItem, ``decide``, and one PutItem conditioned on the version read, so two
-workers can never both take the same instants. A lost race re-reads and decides again, a bounded number of
-times; then the caller is told to come back shortly. A refusal (the number is booked too far ahead) costs the
-read only, and the wait it answers is spread out at random by up to ``RETRY_JITTER_MS``.
+A grant is ``decide`` on the state and one PutItem conditioned on that state's version, so two workers can never
+both take the same instants. The state is what this worker itself wrote last, when it wrote last (one call per
+grant while it has the number to itself, as a campaign's worker mostly does), else a strongly consistent GetItem.
+A lost race re-reads and decides again, a bounded number of times; then the caller is told to come back
+shortly. A refusal (the number is booked too far ahead) costs the read at most, and the wait it answers is
+spread out at random by up to ``RETRY_JITTER_MS``. Deciding on its own last write is safe: if anyone wrote since,
+the number is booked further ahead than it knows, so a refusal is only early and a grant fails its condition.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class DynamoPacer:
         self._attempts = attempts
         self._lead_ms = lead_ms
         self._jitter_ms = jitter_ms
+        self._written: dict[str, tuple[PacerState, int]] = {}  # number -> the state and version this worker wrote
 
     def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
         """Send instants for a prefix of ``parts`` at ``number`` under ``limit`` parts a second, or a wait."""
@@ -52,15 +56,21 @@ class DynamoPacer:
         if not parts:
             return Slots(at=())
         for _ in range(self._attempts):
-            try:
-                row = PacerRow.get(number, consistent_read=True)
-                state, version = _state(row), int(row.version or 0)
-            except PacerRow.DoesNotExist:
-                state, version = PacerState(last_ms=None), 0
+            known = self._written.pop(number, None)
+            if known is not None:
+                state, version = known
+            else:
+                try:
+                    row = PacerRow.get(number, consistent_read=True)
+                    state, version = _state(row), int(row.version or 0)
+                except PacerRow.DoesNotExist:
+                    state, version = PacerState(last_ms=None), 0
             # The clock is read after the item, so with one shared clock the stored instant is never "from
             # the future" except after a real jump back, which decide() recognises.
             decision = decide(state, epoch_ms(self._clock.now()) + self._lead_ms, parts, limit)
             if decision.state is None:
+                if known is not None:
+                    self._written[number] = known  # still the best this worker knows; a wait needs no write
                 refused = slots_of(decision)
                 # Spread the waiters out (see RETRY_JITTER_MS); not a secret, so the plain generator will do.
                 jitter = timedelta(milliseconds=random.uniform(0, self._jitter_ms))
@@ -76,5 +86,6 @@ class DynamoPacer:
                 if condition_failed(exc):
                     continue  # another worker took instants first: decide again on what it wrote
                 raise
+            self._written[number] = (new, version + 1)
             return slots_of(decision)
         return Slots(at=(), retry_after=CONTENDED_WAIT)
