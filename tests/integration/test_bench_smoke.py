@@ -11,7 +11,7 @@ from bench.inbound import main as inbound_main
 
 pytestmark = pytest.mark.integration
 
-CLAIM = (ENGINE, "dynamodb", "TransactWriteItems", "campaigns+contacts+send-ledger+subscribers")
+CLAIM = (ENGINE, "dynamodb", "TransactWriteItems", "campaigns+contacts+send-ledger")
 SETTLE = (ENGINE, "dynamodb", "TransactWriteItems", "campaign-totals+campaigns+messages+send-ledger")
 OUTBOX_WRITE = (SANDBOX, "dynamodb", "PutItem", "sandbox-messages")
 
@@ -71,4 +71,5 @@ def test_a_campaign_run_prices_its_writes_in_wcu() -> None:
     # Every recipient's claim is a transaction of several items, each at least 2 units.
     assert writes.total(ENGINE) >= 2 * 2 * result.recipients
     (table, key, units), *_ = writes.hottest(ENGINE, 1)
-    assert units >= 2 * result.recipients and table and key
+    # the hottest key takes at least one transactional write, and no one key takes them all: they are spread
+    assert 2 <= units < writes.total(ENGINE) and table and key
