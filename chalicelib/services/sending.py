@@ -353,7 +353,7 @@ def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outg
             continue
         granted_before = True
         granted, queue = group[: len(slots.at)], group[len(slots.at) :] + queue[GROUP_SIZE:]
-        outcome = _send_group(ports, batch, list(zip(granted, slots.at, strict=True)), report, read_consent=not first)
+        outcome = _send_group(ports, shop, batch, list(zip(granted, slots.at, strict=True)), report, read_consent=not first)
         first = False
         throttled.extend(outcome.throttled)
         queue = list(outcome.again) + queue
@@ -373,8 +373,16 @@ class GroupOutcome:
 
 
 def _send_group(
-    ports: Ports, batch: SendBatch, group: list[tuple[Outgoing, datetime]], report: BatchReport, *, read_consent: bool
+    ports: Ports,
+    shop: Shop,
+    batch: SendBatch,
+    group: list[tuple[Outgoing, datetime]],
+    report: BatchReport,
+    *,
+    read_consent: bool,
 ) -> GroupOutcome:
+    number, limit = shop.settings.sender_number, shop.settings.mps
+    assert number is not None
     outcome = GroupOutcome()
     settlements: list[Settlement] = []
     if read_consent:
@@ -411,21 +419,43 @@ def _send_group(
     to_send = [(o, slot) for o, slot in group if o.phone in mine]
     if to_send:
         report.groups += 1
-    results = _dispatch(ports, to_send, lease_until)
     released: list[Release] = []
-    for (o, _), delivered in zip(to_send, results, strict=True):
-        release = Release(o.phone, o.window.with_send(claimed_at), claimed_at)
-        if delivered is None:
-            released.append(release)  # late for its slot or past the lease: not sent, free again
-            outcome.again.append(replace(o, previous=None, window=release.restored))
-        elif delivered.outcome.retry_later:
-            released.append(release)
-            outcome.throttled.append(o.phone)
-        else:
-            settlements.append(_settlement(batch, o, delivered))
+    while to_send:
+        late: list[Outgoing] = []
+        for (o, _), delivered in zip(to_send, _dispatch(ports, to_send, lease_until), strict=True):
+            if delivered is None:
+                late.append(o)  # missed its slot (the claim took longer than the pacer's lead): still ours
+            elif delivered.outcome.retry_later:
+                released.append(Release(o.phone, o.window.with_send(claimed_at), claimed_at))
+                outcome.throttled.append(o.phone)
+            else:
+                settlements.append(_settlement(batch, o, delivered))
+        # Fresh slots for the late ones while the lease lasts; what it cannot cover is given back unsent.
+        to_send = _regrant(ports, number, limit, late, lease_until) if late else []
+        sent_or_given_up = {o.phone for o, _ in to_send}
+        for o in late:
+            if o.phone not in sent_or_given_up:
+                release = Release(o.phone, o.window.with_send(claimed_at), claimed_at)
+                released.append(release)
+                outcome.again.append(replace(o, previous=None, window=release.restored))
     if settlements or released:
         _settle(ports, batch, settlements, report, released=released)
     return outcome
+
+
+def _regrant(
+    ports: Ports, number: str, limit: int, late: list[Outgoing], lease_until: datetime
+) -> list[tuple[Outgoing, datetime]]:
+    """New slots, inside the lease, for claimed messages that missed theirs (none once the lease runs out)."""
+    while (now := ports.clock.now()) < lease_until:
+        slots = ports.pacer.grant(number, limit, [o.parts for o in late])
+        if slots.at:
+            return [(o, at) for o, at in zip(late, slots.at, strict=False) if at <= lease_until]
+        wait = timedelta(milliseconds=retry_ms(_ms_of(slots.retry_after), granted_before=True))
+        if now + wait >= lease_until:
+            break
+        ports.sleep(wait.total_seconds())
+    return []
 
 
 def _dispatch(ports: Ports, group: list[tuple[Outgoing, datetime]], lease_until: datetime) -> list[Delivered | None]:

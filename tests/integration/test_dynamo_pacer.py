@@ -227,3 +227,23 @@ class TestOneCallPerGrant:
         # its own state was stale: the write failed its condition, then a read and a write on the fresh state
         assert seen == ["PutItem", "GetItem", "PutItem"]
         assert third.at[0] > other.at[-1]
+
+    def test_slow_writes_move_the_first_slot_further_ahead_so_it_is_not_missed(self, aws: None) -> None:
+        clock = VirtualClock()
+        pacer = DynamoPacer(clock, jitter_ms=0)
+        events = PacerRow._get_connection().connection.client.meta.events
+
+        def slow(model: object, **_: object) -> None:
+            clock.advance_to(clock.ms() + 90)  # a write that takes 90 ms (a busy local stand-in)
+
+        events.register("before-call.dynamodb.PutItem", slow)
+        try:
+            for _ in range(20):
+                slots = pacer.grant(NUMBER, 100, [1] * 5)
+                clock.advance_to(epoch_ms(slots.at[-1]))
+        finally:
+            events.unregister("before-call.dynamodb.PutItem", slow)
+        assert pacer.lead_ms >= 150
+        before = clock.ms()
+        slots = pacer.grant(NUMBER, 100, [1] * 5)  # no longer slow: the write is back long before the slot
+        assert epoch_ms(slots.at[0]) - before >= 150 and on_time(epoch_ms(slots.at[0]), clock.ms())

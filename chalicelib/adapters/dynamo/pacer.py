@@ -24,6 +24,11 @@ from chalicelib.domain.pacing import GRANT_LEAD_MS, RETRY_JITTER_MS, PacerState,
 from chalicelib.services.ports import Clock
 
 ATTEMPTS = 4
+# The head start of a grant's first slot follows how long this worker's writes take: twice a moving average of
+# them, from GRANT_LEAD_MS (DynamoDB's few milliseconds) up to MAX_LEAD_MS (a busy local stand-in), so the write
+# is back before its first slot falls due and the slots are not missed.
+MAX_LEAD_MS = 200
+_LATENCY_WEIGHT = 0.2
 # After ATTEMPTS lost races the item is hot: back off briefly and let the caller ask again.
 CONTENDED_WAIT = timedelta(milliseconds=10)
 
@@ -48,6 +53,12 @@ class DynamoPacer:
         self._lead_ms = lead_ms
         self._jitter_ms = jitter_ms
         self._written: dict[str, tuple[PacerState, int]] = {}  # number -> the state and version this worker wrote
+        self._write_ms = 0.0  # moving average of how long a grant's write took, on the clock
+
+    @property
+    def lead_ms(self) -> int:
+        """How far ahead of now the next grant's first slot starts."""
+        return int(min(MAX_LEAD_MS, max(self._lead_ms, 2 * self._write_ms)))
 
     def grant(self, number: str, limit: int, parts: Sequence[int]) -> Slots:
         """Send instants for a prefix of ``parts`` at ``number`` under ``limit`` parts a second, or a wait."""
@@ -67,7 +78,8 @@ class DynamoPacer:
                     state, version = PacerState(last_ms=None), 0
             # The clock is read after the item, so with one shared clock the stored instant is never "from
             # the future" except after a real jump back, which decide() recognises.
-            decision = decide(state, epoch_ms(self._clock.now()) + self._lead_ms, parts, limit)
+            started_ms = epoch_ms(self._clock.now())
+            decision = decide(state, started_ms + self.lead_ms, parts, limit)
             if decision.state is None:
                 if known is not None:
                     self._written[number] = known  # still the best this worker knows; a wait needs no write
@@ -87,5 +99,7 @@ class DynamoPacer:
                     continue  # another worker took instants first: decide again on what it wrote
                 raise
             self._written[number] = (new, version + 1)
+            took = max(0, epoch_ms(self._clock.now()) - started_ms)
+            self._write_ms += _LATENCY_WEIGHT * (took - self._write_ms)
             return slots_of(decision)
         return Slots(at=(), retry_after=CONTENDED_WAIT)
