@@ -351,7 +351,7 @@ def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outg
             ports.sleep(wait.total_seconds())
             waited += wait
             continue
-        granted_before = True
+        granted_before, waited = True, timedelta(0)  # MAX_PACING_WAIT bounds one wait, not a batch's pacing
         granted, queue = group[: len(slots.at)], group[len(slots.at) :] + queue[GROUP_SIZE:]
         outcome = _send_group(ports, shop, batch, list(zip(granted, slots.at, strict=True)), report, read_consent=not first)
         first = False

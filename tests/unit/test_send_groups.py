@@ -271,3 +271,20 @@ class TestOneInvocation:
         campaigns.end_campaign(ports, SHOP, cid)
         report = sending.send_batch(ports, SendBatch(SHOP, cid, tuple(audience[2:])), invocation=invocation)
         assert report.stopped and sorted(texts(ports)) == sorted(audience[:2])  # the group's claim refused it
+
+
+class TestLowRates:
+    def test_a_batch_at_one_part_a_second_keeps_sending_and_hands_back_only_at_its_deadline(self) -> None:
+        ports = make_ports(mps=1)
+        audience = phones(12)
+        add(ports, audience)
+        cid = start(ports)
+        clock = ports.clock
+        assert isinstance(clock, FrozenClock)
+        report = sending.send_batch(ports, SendBatch(SHOP, cid, tuple(audience)), deadline=clock.now() + timedelta(seconds=30))
+        # twelve seconds of pacing in small waits is sending, not waiting: nothing handed back
+        assert report.sent == 12 and report.requeued == []
+        report = sending.send_batch(
+            ports, SendBatch(SHOP, start(ports), tuple(audience)), deadline=clock.now() + timedelta(seconds=5)
+        )
+        assert 3 <= report.sent <= 6 and len(report.requeued) == 12 - report.sent  # the rest goes back at the deadline
