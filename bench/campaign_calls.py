@@ -454,12 +454,9 @@ def seed(ports: Ports, options: Options) -> None:
         add_subscriber(ports, SHOP, command)
 
 
-def run(options: Options) -> Result:
-    """Seed, create a Send Now campaign, drain the queues until it is completed; count the engine's calls."""
-    started = time.monotonic()
-    send_at = QUIET_SEND_AT if options.quiet_hours else SEND_AT
-    clock = BenchClock(send_at - timedelta(days=1))  # subscribers joined the day before
-    settings = Settings.from_env(
+def bench_settings() -> Settings:
+    """The deployment the benches run: the bench prefix, the sandbox provider, fictional numbers allowed."""
+    return Settings.from_env(
         {
             "AWS_REGION": REGION,
             "SMSCAST_STAGE": PREFIX,
@@ -468,8 +465,19 @@ def run(options: Options) -> Result:
             "SMSCAST_ALLOW_FICTIONAL_NUMBERS": "true",
         }
     )
-    sandbox_tables = frozenset(f"{PREFIX}-{model.base_name}" for model in ALL_TABLES if model.sandbox_only)
-    meter = CallMeter(sandbox_tables)
+
+
+def sandbox_tables() -> frozenset[str]:
+    """The sandbox provider's own tables under the bench prefix (its calls are counted on its side)."""
+    return frozenset(f"{PREFIX}-{model.base_name}" for model in ALL_TABLES if model.sandbox_only)
+
+
+def run(options: Options) -> Result:
+    """Seed, create a Send Now campaign, drain the queues until it is completed; count the engine's calls."""
+    started = time.monotonic()
+    send_at = QUIET_SEND_AT if options.quiet_hours else SEND_AT
+    clock = BenchClock(send_at - timedelta(days=1))  # subscribers joined the day before
+    settings, meter = bench_settings(), CallMeter(sandbox_tables())
     with fake_aws_environment(), mock_aws(), quiet_worker_logs(), metered(meter):
         container = Container(settings, clock=clock)  # binds every table to the bench prefix
         # Pacing waits go through the Sleeper port: make them virtual, like the clock.

@@ -40,16 +40,17 @@ from bench.campaign_calls import (
     CallMeter,
     Options,
     audience,
+    bench_settings,
     fake_aws_environment,
     metered,
+    sandbox_tables,
     seed,
 )
-from chalicelib.adapters.dynamo.tables import ALL_TABLES, create_tables
+from chalicelib.adapters.dynamo.tables import create_tables
 from chalicelib.adapters.resources import create_messaging_resources
 from chalicelib.composition import Container, use_container
 from chalicelib.domain.messages import Direction
 from chalicelib.observability import logger as smscast_logger
-from chalicelib.settings import Settings
 from chalicelib.workers import inbound_sms
 from devstack.pumps import LocalLambdaContext
 
@@ -135,17 +136,7 @@ def sns_event(sms: Inbound, published_at: str) -> dict[str, Any]:
 def run(messages: int = DEFAULT_MESSAGES) -> InboundResult:
     """Seed a shop and its subscribers, deliver ``messages`` inbound texts to the handler, count its calls."""
     clock = BenchClock(SEND_AT - timedelta(days=1))
-    settings = Settings.from_env(
-        {
-            "AWS_REGION": REGION,
-            "SMSCAST_STAGE": PREFIX,
-            "SMSCAST_RESOURCE_PREFIX": PREFIX,
-            "SMSCAST_SMS_PROVIDER": "sandbox",
-            "SMSCAST_ALLOW_FICTIONAL_NUMBERS": "true",
-        }
-    )
-    sandbox_tables = frozenset(f"{PREFIX}-{model.base_name}" for model in ALL_TABLES if model.sandbox_only)
-    meter = CallMeter(sandbox_tables)
+    settings, meter = bench_settings(), CallMeter(sandbox_tables())
     subscribers = max(1, min(200, messages // 2))
     phones = audience(subscribers)
     deliveries = texts(messages, phones)
