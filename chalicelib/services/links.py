@@ -36,9 +36,9 @@ def shorten(ports: Ports, text: str, owner: LinkOwner) -> str:
 
 
 def shorten_many(ports: Ports, messages: Sequence[tuple[str, LinkOwner]]) -> list[str]:
-    """Each message with its URLs replaced by its owner's short links, in one read and one write per 50 links
-    however many messages: the send path shortens a whole batch at once. A redelivery finds the codes the first
-    attempt stored (and maybe sent) in the owners' slots."""
+    """Each message with its URLs replaced by its owner's short links, in one write per 50 links however many
+    messages: the send path shortens a whole batch at once. Nothing is read first: a slot is written only if it
+    is new, so a redelivery's write finds the codes the first attempt stored (and maybe sent) and uses those."""
     wanted: dict[str, tuple[LinkOwner, str]] = {}
     for text, owner in messages:
 
@@ -47,7 +47,7 @@ def shorten_many(ports: Ports, messages: Sequence[tuple[str, LinkOwner]]) -> lis
             return links.example_code()
 
         links.shorten(text, ports.link_base, note)
-    codes = ports.links.slots(list(wanted)) if wanted else {}
+    codes: dict[str, str] = {}
     for _ in range(MAX_CODE_ATTEMPTS):
         missing = [slot for slot in wanted if slot not in codes]
         if not missing:

@@ -12,7 +12,7 @@ from chalicelib.adapters.dynamo.keys import thread_key
 from chalicelib.adapters.dynamo.links import DynamoLinkStore
 from chalicelib.adapters.dynamo.tables import ClickRow, LinkRow, SubscriberRow
 from chalicelib.domain.links import Link, Visit
-from chalicelib.services.links import follow
+from chalicelib.services.links import LinkOwner, follow, shorten_many
 from tests.fakes import FrozenClock, fake_ports
 from tests.integration.conftest import Race
 from tests.integration.test_dynamo_ledger import SHOP, T0, add_subscriber, new_campaign
@@ -170,3 +170,17 @@ class TestPersonalData:
         assert store.get("AAAAAAAAA") is None  # the erased person's link no longer resolves
         assert store.erase(SHOP, PHONE) == 0
         assert stats() == (3, 3)  # the campaign's counts are not personal: they stay
+
+
+class TestShortenABatch:
+    def test_a_redelivered_batch_gets_the_codes_the_first_attempt_stored_without_reading_first(
+        self, store: DynamoLinkStore
+    ) -> None:
+        ports = fake_ports(FrozenClock(T0))
+        ports.links = store
+        owners = [LinkOwner(SHOP, f"+1555555{n:04d}", campaign_id="c001") for n in range(60)]
+        messages = [("Sale! https://shop.com/a and https://shop.com/b", owner) for owner in owners]
+        first = shorten_many(ports, messages)
+        assert len(set(first)) == 60 and LinkRow.count() == 2 * 120  # a link and a slot per URL per recipient
+        again = shorten_many(ports, messages)  # the slots are taken: their codes come back, nothing new is stored
+        assert again == first and LinkRow.count() == 2 * 120
