@@ -310,7 +310,8 @@ def end_campaign(ports: Ports, shop_id: str, campaign_id: str) -> Campaign:
         gave_up="campaign kept changing; try again",
     )
     ports.sleep(SEND_LEASE.total_seconds())  # only an In Progress campaign can be ended: it may have had leases
-    return ended
+    # Read again after the wait: the groups claimed before the end have settled, so the stats are final.
+    return ports.campaigns.get(shop_id, ended.campaign_id)
 
 
 @dataclass(frozen=True)

@@ -389,8 +389,8 @@ def _send_group(
         # Consent as it is now, strongly consistent, right before the claim (the batch's own read is fresh only
         # for its first group): a STOP that landed since is skipped here, one after is refused by the provider.
         active = ports.subscribers.get_many(batch.shop_id, [o.phone for o, _ in group])
-        stopped = [o for o, _ in group if (s := active.get(o.phone)) is None or s.status is not SubscriberStatus.ACTIVE]
-        for o in stopped:
+        stopped = {o.phone: o for o, _ in group if (s := active.get(o.phone)) is None or s.status is not SubscriberStatus.ACTIVE}
+        for o in stopped.values():
             entry = LedgerEntry(
                 batch.shop_id,
                 batch.campaign_id,
@@ -400,7 +400,7 @@ def _send_group(
                 reason=SkipReason.NOT_SUBSCRIBED.value,
             )
             settlements.append(Settlement(entry, o.previous))
-        group = [(o, slot) for o, slot in group if o not in stopped]
+        group = [(o, slot) for o, slot in group if o.phone not in stopped]
     claimed_at = ports.clock.now()
     lease_until = claimed_at + SEND_LEASE
     claims = [Claim(o.phone, o.previous, o.window) for o, _ in group]
