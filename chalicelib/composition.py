@@ -45,7 +45,7 @@ from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
 from chalicelib.adapters.sms.sandbox import SandboxProvider
-from chalicelib.domain.sending import GROUP_SIZE
+from chalicelib.domain.sending import SENDS_IN_FLIGHT
 from chalicelib.observability import apply_log_level
 from chalicelib.services.idempotency import IdempotencyStore
 from chalicelib.services.ports import Clock, Ports, SmsProvider
@@ -160,7 +160,7 @@ class Container:
             ledger=DynamoSendLedger(),
             contacts=DynamoContactHistory(),
             pacer=DynamoPacer(self.clock),
-            concurrent_sends=GROUP_SIZE,
+            concurrent_sends=SENDS_IN_FLIGHT,
             segments=DynamoSegmentRepository(self.clock),
             schedules=self.schedules,
             jobs=self.jobs,

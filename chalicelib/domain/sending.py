@@ -22,9 +22,14 @@ from chalicelib.domain.messages import ConversationMessage
 SEND_LEASE = timedelta(seconds=3)
 # The most recipients one claim (and one outcome) transaction covers: DynamoDB takes 100 items per
 # TransactWriteItems; a claim writes two per recipient (ledger row, contact window) plus the campaign's status
-# check, an outcome two (ledger row, thread line) plus the campaign's and the shop's counters. A crash costs at
-# most this many recipients as "interrupted".
+# check, an outcome two (ledger row, thread line) plus the campaign's and the shop's counters.
 GROUP_SIZE = 49
+# Groups one worker holds claimed and unsettled at once: the one sending, and the next, claimed while the first
+# one's last slots are still ahead (at the pacer's rebook instant) so that a worker alone on a number keeps it
+# busy instead of idling while a group's last sends return and settle. A crash costs at most this many groups
+# (GROUPS_IN_FLIGHT * GROUP_SIZE recipients, about a second of grants at 100 MPS) as "interrupted".
+GROUPS_IN_FLIGHT = 2
+SENDS_IN_FLIGHT = GROUPS_IN_FLIGHT * GROUP_SIZE
 # Campaign messages remembered per subscriber for the frequency cap: longer than any cap a merchant can set.
 CONTACT_MEMORY = timedelta(days=100)
 

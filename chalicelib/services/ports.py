@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -533,6 +534,11 @@ class OrderStore(Protocol):
 Sleeper = Callable[[float], None]
 
 
+def thread_pool(workers: int) -> Executor:
+    """Threads for a worker's concurrent sends (``Ports.send_pool``)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
+
+
 @dataclass
 class Ports:
     """What the use cases need, bundled; built by the composition root or by tests with fakes."""
@@ -564,6 +570,9 @@ class Ports:
     personal_data: list[PersonalData] = field(default_factory=list)
     allow_fictional_numbers: bool = False
     link_base: str = DEFAULT_LINK_BASE  # where short links point: the deployment's link domain
-    # Campaign messages of one group in flight at once, each started at its own slot: one provider call takes
-    # tens of milliseconds, far longer than the gap between slots at a short code's rate. Tests keep 1.
+    # Campaign messages in flight at once, each started at its own slot: one provider call takes tens of
+    # milliseconds, far longer than the gap between slots at a short code's rate, and a worker has up to
+    # GROUPS_IN_FLIGHT groups sending. Tests keep 1 (sent one after another on the calling thread).
     concurrent_sends: int = 1
+    # Where those concurrent sends run (tests run them on virtual time): called with ``concurrent_sends``.
+    send_pool: Callable[[int], Executor] = field(default=thread_pool)

@@ -10,8 +10,10 @@ Recipients to send go out in groups of at most GROUP_SIZE, and each group costs 
 size: the sender number's pacer grants evenly spaced send instants for the group; one transaction claims
 the granted recipients (campaign still running, subscriber still active, row untouched, frequency cap) and
 starts a lease of SEND_LEASE; each message is sent at its instant, never after the lease; one transaction
-settles the group's outcomes, counters and thread lines. A crash between claim and settle leaves at most
-one group claimed, and a later delivery settles it as failed "interrupted": at most once wins.
+settles the group's outcomes, counters and thread lines. The next group is granted and claimed while the
+last slots of the one sending are still ahead (``_send_groups``), so a worker alone on a number keeps it at
+its limit; so a crash between claim and settle leaves at most GROUPS_IN_FLIGHT (two) groups claimed, and a
+later delivery settles them as failed "interrupted": at most once wins.
 Provider throttling gives those recipients back and retries them later with backoff, which cannot
 double-send because the provider definitely did not accept them.
 """
@@ -19,10 +21,11 @@ double-send because the provider definitely did not accept them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger
 
@@ -31,7 +34,7 @@ from chalicelib.domain.campaigns import Campaign, CampaignStatus
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.jobs import ReleaseWave, wave_schedule_name
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind, OutboundSms
-from chalicelib.domain.pacing import epoch_ms, on_time, retry_ms
+from chalicelib.domain.pacing import epoch_ms, instant, on_time, rebook_at_ms, retry_ms
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.sending import (
     GROUP_SIZE,
@@ -223,7 +226,8 @@ def send_batch(
         _settle(ports, batch, settlements, report)
     if deferrals:
         _defer(ports, batch, deferrals, now, report)
-    throttled = _send_groups(ports, shop, batch, outgoing, report)
+    assert shop.settings.sender_number is not None  # as _compose found it
+    throttled = _send_groups(ports, shop, batch, outgoing, report, number=shop.settings.sender_number, limit=shop.settings.mps)
     if report.requeued:
         # Out of time, waiting on pacing or on a changed contact window: hand the rest back for a fresh worker.
         ports.jobs.enqueue_sends(batches(batch.shop_id, batch.campaign_id, report.requeued, batch.attempt), delay_seconds=1)
@@ -325,42 +329,96 @@ def _defer(ports: Ports, batch: SendBatch, deferrals: Sequence[Deferral], now: d
 # --- groups ----------------------------------------------------------------------------------------------
 
 
-def _send_groups(ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outgoing], report: BatchReport) -> list[str]:
+def _send_groups(
+    ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outgoing], report: BatchReport, *, number: str, limit: int
+) -> list[str]:
     """Pace, claim, send and settle ``outgoing`` a group at a time; returns the phones the provider throttled."""
-    throttled: list[str] = []
-    number, limit = shop.settings.sender_number, shop.settings.mps
-    waited = timedelta(0)
-    granted_before = False
-    first = True  # the batch's own subscriber read is the first group's consent check
     # Messages of one part count together: the pacer spaces a change of part count by half a window.
     queue = sorted(outgoing, key=lambda o: o.parts)
-    while queue:
-        now = ports.clock.now()
-        if report.deadline is not None and now >= report.deadline:
-            report.requeued.extend(o.phone for o in queue)
-            break
-        group = queue[:GROUP_SIZE]
-        assert number is not None
-        slots = ports.pacer.grant(number, limit, [o.parts for o in group])
-        if not slots.at:
-            # A worker granted before lets newcomers ask first (domain/pacing.py's asking order).
-            wait = timedelta(milliseconds=retry_ms(_ms_of(slots.retry_after), granted_before=granted_before))
-            if waited + wait > MAX_PACING_WAIT or (report.deadline is not None and now + wait >= report.deadline):
-                report.requeued.extend(o.phone for o in queue)  # nothing claimed: they go back untouched
-                break
-            ports.sleep(wait.total_seconds())
-            waited += wait
-            continue
-        granted_before, waited = True, timedelta(0)  # MAX_PACING_WAIT bounds one wait, not a batch's pacing
-        granted, queue = group[: len(slots.at)], group[len(slots.at) :] + queue[GROUP_SIZE:]
-        outcome = _send_group(ports, shop, batch, list(zip(granted, slots.at, strict=True)), report, read_consent=not first)
-        first = False
-        throttled.extend(outcome.throttled)
-        queue = list(outcome.again) + queue
-        if outcome.stopped:
-            report.stopped = True
-            break
-    return throttled
+    return _Pipeline(ports, batch, report, number=number, limit=limit).run(queue)
+
+
+class _Pipeline:
+    """A batch's groups, pipelined one group deep.
+
+    While a group's sends are in flight, the next group is granted at the pacer's rebook instant (``rebook_at_ms``,
+    before the sending group's last slot), claimed and started, so a worker alone on a number keeps its slots back
+    to back; then the earlier group, its sends done, is settled. So at most GROUPS_IN_FLIGHT groups are claimed
+    and unsettled at any moment: a claim always comes after the settle of the group before the sending one.
+    Only the batch's thread asks the pacer, reads and writes; the pool's threads only send.
+    """
+
+    def __init__(self, ports: Ports, batch: SendBatch, report: BatchReport, *, number: str, limit: int) -> None:
+        self.ports, self.batch, self.report = ports, batch, report
+        self.number, self.limit = number, limit
+        self.queue: list[Outgoing] = []
+        self.throttled: list[str] = []
+        self.sending: _Group | None = None  # the group whose sends are under way, not settled yet
+
+    def run(self, queue: list[Outgoing]) -> list[str]:
+        """Send ``queue``; the phones the provider throttled."""
+        ports, report = self.ports, self.report
+        self.queue = queue
+        waited = timedelta(0)
+        granted_before = False
+        first = True  # the batch's own subscriber read is the first group's consent check
+        with _send_pool(ports) as pool:
+            while self.queue or self.sending is not None:
+                if not self.queue:
+                    self._settle_sending()  # the last group: what it gives back goes round again
+                    continue
+                if self.sending is not None:
+                    # Ask while the sending group's last slots are still ahead, so the next ones follow them.
+                    wait = (self.sending.rebook_at - ports.clock.now()).total_seconds()
+                    if wait > 0:
+                        ports.sleep(wait)
+                now = ports.clock.now()
+                if report.deadline is not None and now >= report.deadline:
+                    self._hand_back()
+                    break
+                group = self.queue[:GROUP_SIZE]
+                slots = ports.pacer.grant(self.number, self.limit, [o.parts for o in group])
+                if not slots.at:
+                    # A worker granted before lets newcomers ask first (domain/pacing.py's asking order).
+                    wait_for = timedelta(milliseconds=retry_ms(_ms_of(slots.retry_after), granted_before=granted_before))
+                    if waited + wait_for > MAX_PACING_WAIT or (report.deadline is not None and now + wait_for >= report.deadline):
+                        self._hand_back()
+                        break
+                    ports.sleep(wait_for.total_seconds())
+                    waited += wait_for
+                    continue
+                granted_before, waited = True, timedelta(0)  # MAX_PACING_WAIT bounds one wait, not a batch's pacing
+                granted, self.queue = group[: len(slots.at)], group[len(slots.at) :] + self.queue[GROUP_SIZE:]
+                items = list(zip(granted, slots.at, strict=True))
+                claimed = _claim_group(
+                    ports, pool, self.batch, items, report, number=self.number, limit=self.limit, read_consent=not first
+                )
+                first = False
+                # The earlier group's slots all came before this one's first, so its sends are done or nearly:
+                # settle it now, before the next claim could make a third group claimed and unsettled.
+                self._settle_sending()
+                if claimed is None:
+                    report.stopped = True  # End Campaign: nothing more is claimed; what was claimed is settled
+                    break
+                if claimed.sends:
+                    self.sending = claimed
+                else:
+                    claimed.finish(report)  # nothing of it to send (taken, stopped, refused): settle what it decided
+        return self.throttled
+
+    def _settle_sending(self) -> None:
+        """Wait for the sending group's sends and settle it; what it gave back unsent goes first in line."""
+        if self.sending is not None:
+            outcome = self.sending.finish(self.report)
+            self.sending = None
+            self.throttled.extend(outcome.throttled)
+            self.queue = outcome.again + self.queue
+
+    def _hand_back(self) -> None:
+        """Out of time or of patience with the pacer: settle what is claimed, hand the unclaimed back untouched."""
+        self._settle_sending()
+        self.report.requeued.extend(o.phone for o in self.queue)
+        self.queue = []
 
 
 @dataclass
@@ -369,21 +427,21 @@ class GroupOutcome:
 
     throttled: list[str] = field(default_factory=list)
     again: list[Outgoing] = field(default_factory=list)  # not sent and free again: try in a later group
-    stopped: bool = False
 
 
-def _send_group(
+def _claim_group(
     ports: Ports,
-    shop: Shop,
+    pool: Executor,
     batch: SendBatch,
     group: list[tuple[Outgoing, datetime]],
     report: BatchReport,
     *,
+    number: str,
+    limit: int,
     read_consent: bool,
-) -> GroupOutcome:
-    number, limit = shop.settings.sender_number, shop.settings.mps
-    assert number is not None
-    outcome = GroupOutcome()
+) -> _Group | None:
+    """Claim ``group`` (one transaction) and start its sends on ``pool``; None when the campaign is no longer
+    running (nothing claimed, nothing sent)."""
     settlements: list[Settlement] = []
     if read_consent:
         # Consent as it is now, strongly consistent, right before the claim (the batch's own read is fresh only
@@ -402,12 +460,10 @@ def _send_group(
             settlements.append(Settlement(entry, o.previous))
         group = [(o, slot) for o, slot in group if o.phone not in stopped]
     claimed_at = ports.clock.now()
-    lease_until = claimed_at + SEND_LEASE
     claims = [Claim(o.phone, o.previous, o.window) for o, _ in group]
     claim = ports.ledger.claim(batch.shop_id, batch.campaign_id, claims, claimed_at) if claims else GroupClaim((), {})
     if not claim.campaign_running:
-        outcome.stopped = True
-        return outcome
+        return None
     for o, _ in group:
         refusal = claim.refused.get(o.phone)
         if refusal is ClaimRefusal.TAKEN:
@@ -419,28 +475,69 @@ def _send_group(
     to_send = [(o, slot) for o, slot in group if o.phone in mine]
     if to_send:
         report.groups += 1
-    released: list[Release] = []
-    while to_send:
-        late: list[Outgoing] = []
-        for (o, _), delivered in zip(to_send, _dispatch(ports, to_send, lease_until), strict=True):
-            if delivered is None:
-                late.append(o)  # missed its slot (the claim took longer than the pacer's lead): still ours
-            elif delivered.outcome.retry_later:
-                released.append(Release(o.phone, o.window.with_send(claimed_at), claimed_at))
-                outcome.throttled.append(o.phone)
-            else:
-                settlements.append(_settlement(batch, o, delivered))
-        # Fresh slots for the late ones while the lease lasts; what it cannot cover is given back unsent.
-        to_send = _regrant(ports, number, limit, late, lease_until) if late else []
-        sent_or_given_up = {o.phone for o, _ in to_send}
-        for o in late:
-            if o.phone not in sent_or_given_up:
-                release = Release(o.phone, o.window.with_send(claimed_at), claimed_at)
-                released.append(release)
-                outcome.again.append(replace(o, previous=None, window=release.restored))
-    if settlements or released:
-        _settle(ports, batch, settlements, report, released=released)
-    return outcome
+    sending = _Group(ports, pool, batch, claimed_at, settlements, number=number, limit=limit)
+    sending.start(to_send)
+    return sending
+
+
+class _Group:
+    """One claimed group: its sends, started on the pool at their slots within its lease, and what it settles
+    once they are done (one transaction, from the batch's thread)."""
+
+    def __init__(
+        self,
+        ports: Ports,
+        pool: Executor,
+        batch: SendBatch,
+        claimed_at: datetime,
+        settlements: list[Settlement],
+        *,
+        number: str,
+        limit: int,
+    ) -> None:
+        self.ports, self.pool, self.batch = ports, pool, batch
+        self.number, self.limit = number, limit
+        self.claimed_at = claimed_at
+        self.lease_until = claimed_at + SEND_LEASE
+        self.settlements = settlements
+        self.released: list[Release] = []
+        self.sends: list[tuple[Outgoing, datetime, Future[Delivered | None]]] = []
+
+    @property
+    def rebook_at(self) -> datetime:
+        """When to ask the pacer for the next group: before this one's last slot (``rebook_at_ms``)."""
+        return instant(rebook_at_ms(_ms(max(slot for _, slot, _ in self.sends))))
+
+    def start(self, items: Sequence[tuple[Outgoing, datetime]]) -> None:
+        """Hand each message to the pool, to be sent at its slot."""
+        self.sends = [(o, slot, self.pool.submit(_send_at, self.ports, o, slot, self.lease_until)) for o, slot in items]
+
+    def finish(self, report: BatchReport) -> GroupOutcome:
+        """Wait for the sends, send the late ones again on fresh slots within the lease, and settle the group."""
+        outcome = GroupOutcome()
+        while self.sends:
+            late: list[Outgoing] = []
+            for o, _, future in self.sends:
+                delivered = future.result()
+                if delivered is None:
+                    late.append(o)  # missed its slot (the claim took longer than the pacer's lead): still ours
+                elif delivered.outcome.retry_later:
+                    self.released.append(Release(o.phone, o.window.with_send(self.claimed_at), self.claimed_at))
+                    outcome.throttled.append(o.phone)
+                else:
+                    self.settlements.append(_settlement(self.batch, o, delivered))
+            # Fresh slots for the late ones while the lease lasts; what it cannot cover is given back unsent.
+            regranted = _regrant(self.ports, self.number, self.limit, late, self.lease_until) if late else []
+            self.start(regranted)
+            sent_or_given_up = {o.phone for o, _ in regranted}
+            for o in late:
+                if o.phone not in sent_or_given_up:
+                    release = Release(o.phone, o.window.with_send(self.claimed_at), self.claimed_at)
+                    self.released.append(release)
+                    outcome.again.append(replace(o, previous=None, window=release.restored))
+        if self.settlements or self.released:
+            _settle(self.ports, self.batch, self.settlements, report, released=self.released)
+        return outcome
 
 
 def _regrant(
@@ -458,27 +555,37 @@ def _regrant(
     return []
 
 
-def _dispatch(ports: Ports, group: list[tuple[Outgoing, datetime]], lease_until: datetime) -> list[Delivered | None]:
-    """Send each message at its slot (None: not sent, because it could not start on time within the lease)."""
+def _send_at(ports: Ports, o: Outgoing, slot: datetime, lease_until: datetime) -> Delivered | None:
+    """Send ``o`` at its slot (None: not sent, because it could not start on time within the lease)."""
+    if slot > lease_until:
+        return None  # never sleep toward a slot the lease cannot reach (one handed out before a clock jump)
+    wait = (slot - ports.clock.now()).total_seconds()
+    if wait > 0:
+        ports.sleep(wait)
+    now = ports.clock.now()
+    # A late start would crowd the next slot at the provider; a start after the lease could follow End.
+    if now > lease_until or not on_time(_ms(slot), _ms(now)):
+        return None
+    return outbound.send(ports, o.sms)
 
-    def one(item: tuple[Outgoing, datetime]) -> Delivered | None:
-        o, slot = item
-        if slot > lease_until:
-            return None  # never sleep toward a slot the lease cannot reach (one handed out before a clock jump)
-        wait = (slot - ports.clock.now()).total_seconds()
-        if wait > 0:
-            ports.sleep(wait)
-        now = ports.clock.now()
-        # A late start would crowd the next slot at the provider; a start after the lease could follow End.
-        if now > lease_until or not on_time(_ms(slot), _ms(now)):
-            return None
-        return outbound.send(ports, o.sms)
 
-    if ports.concurrent_sends <= 1 or len(group) <= 1:
-        return [one(item) for item in group]
-    with ThreadPoolExecutor(max_workers=min(ports.concurrent_sends, len(group)), thread_name_prefix="send") as pool:
-        run: Callable[[tuple[Outgoing, datetime]], Delivered | None] = one
-        return list(pool.map(run, group))
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class _Inline(Executor):
+    """Runs each send on the calling thread as it is handed over (``concurrent_sends`` 1: tests on a virtual
+    clock); whatever a send raises propagates at once, as it would kill the worker."""
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        future: Future[_T] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def _send_pool(ports: Ports) -> Executor:
+    """Where a batch's sends run: sized by ``concurrent_sends`` for GROUPS_IN_FLIGHT groups, or inline."""
+    return _Inline() if ports.concurrent_sends <= 1 else ports.send_pool(ports.concurrent_sends)
 
 
 def _ms(at: datetime) -> int:

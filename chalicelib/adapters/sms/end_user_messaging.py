@@ -33,7 +33,7 @@ from chalicelib.domain.errors import (
     SmscastError,
 )
 from chalicelib.domain.messages import MessageKind, OutboundSms, SendReceipt
-from chalicelib.domain.sending import GROUP_SIZE
+from chalicelib.domain.sending import SENDS_IN_FLIGHT
 
 if TYPE_CHECKING:
     from mypy_boto3_pinpoint_sms_voice_v2 import PinpointSMSVoiceV2Client
@@ -51,8 +51,9 @@ _CONTEXT_VALUE_MAX = 800
 
 # botocore on its own retries 5xx answers and read timeouts, which would send again a message that may
 # already have gone out: the SMS client makes one attempt and services/outbound.py decides what follows.
-# A campaign group's messages are sent in parallel, each at its slot: one pooled connection per message.
-CLIENT_CONFIG = Config(retries={"total_max_attempts": 1}, max_pool_connections=GROUP_SIZE)
+# A worker's campaign messages are sent in parallel, each at its slot (up to two groups of them in flight): one
+# pooled connection per message, so none waits for a connection and misses its slot.
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 1}, max_pool_connections=SENDS_IN_FLIGHT)
 
 # Raised before a connection carried the request: the provider never saw the message.
 _NOT_CONNECTED = (ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError)
