@@ -3,15 +3,22 @@
 A discrete-event simulation on virtual time (microseconds), seeded, so every run prints the same figures on
 every machine. The pacer's item lives in an in-memory store that behaves like the DynamoDB item: a strongly
 consistent read sees the last write applied, a conditional write applies only if the version is unchanged,
-and both take a while (so workers lose races exactly where they would on DynamoDB). Each worker:
+and both take a while (so workers lose races exactly where they would on DynamoDB). Each worker does what
+``services.sending`` does with its batches (RECIPIENTS_PER_BATCH recipients each, one after another):
 
-1. reads the item, decides with its own clock (+ ``GRANT_LEAD_MS``), writes it back on the version it read;
-   a lost race reads again (``ATTEMPTS`` times, then backs off ``CONTENDED_WAIT``); a refusal waits what the
-   adapter would answer (``wait_ms`` plus up to ``RETRY_JITTER_MS``) plus ``retry_ms``'s backoff for a worker
-   granted before; after a grant it asks for the rest of its backlog at ``rebook_at_ms`` of its last slot;
-2. sleeps until each granted slot (on its own clock), gives the slot up when ``on_time`` says it woke too
-   late, or when all its senders are busy, and puts that message back in its backlog;
-3. sends through one of ``SENDERS`` concurrent senders; the provider counts the message when it arrives.
+1. reads the batch (three batched reads), then asks the pacer for a group (up to GROUP_SIZE messages): reads
+   the item, decides with its own clock (+ ``GRANT_LEAD_MS``), writes it back on the version it read; a lost
+   race reads again (``ATTEMPTS`` times, then backs off ``CONTENDED_WAIT``); a refusal waits what the adapter
+   would answer (``wait_ms`` plus up to ``RETRY_JITTER_MS``) plus ``retry_ms``'s backoff for a worker granted
+   before;
+2. claims the granted group (one write, after a consent read for every group but the batch's first), then
+   sleeps until each slot (on its own clock), and gives the slot up when ``on_time`` says it woke too late
+   (the message goes back to the batch for a later group);
+3. sends: the provider counts the message when it arrives; the answer comes 20-150 ms later;
+4. pipelines one group deep: it asks for the next group at ``rebook_at_ms`` of the sending group's last slot,
+   but only once the group before that one is settled (its last answer back, then one write), so at most
+   GROUPS_IN_FLIGHT groups are claimed and unsettled; after a batch's last group is settled it writes
+   ``complete_if_done`` and reads the next batch.
 
     .venv/bin/python -m bench.pacing [--markdown] [--seed 7]
 """
@@ -46,13 +53,13 @@ from chalicelib.domain.pacing import (
     retry_ms,
     window_peak,
 )
+from chalicelib.domain.sending import GROUP_SIZE, GROUPS_IN_FLIGHT
+from chalicelib.services.planning import RECIPIENTS_PER_BATCH
 
 US = 1000  # microseconds per millisecond
 ATTEMPTS = 4  # as chalicelib/adapters/dynamo/pacer.py
 CONTENDED_WAIT_MS = 10
 POLITE = True  # workers follow domain.pacing's asking order (retry_ms, rebook_at_ms); False: ask again at once
-REQUEST = 500  # messages a worker asks slots for at once (its batch)
-SENDERS = 200  # concurrent SendTextMessage calls per worker: a 1,000 MPS worker has up to 150 in flight
 WARMUP_S = 2
 MEASURED_S = 20
 MIN_MEASURED_MESSAGES = 400  # low rates run longer, so one message more or less is under 0.25 %
@@ -69,14 +76,16 @@ LATENCY_MODEL = f"""\
 - Worker clocks: each off true time by a fixed uniform amount in +/-{CLOCK_SKEW_MS / 2:g} ms.
 - Waking for a slot: late by an exponential 0.3 ms, and 0.1 % of wake-ups by a 5-50 ms pause (GC, CPU steal);
   a worker that wakes {LATE_TOLERANCE_MS} ms or more after its slot gives it up (`on_time`) and asks again.
-- SendTextMessage: 20-150 ms (uniform), {SENDERS} calls in flight per worker; the provider counts a message
-  when it arrives: the moment the worker called, plus 0-{ARRIVAL_JITTER_MS} ms (uniform).
+- SendTextMessage: 20-150 ms (uniform); the provider counts a message when it arrives: the moment the worker
+  called, plus 0-{ARRIVAL_JITTER_MS} ms (uniform).
 - Workers ask in `domain.pacing`'s order: a refused worker waits `retry_after` (the wait plus 0-{RETRY_JITTER_MS} ms of
   jitter), {PRIOR_GRANT_BACKOFF_MS} ms more if it was granted before; a worker holding slots asks for more
-  {MAX_WAIT_MS - COURTESY_MS} ms before its last one.
+  {MAX_WAIT_MS - COURTESY_MS} ms before its last one, once the group before is settled (services.sending's pipeline,
+  {GROUPS_IN_FLIGHT} groups claimed at most).
 - Pacer: margin {MARGIN_MS} ms (a second is spaced as {WINDOW_MS + MARGIN_MS} ms), grants up to {HORIZON_MS} ms of
   slots per call, refuses a first slot more than {MAX_WAIT_MS} ms ahead, slots start {GRANT_LEAD_MS} ms after
-  the clock read; each worker asks for {REQUEST} messages at a time and always has more waiting.
+  the clock read; each worker asks for a group of up to {GROUP_SIZE} messages at a time, works through batches
+  of {RECIPIENTS_PER_BATCH} (three reads to start one, a write to end it) and always has more waiting.
 - Rate = parts counted at the provider after {WARMUP_S} s of warm-up, over at least {MEASURED_S} s (and
   {MIN_MEASURED_MESSAGES} messages), divided by the reachable limit floor(L/p)*p parts a second for p-part messages
   (at L=3 a 2-part message fits once a second: 2 parts/s). Fullest second: the most parts the provider saw in
@@ -101,7 +110,7 @@ class Outcome:
     rate: float  # parts/s at the provider over the reachable limit
     fullest: int  # most parts in any sliding second at the provider
     grants_per_message: float  # Pacer.grant calls (granted or refused)
-    dynamo_per_message: float  # GetItem + PutItem
+    dynamo_per_message: float  # the pacer item's GetItem + PutItem (the claims, settles and batch reads not counted)
     messages: int
     late: int  # slots given up
     first_slot_ms: float = 0.0  # fairness row: from the small campaign's start to its first send
@@ -142,18 +151,31 @@ class Simulation:
         return int(ms * US)
 
 
+@dataclass
+class Group:
+    """One claimed group of a worker: its messages not yet answered (or given up), and the latest answer."""
+
+    outstanding: int
+    done_us: int = 0
+
+
 class Worker:
-    """One Lambda invocation sending a campaign's messages of ``parts`` parts at one number."""
+    """One Lambda invocation sending a campaign's messages of ``parts`` parts at one number, batch after batch, the
+    way ``services.sending`` does (see the module docstring)."""
 
     def __init__(
         self, sim: Simulation, limit: int, parts: int, backlog: int | None, *, on_sent: Callable[[int], None] | None = None
     ) -> None:
         self.sim, self.limit, self.parts = sim, limit, parts
-        self.backlog = backlog  # None: endless (the million-recipient campaign)
+        self.backlog = backlog  # recipients in batches not started yet; None: endless (the million-recipient campaign)
         self.skew_us = int(sim.rng.uniform(-CLOCK_SKEW_MS / 2, CLOCK_SKEW_MS / 2) * US)
-        self.busy: list[int] = []  # when each busy sender frees up (us), a heap
         self.on_sent = on_sent
-        self.asking = False  # a request, or the wait it was told, is under way
+        self.batch_left = 0  # recipients of the current batch not claimed yet (given-back ones included)
+        self.groups: list[Group] = []  # claimed and not settled, oldest first
+        self.rebook_us: int | None = None  # when the sending group's rebook instant falls (true time)
+        self.first = True  # the batch's first group: the batch's own read was its consent check
+        self.asking = False  # a grant, its retry wait or the claim after it is under way
+        self.reading = False  # between batches: the next batch's reads are under way
         self.granted_before = False
         self.polite = POLITE
 
@@ -161,7 +183,32 @@ class Worker:
         return (self.sim.now + self.skew_us) // US
 
     def wanted(self) -> int:
-        return REQUEST if self.backlog is None else min(REQUEST, self.backlog)
+        return min(GROUP_SIZE, self.batch_left)
+
+    def start(self) -> None:
+        """Take the next batch: its three batched reads (subscribers, ledger, contact windows), then its groups."""
+        take = RECIPIENTS_PER_BATCH if self.backlog is None else min(RECIPIENTS_PER_BATCH, self.backlog)
+        if take == 0:
+            return
+        if self.backlog is not None:
+            self.backlog -= take
+        self.batch_left, self.first, self.rebook_us, self.reading = take, True, None, True
+        sim = self.sim
+        reads = sum(sim.latency_us(5) for _ in range(3))
+        sim.at(sim.now + reads, self._read_batch)
+
+    def _read_batch(self) -> None:
+        self.reading = False
+        self._maybe_ask()
+
+    def _maybe_ask(self) -> None:
+        """Ask for the next group when the code would: the group before the sending one settled, and the sending
+        group's rebook instant reached (``rebook_at_ms``: before its last slot)."""
+        if self.asking or self.reading or self.wanted() == 0 or len(self.groups) >= GROUPS_IN_FLIGHT:
+            return
+        if self.groups and self.rebook_us is not None and self.sim.now < self.rebook_us:
+            return  # an event at rebook_us comes back here
+        self.ask()
 
     def ask(self, attempt: int = 0) -> None:
         self.asking = self.wanted() > 0
@@ -209,38 +256,60 @@ class Worker:
             else:
                 sim.at(sim.now + CONTENDED_WAIT_MS * US, self.ask)
             return
-        if self.backlog is not None:
-            self.backlog -= len(slots)
-        for slot in slots:
-            self._sleep_until(slot)
+        self.batch_left -= len(slots)
         self.granted_before = True
-        if self.polite:  # ask for the next slots after any waiter could have (domain.pacing.rebook_at_ms)
-            sim.at(int(rebook_at_ms(slots[-1]) * US - self.skew_us), self.ask)
-        else:
-            self.ask()  # book ahead at once: refused (and told how long to wait) until the number has room
+        # The group's claim (one transaction), after a consent read for every group but the batch's first.
+        claim_us = sim.latency_us(6) + (0 if self.first else sim.latency_us(5))
+        self.first = False
+        sim.at(sim.now + claim_us, lambda: self._claimed(slots))
 
-    def _sleep_until(self, slot_ms: int) -> None:
+    def _claimed(self, slots: tuple[int, ...]) -> None:
+        sim = self.sim
+        group = Group(outstanding=len(slots))
+        self.groups.append(group)
+        for slot in slots:
+            self._sleep_until(slot, group)
+        self.asking = False
+        if self.polite:  # ask for the next slots after any waiter could have (domain.pacing.rebook_at_ms)
+            self.rebook_us = int(rebook_at_ms(slots[-1]) * US - self.skew_us)
+            sim.at(self.rebook_us, self._maybe_ask)
+        else:
+            self.rebook_us = None  # book ahead at once: refused (and told how long to wait) until the number has room
+        self._maybe_ask()
+
+    def _sleep_until(self, slot_ms: int, group: Group) -> None:
         wake = slot_ms * US - self.skew_us  # true time at which this worker's clock reads the slot
         wake += int(self.sim.rng.expovariate(1 / 300))
         if self.sim.rng.random() < 0.001:
             wake += int(self.sim.rng.uniform(5, 50) * US)
-        self.sim.at(wake, lambda: self._wake(slot_ms))
+        self.sim.at(wake, lambda: self._wake(slot_ms, group))
 
-    def _wake(self, slot_ms: int) -> None:
+    def _wake(self, slot_ms: int, group: Group) -> None:
         sim = self.sim
-        while self.busy and self.busy[0] <= sim.now:
-            heapq.heappop(self.busy)
-        if not on_time(slot_ms, self.clock_ms()) or len(self.busy) >= SENDERS:
+        if not on_time(slot_ms, self.clock_ms()):
             sim.late += 1
-            if self.backlog is not None:
-                self.backlog += 1  # the message goes back to the batch: asked for again
-                if not self.asking:
-                    self.ask()
+            self.batch_left += 1  # given back: asked for again in a later group
+            self._answered(group, sim.now)
             return
-        heapq.heappush(self.busy, sim.now + int(sim.rng.uniform(20, 150) * US))
         sim.arrivals.append((sim.now + int(sim.rng.uniform(0, ARRIVAL_JITTER_MS) * US), self.parts))
         if self.on_sent is not None:
             self.on_sent(sim.now)
+        self._answered(group, sim.now + int(sim.rng.uniform(20, 150) * US))
+
+    def _answered(self, group: Group, at_us: int) -> None:
+        """One message of ``group`` is done at ``at_us``; the last one done, the group's settle is written."""
+        group.outstanding -= 1
+        group.done_us = max(group.done_us, at_us)
+        if group.outstanding == 0:
+            self.sim.at(group.done_us + self.sim.latency_us(6), lambda: self._settled(group))
+
+    def _settled(self, group: Group) -> None:
+        self.groups.remove(group)
+        if not self.groups and self.batch_left == 0 and not self.asking:
+            # The batch is done: complete_if_done, then the next batch.
+            self.sim.at(self.sim.now + self.sim.latency_us(6), self.start)
+            return
+        self._maybe_ask()
 
 
 def _measured_us(limit: int, parts: int) -> int:
@@ -254,7 +323,7 @@ def simulate(workers: int, limit: int, parts: int, *, seed: int = 7) -> Outcome:
     sim = Simulation(rng)
     for _ in range(workers):
         worker = Worker(sim, limit, parts, None)
-        sim.at(int(rng.uniform(0, 50) * US), worker.ask)
+        sim.at(int(rng.uniform(0, 50) * US), worker.start)
     start, end = WARMUP_S * 1_000_000, WARMUP_S * 1_000_000 + _measured_us(limit, parts)
     sim.run(end + 1_000_000)
     counted = sum(p for at, p in sim.arrivals if start <= at < end)
@@ -279,11 +348,11 @@ def fairness(big_workers: int, *, seed: int = 7) -> Outcome:
     rng = random.Random(f"{seed}/fairness/{big_workers}")
     sim = Simulation(rng)
     for _ in range(big_workers):
-        sim.at(int(rng.uniform(0, 50) * US), Worker(sim, limit, 1, None).ask)
+        sim.at(int(rng.uniform(0, 50) * US), Worker(sim, limit, 1, None).start)
     sends: list[int] = []
     newcomer = Worker(sim, limit, 1, small, on_sent=sends.append)
     start = start_s * 1_000_000
-    sim.at(start, newcomer.ask)
+    sim.at(start, newcomer.start)
     sim.run(start + 60_000_000)
     return Outcome(
         workers=big_workers + 1,

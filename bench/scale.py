@@ -464,7 +464,7 @@ class CountingPort:
         return counted
 
 
-NOT_CALLS = {"clock", "sleep", "personal_data", "allow_fictional_numbers", "link_base", "concurrent_sends"}
+NOT_CALLS = {"clock", "sleep", "personal_data", "allow_fictional_numbers", "link_base", "concurrent_sends", "send_pool"}
 
 
 @dataclass
