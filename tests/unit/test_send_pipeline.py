@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from chalicelib.domain.campaigns import CampaignStatus
+from chalicelib.domain.errors import ProviderThrottled
+from chalicelib.domain.messages import OutboundSms, SendReceipt
 from chalicelib.domain.pacing import GRANT_LEAD_MS, WINDOW_MS, Slots, window_peak
 from chalicelib.domain.sending import (
     GROUP_SIZE,
@@ -186,3 +188,32 @@ def test_end_campaign_while_the_second_group_sends_stops_the_pipeline() -> None:
     # The second group was claimed before End, so it may finish inside its lease, and it is settled.
     assert all(ledger(run.ports).rows[(SHOP, cid, p)].state.final for p in audience[: 2 * GROUP_SIZE])
     assert campaigns.get_campaign(run.ports, SHOP, cid).status is not CampaignStatus.IN_PROGRESS
+
+
+def test_late_and_throttled_messages_of_a_pipelined_group_are_sent_again_or_handed_back_once() -> None:
+    run = Pipeline(100)
+    audience = phones(3 * GROUP_SIZE + 3)
+    add(run.ports, audience)
+    cid = start(run.ports)
+    throttled = audience[GROUP_SIZE + 20]
+    claim, send = ledger(run.ports).claim, sms(run.ports).send
+
+    def slow_second_claim(shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime) -> GroupClaim:
+        if run.claims == 1:
+            run.threads.sleep(0.15)  # a tail latency: the second group's first slots go by before it is claimed
+        return claim(shop_id, campaign_id, claims, at)
+
+    def throttling(sms: OutboundSms) -> SendReceipt:
+        if sms.to_number == throttled:
+            raise ProviderThrottled("slow down")
+        return send(sms)
+
+    ledger(run.ports).claim = slow_second_claim  # type: ignore[method-assign]
+    sms(run.ports).send = throttling  # type: ignore[method-assign]
+    report = sending.send_batch(run.ports, SendBatch(SHOP, cid, tuple(audience)))
+    sent = texts(run.ports)
+    assert len(sent) == len(set(sent)) and sorted(sent) == sorted(p for p in audience if p != throttled)
+    assert report.retried == [throttled] and (SHOP, cid, throttled) not in ledger(run.ports).rows
+    assert isinstance(run.ports.pacer, FakePacer) and run.ports.pacer.calls > run.claims  # the late ones were regranted
+    assert window_peak([(_us(at), 1) for at in run.sends()], WINDOW_MS * 1000) <= 100
+    assert run.most_in_flight == 2
