@@ -94,9 +94,11 @@ class Access:
     function_id: str  # Chalice's logical id of the function
     consumes: QueueSpec | None = None  # its event source mapping receives and deletes from this queue
     sends_to: tuple[QueueSpec, ...] = ()  # SendMessage(Batch), and GetQueueUrl to find them by name
+    parks_failures_on: QueueSpec | None = None  # Lambda's on-failure destination sends here with the function's role
     schedules: bool = False  # creates and moves one-time schedules (and passes the scheduler role to them)
     cancels_schedules: bool = False
-    sends_sms: bool = False  # SendTextMessage / SendMediaMessage (and reads media, which MMS sends with)
+    sends_sms: bool = False  # SendTextMessage
+    sends_mms: bool = False  # SendMediaMessage, which reads the image from the media bucket as the caller
     opt_out_list: bool = False  # mirrors STOP/START on the End User Messaging opt-out list
     imports_media: bool = False  # stores imported MMS images
     reads_shopify_secret: bool = False
@@ -104,21 +106,22 @@ class Access:
 
 # Each function's reach, from the use cases its handler runs (chalicelib/services; the README lists them):
 ACCESS: tuple[Access, ...] = (
-    # every REST route: campaigns (schedule/cancel a start, Send Now queues the start job, import images),
-    # Inbox replies (send now, or schedule), opt-outs from the API, and the Shopify webhook route's queue.
+    # every REST route: campaigns (schedule/cancel a start; Send Now queues the first planning job, never a send
+    # batch), Inbox replies (send now, or schedule), image imports, opt-outs, and the Shopify webhook route's queue.
     Access(
         API_FUNCTION,
-        sends_to=(CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS),
+        sends_to=(CAMPAIGN_JOBS, SHOPIFY_WEBHOOKS),
         schedules=True,
         cancels_schedules=True,
         sends_sms=True,
+        sends_mms=True,
         opt_out_list=True,
         imports_media=True,
         reads_shopify_secret=True,
     ),
     # STOP/HELP/confirmation answers and the opt-out list; a failing event is parked on its failure queue
     # by Lambda with the function's own role (the EventInvokeConfig destination).
-    Access(to_cfn_resource_name("inbound_sms"), sends_to=(INBOUND_FAILURES,), sends_sms=True, opt_out_list=True),
+    Access(to_cfn_resource_name("inbound_sms"), parks_failures_on=INBOUND_FAILURES, sends_sms=True, opt_out_list=True),
     # start, plan pages (more jobs, send batches), release waves, scheduled Inbox replies (which may move).
     Access(
         to_cfn_resource_name("campaign_jobs"),
@@ -127,6 +130,7 @@ ACCESS: tuple[Access, ...] = (
         schedules=True,
         cancels_schedules=True,
         sends_sms=True,
+        sends_mms=True,  # a scheduled reply may carry an image
     ),
     # campaign sends: requeues and throttling retries go back on its own queue; quiet hours schedule a wave.
     Access(
@@ -135,6 +139,7 @@ ACCESS: tuple[Access, ...] = (
         sends_to=(CAMPAIGN_SENDS,),
         schedules=True,
         sends_sms=True,
+        sends_mms=True,
     ),
     # customers (consent, mirrored on the opt-out list), orders, privacy; app/uninstalled cancels start schedules.
     Access(to_cfn_resource_name("shopify_webhooks"), consumes=SHOPIFY_WEBHOOKS, cancels_schedules=True, opt_out_list=True),
@@ -162,7 +167,6 @@ _CONSUME_ACTIONS = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveM
 _SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 _SCHEDULE_ACTIONS = ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
 _CANCEL_ACTIONS = ["scheduler:DeleteSchedule"]
-_SMS_SEND_ACTIONS = ["sms-voice:SendMediaMessage", "sms-voice:SendTextMessage"]
 _OPT_OUT_ACTIONS = ["sms-voice:DeleteOptedOutNumber", "sms-voice:PutOptedOutNumber"]
 # X-Ray's write actions have no resource-level permissions: AWS accepts only "*" for them.
 _TRACE_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
@@ -208,6 +212,14 @@ def _function_role(access: Access, resources: dict[str, dict[str, Any]]) -> dict
         statements.append(
             {"Sid": "Queues", "Effect": "Allow", "Action": _SEND_ACTIONS, "Resource": [_queue_arn(q) for q in access.sends_to]}
         )
+    if access.parks_failures_on is not None:
+        park = {
+            "Sid": "ParkFailures",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": _queue_arn(access.parks_failures_on),
+        }
+        statements.append(park)
     schedule_arn = {"Fn::Sub": _IN_ACCOUNT % "scheduler" + "schedule/${ResourcePrefix}/*"}
     if access.schedules:
         statements += [
@@ -230,30 +242,34 @@ def _function_role(access: Access, resources: dict[str, dict[str, Any]]) -> dict
         ]
     if access.cancels_schedules:
         statements.append({"Sid": "CancelSchedules", "Effect": "Allow", "Action": _CANCEL_ACTIONS, "Resource": schedule_arn})
-    if access.sends_sms:
-        statements += [
+    sms_actions = ["sms-voice:SendTextMessage"] if access.sends_sms else []
+    sms_actions += ["sms-voice:SendMediaMessage"] if access.sends_mms else []
+    if sms_actions:
+        statements.append(
             {
                 # The sender numbers and pools are assigned by the operator after the deploy, so they are named by
                 # this account's and region's ARN pattern; a send also names the configuration set and the number's
                 # opt-out list, which are this stack's own.
                 "Sid": "SendSms",
                 "Effect": "Allow",
-                "Action": _SMS_SEND_ACTIONS,
+                "Action": sorted(sms_actions),
                 "Resource": [
                     {"Fn::Sub": _IN_ACCOUNT % "sms-voice" + "phone-number/*"},
                     {"Fn::Sub": _IN_ACCOUNT % "sms-voice" + "pool/*"},
                     {"Fn::GetAtt": [CONFIGURATION_SET, "Arn"]},
                     {"Fn::GetAtt": [OPT_OUT_LIST, "Arn"]},
                 ],
-            },
-            # End User Messaging's SendMediaMessage reads the image with the caller's permissions.
-            {
-                "Sid": "ReadMedia",
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": {"Fn::Sub": "${" + MEDIA_BUCKET.logical_id + ".Arn}/*"},
-            },
-        ]
+            }
+        )
+    if access.sends_mms:
+        # End User Messaging's SendMediaMessage reads the image with the caller's permissions.
+        read = {
+            "Sid": "ReadMedia",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": {"Fn::Sub": "${" + MEDIA_BUCKET.logical_id + ".Arn}/*"},
+        }
+        statements.append(read)
     if access.opt_out_list:
         statements.append(
             {

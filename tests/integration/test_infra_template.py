@@ -214,7 +214,7 @@ def test_functions_may_reach_every_table_and_their_queues() -> None:
         granted_indexes = {r["Fn::Sub"] for r in statements["Tables"]["Resource"] if "Fn::Sub" in r}
         assert granted_tables == tables, function
         assert granted_indexes == {"${" + t + ".Arn}/index/*" for t in tables}, function
-        for sid in ("Queues", "Consume"):
+        for sid in ("Queues", "Consume", "ParkFailures"):
             if sid in statements:
                 resources = statements[sid]["Resource"]
                 reached |= {r["Fn::GetAtt"][0] for r in (resources if isinstance(resources, list) else [resources])}

@@ -203,12 +203,16 @@ def _expected_actions(access: Access) -> set[str]:
         actions |= {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     if access.sends_to:
         actions |= {"sqs:SendMessage", "sqs:GetQueueUrl"}
+    if access.parks_failures_on:
+        actions |= {"sqs:SendMessage"}
     if access.schedules:
         actions |= {"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "iam:PassRole", "sqs:GetQueueAttributes"}
     if access.cancels_schedules:
         actions |= {"scheduler:DeleteSchedule"}
     if access.sends_sms:
-        actions |= {"sms-voice:SendTextMessage", "sms-voice:SendMediaMessage", "s3:GetObject"}
+        actions |= {"sms-voice:SendTextMessage"}
+    if access.sends_mms:
+        actions |= {"sms-voice:SendMediaMessage", "s3:GetObject"}
     if access.opt_out_list:
         actions |= {"sms-voice:PutOptedOutNumber", "sms-voice:DeleteOptedOutNumber"}
     if access.imports_media:
