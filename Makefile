@@ -14,11 +14,13 @@ STAMP := $(VENV)/.installed-$(REQUIREMENTS_HASH)
 
 PYTEST := $(BIN)/python -m pytest
 XDIST := -n 2
-INFRA_TEST := tests/integration/test_infra_template.py
+# The template checks, the packaged template's (one `chalice package` per session) and packaging a fresh clone:
+# infra-check runs them on their own, so the slow packaging is not repeated by every xdist worker.
+INFRA_TEST := tests/integration/test_infra_template.py tests/integration/test_packaged_template.py
 # mypy refuses a folder without .py files and a missing app.py: check only what exists so far.
 TYPED_PATHS = $(wildcard app.py) $(foreach dir,chalicelib devstack infra bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
 
-.PHONY: help venv run test unit-and-integration lint typecheck unit integration e2e browser browser-tests infra infra-check bench clean distclean
+.PHONY: package deploy destroy help venv run test unit-and-integration lint typecheck unit integration e2e browser browser-tests infra infra-check bench clean distclean
 
 help:
 	@echo "make run          start the local stack (devstack) on http://127.0.0.1:$${SMSCAST_PORT:-8000}"
@@ -27,6 +29,9 @@ help:
 	@echo "make browser      install Debian's chromium for the browser tests when it is missing"
 	@echo "make bench        run every benchmark (this tree beside the baseline commit) into docs/benchmarks.md"
 	@echo "make infra        re-render infra/resources.json from the models"
+	@echo "make package      build/package/<STAGE>/{sam.json,deployment.zip} with chalice package (STAGE=dev REGION=...)"
+	@echo "make deploy       package, upload and deploy the stack smscast-<STAGE> (README: Deploy to AWS)"
+	@echo "make destroy      delete the stack smscast-<STAGE> (the media bucket and opt-out list are kept)"
 	@echo "make clean        remove caches and local stack state (distclean: also .venv)"
 
 $(STAMP):
@@ -50,7 +55,7 @@ test: $(STAMP)
 
 # unit and integration in one xdist run (its workers start once); the infra tests ran in infra-check.
 unit-and-integration: $(STAMP)
-	$(PYTEST) $(XDIST) tests/unit tests/integration --ignore=$(INFRA_TEST)
+	$(PYTEST) $(XDIST) tests/unit tests/integration $(addprefix --ignore=,$(INFRA_TEST))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -101,3 +106,41 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# --- deploying to AWS (README: "Deploy to AWS") ------------------------------------------------------------
+STAGE ?= dev
+REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION))
+# ResourcePrefix is always smscast-$(STAGE): .chalice/config.json sets the same SMSCAST_RESOURCE_PREFIX per stage.
+STACK ?= smscast-$(STAGE)
+PACKAGE_DIR ?= build/package/$(STAGE)
+AWS ?= aws
+# The name (never the value) of the SSM SecureString with the Shopify app secret; the other two are not secret.
+SHOPIFY_API_SECRET_PARAMETER ?= /smscast/$(STAGE)/shopify-api-secret
+SHOPIFY_API_KEY ?=
+LINK_DOMAIN ?=
+
+define need
+	@test -n "$($(1))" || { echo "make $@: set $(1)=... ($(2))" >&2; exit 2; }
+endef
+
+# chalice package downloads the Linux (manylinux x86_64) wheels of requirements.txt from PyPI and needs a region.
+package: $(STAMP)
+	$(call need,REGION,the AWS region)
+	rm -rf $(PACKAGE_DIR)
+	AWS_DEFAULT_REGION=$(REGION) $(BIN)/chalice package --stage $(STAGE) --merge-template infra/resources.json $(PACKAGE_DIR)
+	@ls -l $(PACKAGE_DIR)/sam.json $(PACKAGE_DIR)/deployment.zip
+
+deploy: package
+	$(call need,ARTIFACT_BUCKET,an S3 bucket in REGION for the code)
+	$(AWS) cloudformation package --region $(REGION) --template-file $(PACKAGE_DIR)/sam.json \
+		--s3-bucket $(ARTIFACT_BUCKET) --s3-prefix $(STACK) --output-template-file $(PACKAGE_DIR)/packaged.yaml
+	$(AWS) cloudformation deploy --region $(REGION) --stack-name $(STACK) --template-file $(PACKAGE_DIR)/packaged.yaml \
+		--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+		--parameter-overrides ResourcePrefix=smscast-$(STAGE) ShopifyApiSecretParameter=$(SHOPIFY_API_SECRET_PARAMETER) \
+		ShopifyApiKey=$(SHOPIFY_API_KEY) LinkDomain=$(LINK_DOMAIN)
+	$(AWS) cloudformation describe-stacks --region $(REGION) --stack-name $(STACK) --query 'Stacks[0].Outputs' --output table
+
+destroy:
+	$(call need,REGION,the AWS region)
+	$(AWS) cloudformation delete-stack --region $(REGION) --stack-name $(STACK)
+	$(AWS) cloudformation wait stack-delete-complete --region $(REGION) --stack-name $(STACK)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
 
+from chalicelib.adapters.resources import opt_out_list_name
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.links import DEFAULT_LINK_BASE
 
@@ -24,7 +25,37 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3 bucket naming rules (the part a regex can say)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_PARAMETER_NAME = re.compile(r"^/[A-Za-z0-9_.\-/]+$")  # an SSM parameter path (the template asks for the same)
+# Set in AWS (infra/template.py): the *name* of the SecureString holding the Shopify app secret, never the secret.
+SECRET_PARAMETER_ENV = "SMSCAST_SHOPIFY_API_SECRET_PARAMETER"
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")  # what Scheduler accepts as a target role
+
+
+def read_secure_parameter(name: str) -> str:
+    """An SSM Parameter Store SecureString, decrypted (Powertools Parameters; only deployments call this)."""
+    from aws_lambda_powertools.utilities import parameters  # imported here: devstack and tests never need it
+
+    return str(parameters.get_parameter(name, decrypt=True))
+
+
+def _shopify_api_secret(env: Mapping[str, str], read_secret: Callable[[str], str]) -> str | None:
+    """The plain variable where devstack and tests set it; in AWS read from Parameter Store by name, once per
+    cold start (Settings is built once per container), so the secret is never in a file, the template or env."""
+    plain = env.get("SMSCAST_SHOPIFY_API_SECRET")
+    if plain:
+        return plain
+    name = env.get(SECRET_PARAMETER_ENV)
+    if not name:
+        return None
+    if not _PARAMETER_NAME.match(name):
+        raise ConfigurationError(f"{SECRET_PARAMETER_ENV} must be an SSM parameter name like /smscast/prod/x, not {name!r}")
+    try:
+        secret = read_secret(name)
+    except Exception as exc:  # a missing parameter or a denied read must stop the start, naming the parameter
+        raise ConfigurationError(f"cannot read the Shopify API secret from SSM parameter {name!r}: {exc}") from exc
+    if not secret:
+        raise ConfigurationError(f"SSM parameter {name!r} is empty")
+    return secret
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -59,8 +90,10 @@ class Settings:
     link_domain: str  # base of tracked short links (<link_domain>/r/<code>): https, or http on localhost (devstack)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate the environment (os.environ by default)."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, read_secret: Callable[[str], str] = read_secure_parameter
+    ) -> Settings:
+        """Read and validate the environment (os.environ by default); secrets named there are read with ``read_secret``."""
         env = os.environ if env is None else env
         stage = env.get("SMSCAST_STAGE", "dev")
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
@@ -94,10 +127,10 @@ class Settings:
             region=region,
             resource_prefix=prefix,
             sms_provider=provider,
-            opt_out_list=env.get("SMSCAST_OPT_OUT_LIST", f"{prefix}-opt-outs"),
+            opt_out_list=env.get("SMSCAST_OPT_OUT_LIST") or opt_out_list_name(prefix),
             configuration_set=env.get("SMSCAST_CONFIGURATION_SET") or None,
             shopify_api_key=env.get("SMSCAST_SHOPIFY_API_KEY") or None,
-            shopify_api_secret=env.get("SMSCAST_SHOPIFY_API_SECRET") or None,
+            shopify_api_secret=_shopify_api_secret(env, read_secret),
             allow_fictional_numbers=_flag(env, "SMSCAST_ALLOW_FICTIONAL_NUMBERS", False),
             clock_file=env.get("SMSCAST_CLOCK_FILE") or None,
             scheduler_role_arn=scheduler_role_arn,

@@ -48,7 +48,52 @@ SHOPIFY_WEBHOOKS = QueueSpec("shopify-webhooks", visibility_timeout=360, max_rec
 QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS)
 
 INBOUND_SMS_TOPIC = TopicSpec("inbound-sms")
-TOPICS: tuple[TopicSpec, ...] = (INBOUND_SMS_TOPIC,)
+# End User Messaging's configuration set publishes every message's delivery events here (infra/ wires it);
+# the delivery-receipt handler that will consume them is not written yet, so nothing subscribes today.
+DELIVERY_EVENTS_TOPIC = TopicSpec("delivery-events")
+TOPICS: tuple[TopicSpec, ...] = (INBOUND_SMS_TOPIC, DELIVERY_EVENTS_TOPIC)
+
+# The event types the configuration set sends to DELIVERY_EVENTS_TOPIC (pinpoint-sms-voice-v2's EventType enum):
+# each SMS and MMS outcome the carrier reports, not the in-flight PENDING/QUEUED/SENT steps, which only add
+# volume (SNS is billed per publish) and change nothing a merchant sees.
+DELIVERY_EVENT_TYPES: tuple[str, ...] = (
+    "TEXT_DELIVERED",
+    "TEXT_SUCCESSFUL",
+    "TEXT_INVALID",
+    "TEXT_INVALID_MESSAGE",
+    "TEXT_UNREACHABLE",
+    "TEXT_CARRIER_UNREACHABLE",
+    "TEXT_BLOCKED",
+    "TEXT_CARRIER_BLOCKED",
+    "TEXT_SPAM",
+    "TEXT_UNKNOWN",
+    "TEXT_TTL_EXPIRED",
+    "TEXT_PROTECT_BLOCKED",
+    "MEDIA_DELIVERED",
+    "MEDIA_SUCCESSFUL",
+    "MEDIA_INVALID",
+    "MEDIA_INVALID_MESSAGE",
+    "MEDIA_UNREACHABLE",
+    "MEDIA_CARRIER_UNREACHABLE",
+    "MEDIA_BLOCKED",
+    "MEDIA_CARRIER_BLOCKED",
+    "MEDIA_SPAM",
+    "MEDIA_UNKNOWN",
+    "MEDIA_TTL_EXPIRED",
+    "MEDIA_FILE_INACCESSIBLE",
+    "MEDIA_FILE_TYPE_UNSUPPORTED",
+    "MEDIA_FILE_SIZE_EXCEEDED",
+)
+
+
+def opt_out_list_name(prefix: str) -> str:
+    """The End User Messaging opt-out list every STOP is mirrored on (SMSCAST_OPT_OUT_LIST's default)."""
+    return f"{prefix}-opt-outs"
+
+
+def configuration_set_name(prefix: str) -> str:
+    """The End User Messaging configuration set sends name, so their delivery events reach the topic."""
+    return f"{prefix}-sms"
 
 
 @dataclass(frozen=True)

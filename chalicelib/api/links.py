@@ -6,7 +6,9 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.http import Call, endpoint
 from chalicelib.api.models.common import AnyQuery
+from chalicelib.composition import container
 from chalicelib.domain.links import Visit
+from chalicelib.observability import Metric, count
 from chalicelib.services import links
 
 bp = Blueprint(__name__)
@@ -28,6 +30,8 @@ def _follow(call: Call, code: str, method: str) -> Response:
             status_code=404,
             headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": _NO_STORE},
         )
+    if redirect.counted:
+        count(container().settings.resource_prefix, {Metric.CLICKS: 1})
     return Response(body="", status_code=302, headers={"Location": redirect.location, "Cache-Control": _NO_STORE})
 
 

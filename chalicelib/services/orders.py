@@ -6,6 +6,7 @@ again with the same order (Shopify redelivers), and in any order (a cancellation
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
@@ -29,10 +30,23 @@ def attribution_for(ports: Ports, order: Order) -> Attribution | None:
     return attribute(order, code_campaigns, click, shop.settings.attribution_window_days)
 
 
+@dataclass(frozen=True)
+class Placed:
+    """What recording a new order did, and the campaign it now counts for (None: unattributed or not counted)."""
+
+    outcome: OrderOutcome
+    attribution: Attribution | None = None
+
+
 def order_placed(ports: Ports, order: Order) -> OrderOutcome:
     """Attribute and count a new order once (a redelivery, or an order cancelled before it arrived, counts nothing)."""
+    return place_order(ports, order).outcome
+
+
+def place_order(ports: Ports, order: Order) -> Placed:
+    """``order_placed``, also telling the attribution it counted (the worker's revenue metric reads it)."""
     if ports.orders.get(order.shop_id, order.order_id) is not None:
-        return OrderOutcome.DUPLICATE  # the cheap answer to a redelivery; the conditional write is the real guard
+        return Placed(OrderOutcome.DUPLICATE)  # the cheap answer to a redelivery; the conditional write is the real guard
     attribution = attribution_for(ports, order)
     outcome = ports.orders.record(order, attribution)
     logger.info(
@@ -46,7 +60,7 @@ def order_placed(ports: Ports, order: Order) -> OrderOutcome:
             "phone_ref": phone_ref(order.phone) if order.phone else None,
         },
     )
-    return outcome
+    return Placed(outcome, attribution if outcome is OrderOutcome.COUNTED else None)
 
 
 def order_cancelled(ports: Ports, shop_id: str, order_id: str, at: datetime) -> OrderOutcome:

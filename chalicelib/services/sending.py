@@ -20,6 +20,7 @@ double-send because the provider definitely did not accept them.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
@@ -85,6 +86,8 @@ class BatchReport:
     retried: list[str] = field(default_factory=list)  # throttled by the provider, queued again with backoff
     stopped: bool = False  # the campaign ended mid-batch
     deadline: datetime | None = None
+    # (SKIPPED or FAILED, reason) -> recipients settled so in this batch: the per-reason metrics read it
+    reasons: Counter[tuple[SendState, str]] = field(default_factory=Counter)
 
 
 def backoff_seconds(attempt: int) -> int:
@@ -308,8 +311,10 @@ def _settle(
             report.sent += 1
         elif settlement.entry.state is SendState.SKIPPED:
             report.skipped += 1
+            report.reasons[SendState.SKIPPED, settlement.entry.reason or "unknown"] += 1
         else:
             report.failed += 1
+            report.reasons[SendState.FAILED, settlement.entry.reason or "unknown"] += 1
 
 
 def _defer(ports: Ports, batch: SendBatch, deferrals: Sequence[Deferral], now: datetime, report: BatchReport) -> None:

@@ -6,7 +6,7 @@ The route has already verified the signature; nothing here trusts a payload it d
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from aws_lambda_powertools import Logger
@@ -94,12 +94,25 @@ def _queueable(topic: Topic, body: bytes) -> str:
     return slimmed
 
 
+@dataclass(frozen=True)
+class Result:
+    """What the worker did with a webhook, and the order it attributed to a campaign just now (for metrics)."""
+
+    handled: Handled
+    attributed: Order | None = None
+
+
 def handle(ports: Ports, webhook: Webhook) -> Handled:
     """Do a webhook's work; a message redelivered after it was done does nothing. Errors other than bad input
     propagate, so SQS delivers it again."""
+    return process(ports, webhook).handled
+
+
+def process(ports: Ports, webhook: Webhook) -> Result:
+    """``handle``, also returning an order this run counted for a campaign (the worker emits its revenue)."""
     key = done_key(webhook.shop_id, webhook.webhook_id)
     if ports.claims.taken(key):
-        return Handled.ALREADY_DONE
+        return Result(Handled.ALREADY_DONE)
     # Marked done only after the work: a worker that dies half-way (a timeout during shop/redact) leaves the
     # webhook to the redelivery, which redoes it. Every topic's work is idempotent, so the rare second run of
     # a webhook whose mark was not written yet changes nothing.
@@ -110,7 +123,7 @@ def handle(ports: Ports, webhook: Webhook) -> Handled:
     return handled
 
 
-def _run(ports: Ports, webhook: Webhook) -> Handled:
+def _run(ports: Ports, webhook: Webhook) -> Result:
     try:
         if webhook.topic is not Topic.SHOP_REDACT:
             ports.shops.get(webhook.shop_id)  # erased by shop/redact since it was queued: nothing left to do it for
@@ -119,13 +132,13 @@ def _run(ports: Ports, webhook: Webhook) -> Handled:
         if exc.code != "shop_not_found":
             raise
         logger.info("shopify webhook for a shop that is gone dropped", extra={"topic": webhook.topic.value})
-        return Handled.DROPPED
+        return Result(Handled.DROPPED)
     except InvalidInput as exc:
         logger.warning("shopify webhook dropped", extra={"topic": webhook.topic.value, "code": exc.code, "why": exc.message})
-        return Handled.DROPPED
+        return Result(Handled.DROPPED)
 
 
-def _dispatch(ports: Ports, webhook: Webhook) -> Handled:
+def _dispatch(ports: Ports, webhook: Webhook) -> Result:
     data = webhook.payload()
     shop_id, topic = webhook.shop_id, webhook.topic
     fictional = ports.allow_fictional_numbers
@@ -143,11 +156,13 @@ def _dispatch(ports: Ports, webhook: Webhook) -> Handled:
         privacy.redact_shop(ports, shop_id)
     elif topic is Topic.ORDERS_CREATE:
         order = with_phone(ports, parse_order(shop_id, data, allow_fictional=fictional))
-        orders.order_placed(ports, order)  # logs its outcome
+        placed = orders.place_order(ports, order)  # logs its outcome
+        if placed.attribution is not None:
+            return Result(Handled.DONE, attributed=order)
     elif topic is Topic.ORDERS_CANCELLED:
         order = parse_order(shop_id, data, allow_fictional=fictional)
         orders.order_cancelled(ports, shop_id, order.order_id, cancelled_at(data, webhook.received_at))  # logs its outcome
-    return Handled.DONE
+    return Result(Handled.DONE)
 
 
 def with_phone(ports: Ports, order: Order) -> Order:

@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.composition import container
-from chalicelib.domain.sending import SendBatch
-from chalicelib.observability import correlate, logger, tracer
-from chalicelib.services.sending import Invocation, send_batch
+from chalicelib.domain.sending import SendBatch, SendState
+from chalicelib.observability import Metric, correlate, count, logger, tracer
+from chalicelib.services.sending import BatchReport, Invocation, send_batch
 
 processor = BatchProcessor(event_type=EventType.SQS)
 # Stop starting new sends this long before Lambda's timeout, so the rest is handed back cleanly.
@@ -51,8 +51,24 @@ def make_record_handler(context: Any) -> Any:
                 "retried": len(report.retried),
             },
         )
+        _emit(report)
 
     return record_handler
+
+
+def _emit(report: BatchReport) -> None:
+    """The batch's outcomes as metrics, once its settlements are written (a redelivery adds only what it did)."""
+    by_reason: dict[Metric, dict[str, int]] = {Metric.FAILED: {}, Metric.SKIPPED: {}}
+    for (state, reason), n in report.reasons.items():
+        by_reason[Metric.FAILED if state is SendState.FAILED else Metric.SKIPPED][reason] = n
+    values = {
+        Metric.SENT: report.sent,
+        Metric.FAILED: report.failed,
+        Metric.SKIPPED: report.skipped,
+        Metric.DEFERRED: report.deferred,
+        Metric.THROTTLED: len(report.retried),
+    }
+    count(container().settings.resource_prefix, values, reasons=by_reason)
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -14,8 +14,9 @@ from aws_lambda_powertools.utilities.data_classes import SNSEvent
 
 from chalicelib.composition import container
 from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.keywords import Intent
 from chalicelib.domain.messages import InboundSms
-from chalicelib.observability import correlate, logger, tracer
+from chalicelib.observability import Metric, correlate, count, logger, tracer
 from chalicelib.services.inbound import receive_sms
 
 _REQUIRED = ("originationNumber", "destinationNumber", "messageBody", "inboundMessageId")
@@ -70,3 +71,6 @@ def handle_sns_event(event: dict[str, Any], context: Any = None) -> None:
             "inbound sms handled",
             extra={"shop_id": result.shop_id, "intent": result.intent.value, "duplicate": result.duplicate},
         )
+        if not result.duplicate:  # a redelivered SMS was counted the first time
+            opt_outs = 1 if result.intent is Intent.OPT_OUT else 0
+            count(container().settings.resource_prefix, {Metric.INBOUND: 1, Metric.OPT_OUTS: opt_outs})

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.composition import container
 from chalicelib.domain.shopify import Webhook
-from chalicelib.observability import correlate, logger, tracer
+from chalicelib.observability import correlate, logger, revenue, tracer
 from chalicelib.services import webhooks
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -29,8 +29,11 @@ def record_handler(record: SQSRecord) -> None:
         logger.exception("malformed webhook message dropped", extra={"message_id": record.message_id})
         return
     correlate(shop_id=webhook.shop_id)
-    outcome = webhooks.handle(container().ports, webhook)
-    logger.info("shopify webhook handled", extra={"topic": webhook.topic.value, "outcome": outcome.value})
+    result = webhooks.process(container().ports, webhook)
+    logger.info("shopify webhook handled", extra={"topic": webhook.topic.value, "outcome": result.handled.value})
+    if result.attributed is not None:
+        order = result.attributed
+        revenue(container().settings.resource_prefix, order.currency, order.total)
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -390,12 +390,14 @@ class TestBucket:
         assert "${AWS::AccountId}" in props["BucketName"]["Fn::Sub"]
 
     def test_functions_may_put_and_get_media_and_learn_the_bucket_name(self) -> None:
-        from infra.template import APP_POLICY, MEDIA_BUCKET_ENV, render_template
+        from infra.template import API_FUNCTION, MEDIA_BUCKET_ENV, render_template, role_id
 
         template = render_template()
-        statements = {s["Sid"]: s for s in template["Resources"][APP_POLICY]["Properties"]["PolicyDocument"]["Statement"]}
-        assert sorted(statements["Media"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
-        assert statements["Media"]["Resource"] == [{"Fn::Sub": "${MediaBucket.Arn}/*"}]
+        (policy,) = template["Resources"][role_id(API_FUNCTION)]["Properties"]["Policies"]
+        statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+        assert statements["StoreMedia"]["Action"] == "s3:PutObject"  # the API imports images
+        assert statements["ReadMedia"]["Action"] == "s3:GetObject"  # and sends MMS, which read them as the caller
+        assert statements["StoreMedia"]["Resource"] == statements["ReadMedia"]["Resource"] == {"Fn::Sub": "${MediaBucket.Arn}/*"}
         variables = template["Globals"]["Function"]["Environment"]["Variables"]
         assert variables[MEDIA_BUCKET_ENV] == {"Ref": MEDIA_BUCKET.logical_id}
 
