@@ -403,7 +403,9 @@ def wcu_section(
         whole = per(units) * POOL_MPS
         how = f"per shard: the family's {whole:,.0f} over {shards} shards ({seen} of them written in this run)"
         paper.append((whole / shards, table, family, how))
-    for table, key, n in shared:
+    # Older --json output has no "unsharded" list: its hottest keys, less the families' keys, are the best there is.
+    unsharded = [(t, k, n) for t, k, n in wcu.get("unsharded", {}).get(ENGINE, rows) if not _per_recipient_key(k, phones)]
+    for table, key, n in unsharded:
         if any(family.family_of(table, key) is not None for family in SHARD_FAMILIES):
             continue  # counted with its family above
         paper.append((per(n) * (POOL_NUMBER_MPS if SENDER in key else POOL_MPS), table, key, "one key"))

@@ -229,9 +229,15 @@ class Writes:
         """Write units of ``who`` (None: everyone)."""
         return sum(n for (w, *_), n in self.units.items() if who is None or w == who)
 
-    def hottest(self, who: str, n: int) -> list[tuple[str, str, int]]:
-        """The ``n`` partitions of ``who`` that took the most units: (table, partition key value, units)."""
-        mine = [(table, key, units) for (w, table, key), units in self.partitions.items() if w == who]
+    def hottest(self, who: str, n: int, *, outside: Iterable[ShardFamily] = ()) -> list[tuple[str, str, int]]:
+        """The ``n`` partitions of ``who`` that took the most units: (table, partition key value, units); with
+        ``outside``, only keys of none of those families (a family's keys are judged together, see ``families``)."""
+        families = tuple(outside)
+        mine = [
+            (table, key, units)
+            for (w, table, key), units in self.partitions.items()
+            if w == who and not any(family.family_of(table, key) is not None for family in families)
+        ]
         return sorted(mine, key=lambda row: (-row[2], row[0], row[1]))[:n]
 
     def families(self, who: str, families: Iterable[ShardFamily]) -> list[tuple[str, str, int, int, int]]:
@@ -263,6 +269,9 @@ class Writes:
             "units": {":".join(k): n for k, n in sorted(self.units.items())},
             "partitions": {who: [list(row) for row in self.hottest(who, hottest)] for who in whos},
             "families": {who: [list(row) for row in self.families(who, families)] for who in whos},
+            # The hottest keys outside every family: one campaign's few writes to a single key (its row, say) rank
+            # below a sampled ledger shard's but scale like any shared key's on paper, so they must not be cut off.
+            "unsharded": {who: [list(row) for row in self.hottest(who, hottest, outside=families)] for who in whos},
             "distinct_partitions": {who: sum(1 for w, *_ in self.partitions if w == who) for who in whos},
             "sized_from": dict(sorted(self.sized_from.items())),
         }
