@@ -168,7 +168,22 @@ class TestCounters:
         for n in range(15):  # more than one BatchGetItem's 100 keys of gates
             start(repo, f"c{n:03d}")
             send_group(ledger, f"c{n:03d}", group_on(n % GATE_SHARDS, n + 1, start=n))  # new phones: no contact cap
-        page = repo.page(SHOP, limit=15)
+        calls: list[str] = []
+
+        def count(**kwargs: object) -> None:
+            calls.append(str(kwargs.get("event_name", "")).rpartition(".")[2])
+
+        clients = (model._get_connection().connection.client for model in (CampaignRow, CampaignGateRow))
+        emitters = {id(c.meta.events): c.meta.events for c in clients}.values()
+        for events in emitters:
+            events.register("before-call.dynamodb", count)
+        try:
+            page = repo.page(SHOP, limit=15)
+        finally:
+            for events in emitters:
+                events.unregister("before-call.dynamodb", count)
+        # One query, and 120 gates in BatchGetItems of at most 100 keys: never a call per campaign.
+        assert calls == ["Query", "BatchGetItem", "BatchGetItem"]
         assert {c.campaign_id: c.stats.sent for c in page.items} == {f"c{n:03d}": n + 1 for n in range(15)}
         assert {c.campaign_id: c.stats.sent for c in repo.all(SHOP)} == {f"c{n:03d}": n + 1 for n in range(15)}
 

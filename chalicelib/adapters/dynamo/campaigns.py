@@ -40,7 +40,7 @@ from chalicelib.adapters.dynamo._transactions import (
 )
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import campaign_key, gate_keys, utc
+from chalicelib.adapters.dynamo.keys import GATE_SHARDS, campaign_key, gate_keys, utc
 from chalicelib.adapters.dynamo.tables import CampaignGateRow, CampaignRow, DedupeRow
 from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals, stats_over
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus, PagePlan
@@ -159,7 +159,9 @@ def _definition_actions(campaign: Campaign) -> list[Action]:
     ]
 
 
-_GATE_CURSOR_ROWS = 12  # campaigns whose gates one BatchGetItem reads (12 x GATE_SHARDS keys <= 100)
+# BatchGetItem takes at most 100 keys: ``all`` reads the gates of this many campaigns at a time.
+_CAMPAIGNS_PER_GATE_READ = max(1, 100 // GATE_SHARDS)
+# A BatchGetItem may leave keys unread under throttling; this many tries (with backoff) before TransientError.
 _UNPROCESSED_RETRIES = 8
 
 
@@ -268,7 +270,7 @@ class DynamoCampaignRepository:
         rows: list[CampaignRow] = []
         for row in CampaignRow.query(shop_id, scan_index_forward=False):
             rows.append(row)
-            if len(rows) == _GATE_CURSOR_ROWS:
+            if len(rows) == _CAMPAIGNS_PER_GATE_READ:
                 yield from self._with_gates(rows)
                 rows = []
         yield from self._with_gates(rows)
