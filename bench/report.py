@@ -394,21 +394,29 @@ def wcu_section(
         "A key that names a shard of a family spread by a hash (a campaign's send-ledger keys, its gates, the",
         "shop's totals items, a release wave's keys) is judged at its expected load, the family's over its shard count:",
         f"this run's {current.recipients} recipients land unevenly on the shards, a pool's {POOL_MPS:,} a second do not.",
+        "Writes made once per campaign whatever its audience (creating it, Send Now, its status changes) are not scaled.",
         "",
         f"| table | partition key | WCU/s at {POOL_MPS:,} MPS | limit | | counted as |",
         "|---|---|---:|---:|---|---|",
     ]
     paper: list[tuple[float, str, str, str]] = []
-    for table, family, units, shards, seen in wcu.get("families", {}).get(ENGINE, []):
-        whole = per(units) * POOL_MPS
-        how = f"per shard: the family's {whole:,.0f} over {shards} shards ({seen} of them written in this run)"
+
+    def less_once(units: int, once: int) -> tuple[int, str]:
+        # Creating and starting the campaign write these keys once whatever the audience: not scaled with the rate.
+        return units - once, f"; less {once} WCU written once per campaign (create, start, complete)" if once else ""
+
+    for table, family, units, shards, seen, *rest in wcu.get("families", {}).get(ENGINE, []):
+        scaled, note = less_once(units, int(rest[0]) if rest else 0)
+        whole = per(scaled) * POOL_MPS
+        how = f"per shard: the family's {whole:,.0f} over {shards} shards ({seen} of them written in this run){note}"
         paper.append((whole / shards, table, family, how))
     # Older --json output has no "unsharded" list: its hottest keys, less the families' keys, are the best there is.
-    unsharded = [(t, k, n) for t, k, n in wcu.get("unsharded", {}).get(ENGINE, rows) if not _per_recipient_key(k, phones)]
-    for table, key, n in unsharded:
-        if any(family.family_of(table, key) is not None for family in SHARD_FAMILIES):
-            continue  # counted with its family above
-        paper.append((per(n) * (POOL_NUMBER_MPS if SENDER in key else POOL_MPS), table, key, "one key"))
+    unsharded = wcu.get("unsharded", {}).get(ENGINE, rows)
+    for table, key, n, *rest in unsharded:
+        if _per_recipient_key(key, phones) or any(family.family_of(table, key) is not None for family in SHARD_FAMILIES):
+            continue  # a recipient's own key, or counted with its family above
+        scaled, note = less_once(n, int(rest[0]) if rest else 0)
+        paper.append((per(scaled) * (POOL_NUMBER_MPS if SENDER in key else POOL_MPS), table, key, "one key" + note))
     for rate, table, shown, how in sorted(paper, key=lambda row: (-row[0], row[1], row[2]))[:6]:
         verdict = "under" if rate <= PARTITION_WCU_PER_SECOND else "**over**"
         lines.append(f"| {table} | `{shown}` | {rate:,.0f} | {PARTITION_WCU_PER_SECOND:,} | {verdict} | {how} |")

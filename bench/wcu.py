@@ -199,18 +199,28 @@ class Writes:
     writes: list[Write] = field(default_factory=list)
     units: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (who, operation, action, table)
     partitions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (who, table, partition key value)
+    # The part of ``partitions`` written once per campaign whatever its audience (creating and starting it): a sample
+    # of a few hundred recipients would otherwise scale it on paper as if every recipient wrote its share.
+    once: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     sized_from: Counter[str] = field(default_factory=Counter)
+    _once_writes: set[int] = field(default_factory=set)
 
-    def record(self, who: str, operation: str, params: Mapping[str, Any], table_name: Callable[[str], str] = str) -> None:
-        """Keep the item writes of one request."""
-        self.writes.extend(writes_of(who, operation, params, table_name))
+    def record(
+        self, who: str, operation: str, params: Mapping[str, Any], table_name: Callable[[str], str] = str, *, once: bool = False
+    ) -> None:
+        """Keep the item writes of one request; ``once``: a write made once per campaign, not per recipient."""
+        found = writes_of(who, operation, params, table_name)
+        if once:
+            self._once_writes.update(range(len(self.writes), len(self.writes) + len(found)))
+        self.writes.extend(found)
 
     def settle(self, schemas: Mapping[str, KeySchema], stored_sizes: Mapping[tuple[str, str], int]) -> None:
         """Price every write: a Put by its item, the others by the stored item's size (request estimate if gone)."""
         self.units.clear()
         self.partitions.clear()
+        self.once.clear()
         self.sized_from.clear()
-        for write in self.writes:
+        for index, write in enumerate(self.writes):
             schema = schemas.get(write.table)
             stored = stored_sizes.get((write.table, write.key(schema.names))) if schema else None
             if write.action == PUT:
@@ -224,6 +234,8 @@ class Writes:
             self.units[(write.who, write.operation, write.action, write.table)] += units
             partition = _scalar(write.item.get(schema.partition)) if schema else "?"
             self.partitions[(write.who, write.table, partition)] += units
+            if index in self._once_writes:
+                self.once[(write.who, write.table, partition)] += units
 
     def total(self, who: str | None = None) -> int:
         """Write units of ``who`` (None: everyone)."""
@@ -240,9 +252,10 @@ class Writes:
         ]
         return sorted(mine, key=lambda row: (-row[2], row[0], row[1]))[:n]
 
-    def families(self, who: str, families: Iterable[ShardFamily]) -> list[tuple[str, str, int, int, int]]:
+    def families(self, who: str, families: Iterable[ShardFamily]) -> list[tuple[str, str, int, int, int, int]]:
         """The units ``who`` wrote to each family of sharded keys: (table, family name with its shard part shown,
-        units over all its keys, its shard count, how many of its keys were written), most units first."""
+        units over all its keys, its shard count, how many of its keys were written, the units of them written once
+        per campaign), most units per shard first."""
         found: dict[tuple[str, str], list[int]] = {}
         shards: dict[tuple[str, str], int] = {}
         for (w, table, key), units in self.partitions.items():
@@ -251,12 +264,13 @@ class Writes:
             for family in families:
                 name = family.family_of(table, key)
                 if name is not None:
-                    entry = found.setdefault((table, name + family.shown), [0, 0])
+                    entry = found.setdefault((table, name + family.shown), [0, 0, 0])
                     entry[0] += units
                     entry[1] += 1
+                    entry[2] += self.once[(w, table, key)]
                     shards[(table, name + family.shown)] = family.shards
                     break
-        rows = [(table, name, units, shards[(table, name)], seen) for (table, name), (units, seen) in found.items()]
+        rows = [(table, name, units, shards[(table, name)], seen, once) for (table, name), (units, seen, once) in found.items()]
         return sorted(rows, key=lambda row: (-row[2] / row[3], row[0], row[1]))
 
     def as_dict(self, hottest: int = 25, families: Iterable[ShardFamily] = ()) -> dict[str, Any]:
@@ -271,7 +285,10 @@ class Writes:
             "families": {who: [list(row) for row in self.families(who, families)] for who in whos},
             # The hottest keys outside every family: one campaign's few writes to a single key (its row, say) rank
             # below a sampled ledger shard's but scale like any shared key's on paper, so they must not be cut off.
-            "unsharded": {who: [list(row) for row in self.hottest(who, hottest, outside=families)] for who in whos},
+            "unsharded": {
+                who: [[*row, self.once[(who, row[0], row[1])]] for row in self.hottest(who, hottest, outside=families)]
+                for who in whos
+            },
             "distinct_partitions": {who: sum(1 for w, *_ in self.partitions if w == who) for who in whos},
             "sized_from": dict(sorted(self.sized_from.items())),
         }
