@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -162,6 +163,28 @@ class KeySchema:
         return (self.partition,) if self.sort is None else (self.partition, self.sort)
 
 
+@dataclass(frozen=True)
+class ShardFamily:
+    """Partition keys that spread one thing (a campaign's ledger, its gates, a shop's totals...) over ``shards`` keys
+    by a hash: ``pattern`` matches a key of the family and its group ``family`` is the key without its shard part.
+
+    A sample of a few hundred recipients puts uneven numbers of them on each shard (294 over 128 ledger shards: 0
+    to 8 each), which says nothing about the load at scale, where the hash spreads them evenly: a family is judged
+    at its expected per-shard load, the family's total over ``shards``."""
+
+    table: str
+    pattern: str
+    shards: int
+    shown: str  # how the shard part is written in a report: ``#<000..127>``
+
+    def family_of(self, table: str, key: str) -> str | None:
+        """The family name of ``key`` in ``table`` (None: not one of this family's keys)."""
+        if table != self.table:
+            return None
+        found = re.fullmatch(self.pattern, key)
+        return found.group("family") if found else None
+
+
 def _scalar(value: AttributeValue | None) -> str:
     if not value:
         return "?"
@@ -176,18 +199,28 @@ class Writes:
     writes: list[Write] = field(default_factory=list)
     units: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # (who, operation, action, table)
     partitions: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (who, table, partition key value)
+    # The part of ``partitions`` written once per campaign whatever its audience (creating and starting it): a sample
+    # of a few hundred recipients would otherwise scale it on paper as if every recipient wrote its share.
+    once: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     sized_from: Counter[str] = field(default_factory=Counter)
+    _once_writes: set[int] = field(default_factory=set)
 
-    def record(self, who: str, operation: str, params: Mapping[str, Any], table_name: Callable[[str], str] = str) -> None:
-        """Keep the item writes of one request."""
-        self.writes.extend(writes_of(who, operation, params, table_name))
+    def record(
+        self, who: str, operation: str, params: Mapping[str, Any], table_name: Callable[[str], str] = str, *, once: bool = False
+    ) -> None:
+        """Keep the item writes of one request; ``once``: a write made once per campaign, not per recipient."""
+        found = writes_of(who, operation, params, table_name)
+        if once:
+            self._once_writes.update(range(len(self.writes), len(self.writes) + len(found)))
+        self.writes.extend(found)
 
     def settle(self, schemas: Mapping[str, KeySchema], stored_sizes: Mapping[tuple[str, str], int]) -> None:
         """Price every write: a Put by its item, the others by the stored item's size (request estimate if gone)."""
         self.units.clear()
         self.partitions.clear()
+        self.once.clear()
         self.sized_from.clear()
-        for write in self.writes:
+        for index, write in enumerate(self.writes):
             schema = schemas.get(write.table)
             stored = stored_sizes.get((write.table, write.key(schema.names))) if schema else None
             if write.action == PUT:
@@ -201,23 +234,61 @@ class Writes:
             self.units[(write.who, write.operation, write.action, write.table)] += units
             partition = _scalar(write.item.get(schema.partition)) if schema else "?"
             self.partitions[(write.who, write.table, partition)] += units
+            if index in self._once_writes:
+                self.once[(write.who, write.table, partition)] += units
 
     def total(self, who: str | None = None) -> int:
         """Write units of ``who`` (None: everyone)."""
         return sum(n for (w, *_), n in self.units.items() if who is None or w == who)
 
-    def hottest(self, who: str, n: int) -> list[tuple[str, str, int]]:
-        """The ``n`` partitions of ``who`` that took the most units: (table, partition key value, units)."""
-        mine = [(table, key, units) for (w, table, key), units in self.partitions.items() if w == who]
+    def hottest(self, who: str, n: int, *, outside: Iterable[ShardFamily] = ()) -> list[tuple[str, str, int]]:
+        """The ``n`` partitions of ``who`` that took the most units: (table, partition key value, units); with
+        ``outside``, only keys of none of those families (a family's keys are judged together, see ``families``)."""
+        families = tuple(outside)
+        mine = [
+            (table, key, units)
+            for (w, table, key), units in self.partitions.items()
+            if w == who and not any(family.family_of(table, key) is not None for family in families)
+        ]
         return sorted(mine, key=lambda row: (-row[2], row[0], row[1]))[:n]
 
-    def as_dict(self, hottest: int = 25) -> dict[str, Any]:
-        """The priced writes, JSON-ready: totals by (who, operation, action, table), and the hottest partitions."""
+    def families(self, who: str, families: Iterable[ShardFamily]) -> list[tuple[str, str, int, int, int, int]]:
+        """The units ``who`` wrote to each family of sharded keys: (table, family name with its shard part shown,
+        units over all its keys, its shard count, how many of its keys were written, the units of them written once
+        per campaign), most units per shard first."""
+        found: dict[tuple[str, str], list[int]] = {}
+        shards: dict[tuple[str, str], int] = {}
+        for (w, table, key), units in self.partitions.items():
+            if w != who:
+                continue
+            for family in families:
+                name = family.family_of(table, key)
+                if name is not None:
+                    entry = found.setdefault((table, name + family.shown), [0, 0, 0])
+                    entry[0] += units
+                    entry[1] += 1
+                    entry[2] += self.once[(w, table, key)]
+                    shards[(table, name + family.shown)] = family.shards
+                    break
+        rows = [(table, name, units, shards[(table, name)], seen, once) for (table, name), (units, seen, once) in found.items()]
+        return sorted(rows, key=lambda row: (-row[2] / row[3], row[0], row[1]))
+
+    def as_dict(self, hottest: int = 25, families: Iterable[ShardFamily] = ()) -> dict[str, Any]:
+        """The priced writes, JSON-ready: totals by (who, operation, action, table), the hottest partitions, and the
+        units per family of sharded keys (see ``ShardFamily``)."""
         whos = sorted({who for who, *_ in self.partitions})
+        families = tuple(families)
         return {
             "total": self.total(),
             "units": {":".join(k): n for k, n in sorted(self.units.items())},
             "partitions": {who: [list(row) for row in self.hottest(who, hottest)] for who in whos},
+            "families": {who: [list(row) for row in self.families(who, families)] for who in whos},
+            # The hottest keys outside every family: one campaign's few writes to a single key (its row, say) rank
+            # below a sampled ledger shard's but scale like any shared key's on paper, so they must not be cut off.
+            "unsharded": {
+                who: [[*row, self.once[(who, row[0], row[1])]] for row in self.hottest(who, hottest, outside=families)]
+                for who in whos
+            },
             "distinct_partitions": {who: sum(1 for w, *_ in self.partitions if w == who) for who in whos},
             "sized_from": dict(sorted(self.sized_from.items())),
         }

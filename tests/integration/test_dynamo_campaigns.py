@@ -10,7 +10,8 @@ import pytest
 
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.cursors import encode_cursor
-from chalicelib.adapters.dynamo.tables import CampaignRow
+from chalicelib.adapters.dynamo.keys import gate_key
+from chalicelib.adapters.dynamo.tables import CampaignGateRow, CampaignRow
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
 from tests.integration.conftest import Contention
@@ -40,16 +41,13 @@ def campaign(campaign_id: str = "c001", *, shop_id: str = SHOP_A, status: Campai
     )
 
 
-def worker_adds(shop_id: str, campaign_id: str, *, sent: int = 0, planned: int = 0) -> None:
-    """What a send worker / planner does to the row meanwhile: atomic ADDs (as the ledger's transactions do)."""
-    CampaignRow(shop_id, campaign_id).update(
-        actions=[
-            CampaignRow.sent.add(sent),
-            CampaignRow.done.add(sent),
-            CampaignRow.parts.add(sent),
-            CampaignRow.planned.add(planned),
-        ]
+def worker_adds(shop_id: str, campaign_id: str, *, sent: int = 0, planned: int = 0, shard: int = 0) -> None:
+    """What a send worker / planner does meanwhile: atomic ADDs to one of the campaign's gates (as the ledger's
+    transactions do) and to the row's planned (as a checkpoint does)."""
+    CampaignGateRow(gate_key(shop_id, campaign_id, shard)).update(
+        actions=[CampaignGateRow.sent.add(sent), CampaignGateRow.done.add(sent), CampaignGateRow.parts.add(sent)]
     )
+    CampaignRow(shop_id, campaign_id).update(actions=[CampaignRow.planned.add(planned)])
 
 
 @pytest.fixture
@@ -291,7 +289,8 @@ class TestPage:
 class TestContention:
     def test_end_campaign_outlasts_a_brief_conflict(self, repo: DynamoCampaignRepository, contention: Contention) -> None:
         running = started(repo)
-        with contention("UpdateItem", times=2) as answered:
+        # End is one transaction: the campaign row and every gate
+        with contention("TransactWriteItems", times=2) as answered:
             ended = repo.save(running.end(T0))
         assert len(answered) == 2
         assert ended.status is CampaignStatus.COMPLETED and repo.get(SHOP_A, "c001").ended_early
@@ -304,6 +303,7 @@ class TestContention:
         assert repo.get(SHOP_A, "c001").plan_page == 0
         assert repo.totals(SHOP_A).planned == 0
         assert repo.checkpoint_plan(SHOP_A, "c001", page=0, next_cursor=None, planned=1)
-        with contention("UpdateItem", times=100), pytest.raises(TransientError):
+        worker_adds(SHOP_A, "c001", sent=1)  # done: only then does completion write (after its read)
+        with contention("TransactWriteItems", times=100), pytest.raises(TransientError):
             repo.complete_if_done(SHOP_A, "c001", T0)
         assert repo.get(SHOP_A, "c001").status is CampaignStatus.IN_PROGRESS

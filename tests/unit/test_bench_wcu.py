@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import json
 
-from bench.wcu import CHECK, FROM_REQUEST, FROM_STORED, KeySchema, Writes, item_size, value_size, write_units, writes_of
+from bench.wcu import (
+    CHECK,
+    FROM_REQUEST,
+    FROM_STORED,
+    KeySchema,
+    ShardFamily,
+    Writes,
+    item_size,
+    value_size,
+    write_units,
+    writes_of,
+)
 
 SCHEMAS = {"campaigns": KeySchema("shop_id", "campaign_id"), "ledger": KeySchema("campaign_key", "phone")}
 CAMPAIGN_KEY = {"shop_id": {"S": "s1"}, "campaign_id": {"S": "c1"}}
@@ -105,3 +116,37 @@ class TestUnits:
         assert writes_of("engine", "GetItem", {"TableName": "campaigns", "Key": CAMPAIGN_KEY}) == []
         (write,) = writes_of("engine", "PutItem", {"TableName": "bench-campaigns", "Item": CAMPAIGN_KEY}, lambda t: t[6:])
         assert write.table == "campaigns"
+
+
+class TestShardFamilies:
+    """Keys that spread one thing over N shards by a hash are judged together (family / N), not per sampled shard."""
+
+    LEDGER = ShardFamily("ledger", r"(?P<family>[^#]+#[^#]+)#\d{3}", 128, "#<000..127>")
+
+    def put(self, writes: Writes, shard: int, phone: str, *, once: bool = False) -> None:
+        item = {"campaign_key": {"S": f"s1#c1#{shard:03d}"}, "phone": {"S": phone}}
+        writes.record("engine", "PutItem", {"TableName": "ledger", "Item": item}, once=once)
+
+    def test_a_family_sums_its_keys_and_knows_its_shard_count(self) -> None:
+        writes = Writes()
+        for n, shard in enumerate((1, 1, 1, 7, 9)):  # uneven, as a small sample is
+            self.put(writes, shard, f"+{n}")
+        writes.record("engine", "PutItem", {"TableName": "campaigns", "Item": CAMPAIGN_KEY}, once=True)
+        writes.settle(SCHEMAS, {})
+
+        assert writes.families("engine", [self.LEDGER]) == [("ledger", "s1#c1#<000..127>", 5, 128, 3, 0)]
+        assert self.LEDGER.family_of("ledger", "s1#c1#001") == "s1#c1"
+        assert self.LEDGER.family_of("ledger", "s1#c1") is None and self.LEDGER.family_of("campaigns", "s1#c1#001") is None
+        # the keys outside every family, and what of them was written once per campaign
+        assert writes.hottest("engine", 5, outside=[self.LEDGER]) == [("campaigns", "s1", 1)]
+        assert writes.once[("engine", "campaigns", "s1")] == 1
+        exported = writes.as_dict(families=[self.LEDGER])
+        assert exported["families"]["engine"] == [["ledger", "s1#c1#<000..127>", 5, 128, 3, 0]]
+        assert exported["unsharded"]["engine"] == [["campaigns", "s1", 1, 1]]
+
+    def test_once_per_campaign_writes_are_counted_apart_in_their_family(self) -> None:
+        writes = Writes()
+        self.put(writes, 2, "+1", once=True)
+        self.put(writes, 3, "+2")
+        writes.settle(SCHEMAS, {})
+        assert writes.families("engine", [self.LEDGER]) == [("ledger", "s1#c1#<000..127>", 2, 128, 2, 1)]

@@ -1,43 +1,52 @@
-"""Campaigns in DynamoDB: one row per campaign holding its definition, its planning checkpoint and its counters.
+"""Campaigns in DynamoDB: one row per campaign (definition, status, planning checkpoint, ``planned``) and
+GATE_SHARDS gates per campaign (a copy of its status and the counters the send path and attribution ADD).
+
+Why gates: every send group's claim checks that the campaign still runs and every settle adds its counts, both in
+transactions. On the campaign row (partition key: the shop) that was ~2,650 WCU/s at 20,000 MPS in one campaign,
+past DynamoDB's 1,000 per partition key. The gates are small items in their own table (``campaign-gates``, keyed by
+keys.gate_key, each its own partition key), so the load spreads over GATE_SHARDS keys (the arithmetic is in
+keys.py). A separate table rather than extra items in this one: the campaigns table's partition key is the shop,
+and gate items under other partition keys here would show up in every scan and erasure of campaign rows.
+
+Invariants:
+- The row and its gates say the same status: every status change (``save``: start, End, pause, schedule...;
+  ``complete_if_done``; ``create``; ``delete``) writes the row and all its gates in ONE TransactWriteItems. A claim
+  checks one gate, so once End Campaign's transaction has committed no claim can pass (invariant 4).
+- A campaign's stats are the row's counters (``planned``, plus whatever rows from before the gates hold) plus the
+  sums over its gates, on every read: ``get`` and ``complete_if_done`` read the row and its gates in one
+  BatchGetItem over both tables, a page reads its campaigns' gates in batched reads.
 
 Three kinds of writer touch the row, and none may undo another: the merchant's edits and status changes
 (``save``: only definition/status attributes, conditioned on ``version``), the planner's checkpoint
-(``checkpoint_plan``: conditioned on ``plan_page``) and the send workers' counters (atomic ADDs in the
-send ledger's transactions, see ledger.py). Every write is an UpdateItem naming its own attributes, so a
-stale copy of the row can never overwrite a counter.
+(``checkpoint_plan``: conditioned on ``plan_page``) and completion. The counters are only ever ADDed (on the gates,
+in the send ledger's transactions, see ledger.py), so a stale copy of the campaign can never overwrite one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import Attribute
-from pynamodb.exceptions import DeleteError, UpdateError
-from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import (
     CONFLICT_BACKOFF_SECONDS,
-    CONFLICT_RETRIES,
     LabelledTransaction,
     commit_with_retries,
 )
-from chalicelib.adapters.dynamo.conditions import condition_failed, save_new
+from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import utc
-from chalicelib.adapters.dynamo.tables import CampaignRow, DedupeRow
-from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals, stats_of
+from chalicelib.adapters.dynamo.keys import GATE_SHARDS, campaign_key, gate_keys, utc
+from chalicelib.adapters.dynamo.tables import CampaignGateRow, CampaignRow, DedupeRow
+from chalicelib.adapters.dynamo.totals import add_to_totals, read_totals, stats_over
 from chalicelib.domain.campaigns import Campaign, CampaignStats, CampaignStatus, PagePlan
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound, TransientError
 from chalicelib.services.ports import Page
 
-# A plain write to an item that a transaction is writing at that moment is refused with this code; the
-# send ledger's transactions update the campaign row all the time while a campaign runs, so an End
-# Campaign or a checkpoint can meet one. Nothing was written, so a few quick retries are safe.
-_TRANSACTION_CONFLICT = "TransactionConflictException"
 _CAMPAIGN_CURSOR_KEYS = {"shop_id", "campaign_id"}
 # A page's kept plan matters while a copy of its page job may still arrive: SQS keeps a message (or its DLQ
 # copy, for a redrive) at most 14 days. It holds phone numbers: shop/redact deletes it, and a customers/redact
@@ -69,8 +78,8 @@ def wall_time_to_text(wall: datetime | None) -> str | None:
     return wall.isoformat()
 
 
-def row_to_campaign(row: CampaignRow) -> Campaign:
-    """The domain campaign a row holds, with its current stats and checkpoint."""
+def row_to_campaign(row: CampaignRow, gates: Iterable[CampaignGateRow] = ()) -> Campaign:
+    """The domain campaign a row holds, with its checkpoint and the stats of the row and its ``gates``."""
     return Campaign(
         shop_id=row.shop_id,
         campaign_id=row.campaign_id,
@@ -93,7 +102,7 @@ def row_to_campaign(row: CampaignRow) -> Campaign:
         planning_done=bool(row.planning_done),
         completed_at=utc(row.completed_at) if row.completed_at else None,
         ended_early=bool(row.ended_early),
-        stats=stats_of(row),
+        stats=stats_over([row, *gates]),
         version=int(row.version or 0),
     )
 
@@ -150,41 +159,93 @@ def _definition_actions(campaign: Campaign) -> list[Action]:
     ]
 
 
+# BatchGetItem takes at most 100 keys: ``all`` reads the gates of this many campaigns at a time.
+_CAMPAIGNS_PER_GATE_READ = max(1, 100 // GATE_SHARDS)
+# A BatchGetItem may leave keys unread under throttling; this many tries (with backoff) before TransientError.
+_UNPROCESSED_RETRIES = 8
+
+
+def _set_gates(tx: LabelledTransaction, shop_id: str, campaign_id: str, status: CampaignStatus) -> None:
+    """Every gate of the campaign takes ``status`` (created if absent: a row from before the gates gets them at its
+    next status change). No condition: the row's condition in the same transaction decides."""
+    for key in gate_keys(shop_id, campaign_id):
+        tx.update(f"gate:{key}", CampaignGateRow(key), actions=[CampaignGateRow.status.set(CampaignStatus(status).value)])
+
+
+def _campaign_of_gate(gate_key: str) -> str:
+    """The campaign id in a key made by keys.gate_key (shop domains and campaign ids contain no ``#``)."""
+    return gate_key.split("#")[1]
+
+
 class DynamoCampaignRepository:
-    """``CampaignRepository`` on the campaigns table."""
+    """``CampaignRepository`` on the campaigns and campaign-gates tables."""
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._sleep = sleep
 
-    def _update(self, row: CampaignRow, actions: list[Action], condition: Condition) -> bool:
-        """Apply ``actions`` if ``condition`` holds (refreshing ``row`` from the stored item); False if not."""
-        for attempt in range(CONFLICT_RETRIES):
-            try:
-                row.update(actions=actions, condition=condition)
-            except UpdateError as exc:
-                if condition_failed(exc):
-                    return False
-                if exc.cause_response_code != _TRANSACTION_CONFLICT:
-                    raise
-                self._sleep(CONFLICT_BACKOFF_SECONDS * (attempt + 1))
-                continue
-            return True
-        raise TransientError(f"campaign {row.campaign_id} is busy with concurrent updates; retry")
+    def _commit(self, campaign_id: str, build: Callable[[LabelledTransaction], None]) -> frozenset[str]:
+        # The send ledger's transactions write the gates all the time while a campaign runs, so a status change can
+        # meet one (TransactionConflict): commit_with_retries retries those a few times, then TransientError.
+        return commit_with_retries(
+            build, sleep=self._sleep, busy=f"campaign {campaign_id} is busy with concurrent updates; retry"
+        )
+
+    def _read(self, shop_id: str, campaign_id: str) -> tuple[CampaignRow | None, list[CampaignGateRow]]:
+        """The campaign row and its gates in one strongly consistent BatchGetItem over both tables (one call, as
+        the GetItem of the row alone was)."""
+        campaigns, gates = CampaignRow.Meta.table_name, CampaignGateRow.Meta.table_name
+        request: dict[str, Any] = {
+            campaigns: {
+                "Keys": [{"shop_id": {"S": shop_id}, "campaign_id": {"S": campaign_id}}],
+                "ConsistentRead": True,
+            },
+            gates: {"Keys": [{"gate_key": {"S": key}} for key in gate_keys(shop_id, campaign_id)], "ConsistentRead": True},
+        }
+        row: CampaignRow | None = None
+        found: list[CampaignGateRow] = []
+        connection = CampaignRow._get_connection().connection
+        for attempt in range(_UNPROCESSED_RETRIES):
+            data = connection.dispatch("BatchGetItem", {"RequestItems": request})
+            responses = data.get("Responses") or {}
+            for item in responses.get(campaigns) or []:
+                row = CampaignRow.from_raw_data(item)
+            found.extend(CampaignGateRow.from_raw_data(item) for item in responses.get(gates) or [])
+            request = data.get("UnprocessedKeys") or {}
+            if not request:
+                return row, found
+            self._sleep(CONFLICT_BACKOFF_SECONDS * (attempt + 1))  # throttled: DynamoDB left some keys unread
+        raise TransientError(f"campaign {campaign_id} could not be read in full; retry")
+
+    def _with_gates(self, rows: Sequence[CampaignRow]) -> list[Campaign]:
+        """The campaigns of ``rows`` with their gates' counters: one BatchGetItem (strongly consistent, 100 keys a
+        call) for all of their gates, never a call per campaign."""
+        keys = [key for row in rows for key in gate_keys(row.shop_id, row.campaign_id)]
+        by_campaign: dict[str, list[CampaignGateRow]] = {}
+        for gate in CampaignGateRow.batch_get(keys, consistent_read=True) if keys else []:
+            by_campaign.setdefault(_campaign_of_gate(gate.gate_key), []).append(gate)
+        return [row_to_campaign(row, by_campaign.get(row.campaign_id, ())) for row in rows]
 
     def create(self, campaign: Campaign) -> Campaign:
-        """Store a new campaign at version 1 (Conflict with code ``campaign_exists`` if the id is taken)."""
+        """Store a new campaign at version 1 with its gates (Conflict with code ``campaign_exists`` if the id is
+        taken)."""
         row = campaign_to_new_row(campaign)
-        if not save_new(row, CampaignRow.campaign_id.does_not_exist()):
+
+        def build(tx: LabelledTransaction) -> None:
+            tx.put("campaign", row, condition=CampaignRow.campaign_id.does_not_exist())
+            for key in gate_keys(campaign.shop_id, campaign.campaign_id):
+                tx.put(f"gate:{key}", CampaignGateRow(key, status=row.status))
+
+        if self._commit(campaign.campaign_id, build):
             raise Conflict(f"campaign {campaign.campaign_id} already exists", code="campaign_exists")
         return row_to_campaign(row)
 
     def get(self, shop_id: str, campaign_id: str) -> Campaign:
         """The campaign with current stats, or NotFound (code ``campaign_not_found``)."""
-        try:
-            # Strongly consistent: the version read here guards the next save, and workers read status here.
-            return row_to_campaign(CampaignRow.get(shop_id, campaign_id, consistent_read=True))
-        except CampaignRow.DoesNotExist as exc:
-            raise _not_found(campaign_id) from exc
+        # Strongly consistent: the version read here guards the next save, and workers read status here.
+        row, gates = self._read(shop_id, campaign_id)
+        if row is None:
+            raise _not_found(campaign_id)
+        return row_to_campaign(row, gates)
 
     def page(self, shop_id: str, *, limit: int = 50, cursor: str | None = None) -> Page[Campaign]:
         """The shop's campaigns, newest first (ids sort by creation time); a bad cursor is InvalidInput."""
@@ -198,15 +259,21 @@ class DynamoCampaignRepository:
             CampaignRow.query(shop_id, scan_index_forward=False, consistent_read=True, limit=limit + 1, last_evaluated_key=start)
         )
         if len(rows) <= limit:
-            return Page(items=[row_to_campaign(row) for row in rows])
+            return Page(items=self._with_gates(rows))
         rows = rows[:limit]
         last = {"shop_id": {"S": shop_id}, "campaign_id": {"S": rows[-1].campaign_id}}
-        return Page(items=[row_to_campaign(row) for row in rows], cursor=encode_cursor(last))
+        return Page(items=self._with_gates(rows), cursor=encode_cursor(last))
 
     def all(self, shop_id: str) -> Iterator[Campaign]:
-        """Every campaign of the shop, newest first (PynamoDB follows the pages)."""
+        """Every campaign of the shop, newest first (PynamoDB follows the pages; gates read a few campaigns at a
+        time, so a long history is never held whole)."""
+        rows: list[CampaignRow] = []
         for row in CampaignRow.query(shop_id, scan_index_forward=False):
-            yield row_to_campaign(row)
+            rows.append(row)
+            if len(rows) == _CAMPAIGNS_PER_GATE_READ:
+                yield from self._with_gates(rows)
+                rows = []
+        yield from self._with_gates(rows)
 
     def by_discount_code(self, shop_id: str, codes: Sequence[str]) -> dict[str, str]:
         """Upper-cased code -> the newest campaign carrying it; one query of the shop's campaigns filtered on
@@ -236,21 +303,49 @@ class DynamoCampaignRepository:
         return ConcurrentUpdate(f"campaign {campaign.campaign_id} was changed by someone else; reload and retry")
 
     def save(self, campaign: Campaign) -> Campaign:
-        """Write definition and status if the stored version is ``campaign.version``; return the stored campaign
-        (version + 1, with the current counters and checkpoint, which this never writes)."""
-        row = CampaignRow(campaign.shop_id, campaign.campaign_id)
-        if not self._update(row, _definition_actions(campaign), CampaignRow.version == campaign.version):
+        """Write definition and status, and the status to every gate, in one transaction, if the stored version is
+        ``campaign.version``; return the stored campaign (version + 1, with the current counters and checkpoint,
+        which this never writes)."""
+
+        def build(tx: LabelledTransaction) -> None:
+            tx.update(
+                "campaign",
+                CampaignRow(campaign.shop_id, campaign.campaign_id),
+                actions=_definition_actions(campaign),
+                condition=CampaignRow.version == campaign.version,
+            )
+            _set_gates(tx, campaign.shop_id, campaign.campaign_id, campaign.status)
+
+        if self._commit(campaign.campaign_id, build):
             raise self._missing_or_stale(campaign)
-        return row_to_campaign(row)  # ALL_NEW: fresh counters, not the caller's possibly stale ones
+        # A transaction returns no values: read the counters and checkpoint back (fresh, not the caller's possibly
+        # stale ones); the definition and version are the ones this call wrote, whatever was saved since.
+        row, gates = self._read(campaign.shop_id, campaign.campaign_id)
+        stored = replace(campaign, version=campaign.version + 1)
+        if row is None:
+            return stored  # deleted right after: what this call wrote is all there is to say
+        current = row_to_campaign(row, gates)
+        return replace(
+            stored,
+            stats=current.stats,
+            plan_page=current.plan_page,
+            plan_cursor=current.plan_cursor,
+            planning_done=current.planning_done,
+        )
 
     def delete(self, campaign: Campaign) -> None:
-        """Delete if the stored version is ``campaign.version`` (else ConcurrentUpdate; NotFound if gone)."""
-        try:
-            CampaignRow(campaign.shop_id, campaign.campaign_id).delete(condition=CampaignRow.version == campaign.version)
-        except DeleteError as exc:
-            if condition_failed(exc):
-                raise self._missing_or_stale(campaign) from exc
-            raise
+        """Delete the row and its gates if the stored version is ``campaign.version`` (else ConcurrentUpdate;
+        NotFound if gone)."""
+
+        def build(tx: LabelledTransaction) -> None:
+            tx.delete(
+                "campaign", CampaignRow(campaign.shop_id, campaign.campaign_id), condition=CampaignRow.version == campaign.version
+            )
+            for key in gate_keys(campaign.shop_id, campaign.campaign_id):
+                tx.delete(f"gate:{key}", CampaignGateRow(key))
+
+        if self._commit(campaign.campaign_id, build):
+            raise self._missing_or_stale(campaign)
 
     def checkpoint_plan(self, shop_id: str, campaign_id: str, *, page: int, next_cursor: str | None, planned: int) -> bool:
         """Record planning page ``page`` as done (plan_page -> page + 1, cursor, planned += n, planning_done when
@@ -266,13 +361,13 @@ class DynamoCampaignRepository:
 
         def build(tx: LabelledTransaction) -> None:
             tx.update("campaign", CampaignRow(shop_id, campaign_id), actions=actions, condition=condition)
-            add_to_totals(tx, shop_id, {"planned": planned})  # with the campaign's planned, never apart
+            # with the campaign's planned, never apart
+            add_to_totals(tx, shop_id, {"planned": planned}, by=f"{campaign_key(shop_id, campaign_id)}#{page}")
 
-        busy = f"campaign {campaign_id} is busy with concurrent updates; retry"
-        return not commit_with_retries(build, sleep=self._sleep, busy=busy)
+        return not self._commit(campaign_id, build)
 
     def totals(self, shop_id: str) -> CampaignStats:
-        """The shop's totals over every campaign: one read of the maintained aggregate."""
+        """The shop's totals over every campaign: one batched read of the maintained aggregate."""
         return read_totals(shop_id)
 
     def page_plan(self, shop_id: str, campaign_id: str, page: int) -> PagePlan | None:
@@ -297,8 +392,27 @@ class DynamoCampaignRepository:
         return _plan_of(plan.page, DedupeRow.get(key, consistent_read=True))
 
     def complete_if_done(self, shop_id: str, campaign_id: str, at: datetime) -> bool:
-        """In Progress -> Completed when planning is done and done >= planned, decided by DynamoDB on the
-        stored counters in one conditional write; False otherwise."""
+        """In Progress -> Completed (the row and every gate, in one transaction) when planning is done and every
+        planned recipient has an outcome; False otherwise. One read (the row and its gates) on the usual path; the
+        conditional write only when that read says the campaign is done.
+
+        Why the write's condition ``status == In Progress AND planning_done AND planned <= :done`` (``:done`` the
+        gates' sum as read) never completes early: counters only grow, so the sum read is at most the true number
+        of outcomes when the write commits; planned <= what was read <= what is true.
+        Why it never misses a completion: every settle calls this after its own transaction committed (send
+        batches, release waves) and so does the planner after its last checkpoint. Take the settle that commits
+        last: every other settle committed before it, so its strongly consistent read of each gate (each read
+        after its own commit) sees them all, and ``:done`` is the final count. If planning was done by then (it
+        never becomes undone, and ``planned`` no longer grows once it is), the condition holds; if not, the
+        planner's last checkpoint commits after that settle, and the planner's read after it sees every outcome.
+        ``planned`` only grows, so a condition that held on what was read still holds on the row unless a later
+        checkpoint added recipients, and then those recipients' own settles come later and call this again."""
+        row, gates = self._read(shop_id, campaign_id)
+        if row is None or row.status != CampaignStatus.IN_PROGRESS.value or not row.planning_done:
+            return False
+        done = int(row.done or 0) + sum(int(gate.done or 0) for gate in gates)  # row.done: rows from before the gates
+        if done < int(row.planned or 0):
+            return False
         stamp = utc(at)
         actions: list[Action] = [
             CampaignRow.status.set(CampaignStatus.COMPLETED.value),
@@ -311,6 +425,11 @@ class DynamoCampaignRepository:
         condition = (
             (CampaignRow.status == CampaignStatus.IN_PROGRESS.value)
             & (CampaignRow.planning_done == True)  # noqa: E712 - a DynamoDB condition, not a Python comparison
-            & (CampaignRow.done >= CampaignRow.planned)
+            & (CampaignRow.planned <= done)
         )
-        return self._update(CampaignRow(shop_id, campaign_id), actions, condition)
+
+        def build(tx: LabelledTransaction) -> None:
+            tx.update("campaign", CampaignRow(shop_id, campaign_id), actions=actions, condition=condition)
+            _set_gates(tx, shop_id, campaign_id, CampaignStatus.COMPLETED)
+
+        return not self._commit(campaign_id, build)

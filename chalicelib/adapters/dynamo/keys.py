@@ -74,6 +74,56 @@ def ledger_keys(shop_id: str, campaign_id: str) -> list[str]:
     return [f"{campaign_key(shop_id, campaign_id)}#{shard:03d}" for shard in range(LEDGER_SHARDS)]
 
 
+def shard_of(text: str, shards: int) -> int:
+    """A stable shard in ``range(shards)`` for ``text`` (a phone, an order id...): even over any set of texts."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big") % shards
+
+
+# A campaign's gates (adapters/dynamo/campaigns.py): each send group's claim checks one (a ConditionCheck) and its
+# settle ADDs to one, both inside transactions, so a group costs its gate 2 + 2 = 4 WCU (items well under 1 KB).
+# At 20,000 MPS in one campaign groups of 49 come ~408 a second: ~1,633 WCU/s over the gates, 204 per gate over 8,
+# which leaves room for hash unevenness (a shard at twice its share is still ~408), clicks and orders. Fewer shards
+# would do on average (4: ~408 each) with too thin a margin; more cost every status change a wider transaction
+# and every campaign read more keys.
+GATE_SHARDS = 8
+
+
+def gate_key(shop_id: str, campaign_id: str, shard: int) -> str:
+    """``<shop>#<campaign>#g<shard>``: the partition of one of a campaign's gates."""
+    return f"{campaign_key(shop_id, campaign_id)}#g{shard:02d}"
+
+
+def gate_keys(shop_id: str, campaign_id: str) -> list[str]:
+    """Every gate of a campaign, in shard order (a status change writes them all, a campaign read reads them all)."""
+    return [gate_key(shop_id, campaign_id, shard) for shard in range(GATE_SHARDS)]
+
+
+def gate_for(shop_id: str, campaign_id: str, text: str) -> str:
+    """The gate a write about ``text`` (a group's first phone, a link's phone, an order id) goes to."""
+    return gate_key(shop_id, campaign_id, shard_of(text, GATE_SHARDS))
+
+
+# A shop's campaign totals (adapters/dynamo/totals.py) move in the same transactions as the gates' counters but only
+# on settle and defer (the claim does not touch them): 2 WCU per group, ~816 WCU/s at 20,000 MPS on one item, too
+# close to 1,000. Over 8 items that is ~102 WCU/s each, and reading them all is still one BatchGetItem.
+TOTALS_SHARDS = 8
+
+
+def totals_key(shop_id: str, shard: int) -> str:
+    """``<shop>#t<shard>``: one of a shop's campaign-totals items."""
+    return f"{shop_id}#t{shard:02d}"
+
+
+def totals_keys(shop_id: str) -> list[str]:
+    """Every campaign-totals item of a shop, in shard order."""
+    return [totals_key(shop_id, shard) for shard in range(TOTALS_SHARDS)]
+
+
+def totals_for(shop_id: str, text: str) -> str:
+    """The campaign-totals item a write about ``text`` goes to (picked like its gate)."""
+    return totals_key(shop_id, shard_of(text, TOTALS_SHARDS))
+
+
 def campaign_of_ledger_key(key: str) -> str:
     """The campaign id in a key made by ``ledger_key`` (shop domains and campaign ids contain no ``#``)."""
     return key.split("#")[1]

@@ -2,17 +2,19 @@
 
 A campaign's recipients move in groups (see services/sending.py), and each step of a group is ONE
 TransactWriteItems carrying the conditions that make it safe:
-- claim: the campaign is still In Progress (End Campaign holds); per recipient the ledger row is still where
+- claim: the campaign is still In Progress, as one of its gates says (End Campaign holds: a status change writes
+  the campaign row and all its gates in one transaction, see campaigns.py); per recipient the ledger row is still where
   the worker saw it (no second claim) and the contact window is unchanged (two campaigns cannot both squeeze
   under the frequency cap) -> claimed. Consent is not a condition here: a shop's subscribers share one partition
   key, which a condition check per recipient (a write) would run far past 1,000 WCU/s; the send path reads the
   group's subscribers strongly consistently just before its claim instead (services/sending.py);
-- settle: each row moves from the state the worker saw to its outcome, the campaign's counters and the shop's
-  totals grow by the group's sums, and sent messages' thread lines are written, so an outcome is counted
-  exactly once however often it is recorded;
+- settle: each row moves from the state the worker saw to its outcome, the counters of one of the campaign's gates
+  and of one of the shop's totals items grow by the group's sums, and sent messages' thread lines are written, so an
+  outcome is counted exactly once however often it is recorded;
 - defer: the rows, their release-wave entries and the deferred counter are written together.
 A recipient whose condition fails is reported and left out, and the rest of the group is committed again.
-Rows live under ``keys.ledger_key`` (128 partitions per campaign), so no partition key runs hot.
+Rows live under ``keys.ledger_key`` (128 partitions per campaign), and a group's gate and totals item are picked
+by a hash of its first phone (keys.gate_for, keys.totals_for), so no partition key runs hot.
 See domain/sending.py for the states.
 """
 
@@ -29,9 +31,9 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import ledger_key, ledger_keys, thread_key, utc, wave_key, wave_keys
+from chalicelib.adapters.dynamo.keys import gate_for, ledger_key, ledger_keys, thread_key, utc, wave_key, wave_keys
 from chalicelib.adapters.dynamo.subscribers import message_to_row
-from chalicelib.adapters.dynamo.tables import CampaignRow, ContactRow, ReleaseWaveRow, SendLedgerRow
+from chalicelib.adapters.dynamo.tables import CampaignGateRow, ContactRow, ReleaseWaveRow, SendLedgerRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.errors import InvalidInput
@@ -111,7 +113,8 @@ def _refused_phone(label: str) -> str:
 
 
 class DynamoSendLedger:
-    """``SendLedger`` on the send-ledger, release-waves, contacts, messages and campaigns tables."""
+    """``SendLedger`` on the send-ledger, release-waves, contacts, messages, campaign-gates and campaign-totals
+    tables."""
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._sleep = sleep
@@ -169,9 +172,9 @@ class DynamoSendLedger:
         self, tx: LabelledTransaction, shop_id: str, campaign_id: str, claims: Sequence[Claim], at: datetime
     ) -> None:
         stamp = utc(at)
-        tx.condition_check(
-            "campaign", CampaignRow, shop_id, CampaignRow.status == CampaignStatus.IN_PROGRESS.value, range_key=campaign_id
-        )
+        # Any gate would do (all say the same status); one picked by the group spreads the checks over them all.
+        gate = gate_for(shop_id, campaign_id, claims[0].phone)
+        tx.condition_check("campaign", CampaignGateRow, gate, CampaignGateRow.status == CampaignStatus.IN_PROGRESS.value)
         for claim in claims:
             phone = claim.phone
             tx.update(
@@ -209,7 +212,7 @@ class DynamoSendLedger:
                 raise InvalidInput(f"a {settlement.previous.value} row is already finished", code="already_final")
         recorded: set[str] = set()
         unique = list({s.entry.phone: s for s in settlements}.values())
-        # Each settlement takes one or two items (its row, its thread line), plus the campaign and the totals.
+        # Each settlement takes one or two items (its row, its thread line), plus the campaign's gate and the totals.
         size = (MAX_TRANSACTION_ITEMS - 2) // 2
         for piece in _pieces(unique, size):
             pending = list(piece)
@@ -253,11 +256,14 @@ class DynamoSendLedger:
             totals[state.value] += 1
             totals["parts"] += entry.parts
         counters = {name: amount for name, amount in totals.items() if amount}
-        actions = [getattr(CampaignRow, name).add(amount) for name, amount in counters.items()]
-        actions.append(CampaignRow.done.add(len(settlements)))
-        # Conditioned on existence so a stale job for a deleted campaign cannot create a half row.
-        tx.update("campaign", CampaignRow(shop_id, campaign_id), actions=actions, condition=CampaignRow.campaign_id.exists())
-        add_to_totals(tx, shop_id, counters)
+        actions = [getattr(CampaignGateRow, name).add(amount) for name, amount in counters.items()]
+        actions.append(CampaignGateRow.done.add(len(settlements)))
+        # Conditioned on existence so a stale job for a deleted campaign (whose gates went with it) cannot create a
+        # stray gate. Which gate does not matter to the sums; the group's first phone spreads them.
+        by = settlements[0].entry.phone
+        gate = CampaignGateRow(gate_for(shop_id, campaign_id, by))
+        tx.update("campaign", gate, actions=actions, condition=CampaignGateRow.gate_key.exists())
+        add_to_totals(tx, shop_id, counters, by=by)
 
     def _release(self, shop_id: str, campaign_id: str, releases: Sequence[Release]) -> None:
         # Claimed -> absent, each row its own condition: one already settled by someone else stays as it is. The
@@ -296,7 +302,7 @@ class DynamoSendLedger:
         Returns how many recipients were deferred for the first time."""
         first = 0
         unique = list({d.phone: d for d in deferrals}.values())
-        # Up to three items a recipient (its row, its new wave entry, the entry it leaves), the campaign and totals.
+        # Up to three items a recipient (its row, its new wave entry, the entry it leaves), the gate and the totals.
         for piece in _pieces(unique, (MAX_TRANSACTION_ITEMS - 2) // 3):
             pending = list(piece)
             while pending:
@@ -346,13 +352,14 @@ class DynamoSendLedger:
                     condition=SendLedgerRow.state == SendState.DEFERRED.value,
                 )
         if new:
+            by = deferrals[0].phone
             tx.update(
                 "campaign",
-                CampaignRow(shop_id, campaign_id),
-                actions=[CampaignRow.deferred.add(new)],
-                condition=CampaignRow.campaign_id.exists(),
+                CampaignGateRow(gate_for(shop_id, campaign_id, by)),
+                actions=[CampaignGateRow.deferred.add(new)],
+                condition=CampaignGateRow.gate_key.exists(),
             )
-            add_to_totals(tx, shop_id, {"deferred": new})
+            add_to_totals(tx, shop_id, {"deferred": new}, by=by)
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
         """Phones waiting in one release wave, partition by partition and in phone order within each; ``cursor``

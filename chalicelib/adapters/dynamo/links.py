@@ -19,8 +19,8 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.conditions import condition_failed
-from chalicelib.adapters.dynamo.keys import parse_time_key, stamp, thread_key, time_key, utc
-from chalicelib.adapters.dynamo.tables import CampaignRow, ClickRow, LinkRow, SubscriberRow
+from chalicelib.adapters.dynamo.keys import gate_for, parse_time_key, stamp, thread_key, time_key, utc
+from chalicelib.adapters.dynamo.tables import CampaignGateRow, ClickRow, LinkRow, SubscriberRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.links import Click, Link
 
@@ -127,22 +127,23 @@ class DynamoLinkStore:
 
         def build(first: bool) -> Callable[[LabelledTransaction], None]:
             link_actions: list[Action] = [LinkRow.clicks.add(1)]
-            campaign_actions: list[Action] = [CampaignRow.clicks.add(1)]
+            campaign_actions: list[Action] = [CampaignGateRow.clicks.add(1)]
             if first:
                 link_actions.append(LinkRow.first_clicked_at.set(when))
-                campaign_actions.append(CampaignRow.unique_clicks.add(1))
+                campaign_actions.append(CampaignGateRow.unique_clicks.add(1))
 
             def fill(tx: LabelledTransaction) -> None:
                 condition = LinkRow.key.exists() & LinkRow.first_clicked_at.does_not_exist() if first else LinkRow.key.exists()
                 tx.update("link", LinkRow(link.code), actions=link_actions, condition=condition)
                 if link.campaign_id is not None:
+                    # One of the campaign's gates, picked by the phone (a gate exists exactly while its campaign does).
                     tx.update(
                         "campaign",
-                        CampaignRow(link.shop_id, link.campaign_id),
+                        CampaignGateRow(gate_for(link.shop_id, link.campaign_id, link.phone)),
                         actions=campaign_actions,
-                        condition=CampaignRow.campaign_id.exists(),
+                        condition=CampaignGateRow.gate_key.exists(),
                     )
-                    add_to_totals(tx, link.shop_id, {"clicks": 1, "unique_clicks": 1 if first else 0})
+                    add_to_totals(tx, link.shop_id, {"clicks": 1, "unique_clicks": 1 if first else 0}, by=link.phone)
                 tx.put("click", click)
 
             return fill

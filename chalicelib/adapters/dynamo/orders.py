@@ -15,8 +15,8 @@ from datetime import datetime
 from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
-from chalicelib.adapters.dynamo.keys import thread_key, utc
-from chalicelib.adapters.dynamo.tables import CampaignRow, OrderRow, SubscriberRow
+from chalicelib.adapters.dynamo.keys import gate_for, thread_key, utc
+from chalicelib.adapters.dynamo.tables import CampaignGateRow, OrderRow, SubscriberRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.attribution import AttributedBy, Attribution
 from chalicelib.domain.orders import Order
@@ -83,18 +83,21 @@ class DynamoOrderStore:
                 tx.put("order", row, condition=OrderRow.order_id.does_not_exist())
                 if attribution is not None:
                     actions: list[Action] = [
-                        CampaignRow.orders.add(1),
-                        CampaignRow.revenue.add(order.total),
+                        CampaignGateRow.orders.add(1),
+                        CampaignGateRow.revenue.add(order.total),
                         # the shop's currency: every order of the shop is in it (shop_money)
-                        CampaignRow.currency.set(CampaignRow.currency | order.currency),
+                        CampaignGateRow.currency.set(CampaignGateRow.currency | order.currency),
                     ]
+                    # One of the campaign's gates, picked by the order id (its cancellation picks the same one).
                     tx.update(
                         "campaign",
-                        CampaignRow(order.shop_id, attribution.campaign_id),
+                        CampaignGateRow(gate_for(order.shop_id, attribution.campaign_id, order.order_id)),
                         actions=actions,
-                        condition=CampaignRow.campaign_id.exists(),
+                        condition=CampaignGateRow.gate_key.exists(),
                     )
-                    add_to_totals(tx, order.shop_id, {"orders": 1, "revenue": order.total}, currency=order.currency)
+                    add_to_totals(
+                        tx, order.shop_id, {"orders": 1, "revenue": order.total}, by=order.order_id, currency=order.currency
+                    )
                 if with_subscriber and order.phone is not None:
                     tx.update(
                         "subscriber",
@@ -151,11 +154,11 @@ class DynamoOrderStore:
                 if with_campaign and attribution is not None:
                     tx.update(
                         "campaign",
-                        CampaignRow(shop_id, attribution.campaign_id),
-                        actions=[CampaignRow.orders.add(-1), CampaignRow.revenue.add(-order.total)],
-                        condition=CampaignRow.campaign_id.exists(),
+                        CampaignGateRow(gate_for(shop_id, attribution.campaign_id, order_id)),
+                        actions=[CampaignGateRow.orders.add(-1), CampaignGateRow.revenue.add(-order.total)],
+                        condition=CampaignGateRow.gate_key.exists(),
                     )
-                    add_to_totals(tx, shop_id, {"orders": -1, "revenue": -order.total})
+                    add_to_totals(tx, shop_id, {"orders": -1, "revenue": -order.total}, by=order_id)
                 if with_subscriber and order.phone is not None:
                     tx.update(
                         "subscriber",

@@ -12,9 +12,19 @@ from pynamodb.models import Model
 from chalicelib.adapters.dynamo.campaigns import PAGE_PLAN_PREFIX
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.inbox import row_to_conversation, row_to_reply
-from chalicelib.adapters.dynamo.keys import campaign_of_ledger_key, ledger_key, ledger_keys, thread_key, utc, wave_key
+from chalicelib.adapters.dynamo.keys import (
+    campaign_of_ledger_key,
+    gate_keys,
+    ledger_key,
+    ledger_keys,
+    thread_key,
+    totals_keys,
+    utc,
+    wave_key,
+)
 from chalicelib.adapters.dynamo.subscribers import row_to_message
 from chalicelib.adapters.dynamo.tables import (
+    CampaignGateRow,
     CampaignRow,
     CampaignTotalsRow,
     ClickRow,
@@ -212,7 +222,7 @@ class DynamoPrivacyExports:
 ERASED_TABLES = frozenset(
     {"shops", "shop-keys", "subscribers", "consent-events", "messages", "campaigns", "send-ledger", "release-waves",
      "contacts", "segments", "pacers", "conversations", "inbox-counters", "replies", "idempotency", "privacy-exports",
-     "links", "clicks", "orders", "campaign-totals"}
+     "links", "clicks", "orders", "campaign-totals", "campaign-gates"}
 )  # fmt: skip
 KEPT_TABLES = frozenset({"dedupe", "sandbox-messages", "sandbox-control"})
 
@@ -232,6 +242,10 @@ class DynamoShopData:
         for campaign in CampaignRow.query(shop_id):
             for key in ledger_keys(shop_id, campaign.campaign_id):
                 deleted += _delete_all(SendLedgerRow.query(key))
+            # A campaign's gates are keyed by shop#campaign#shard: found from the campaign, before its row goes.
+            deleted += _delete_all(CampaignGateRow.batch_get(gate_keys(shop_id, campaign.campaign_id)))
+        # The shop's totals items (and the unsharded one a shop may have from before the sharding).
+        deleted += _delete_all(CampaignTotalsRow.batch_get([shop_id, *totals_keys(shop_id)]))
         # Wave and idempotency keys start with the shop but are not partitioned by it: a scan, once per shop ever.
         deleted += _delete_all(ReleaseWaveRow.scan(ReleaseWaveRow.wave_key.startswith(f"{shop_id}#")))
         deleted += _delete_all(IdempotencyRow.scan(IdempotencyRow.key.startswith(f"{shop_id}#")))
@@ -245,7 +259,7 @@ class DynamoShopData:
         for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow):
             deleted += _delete_all(by_shop.query(shop_id))
         # The pacers table is keyed by sender number and holds only a send instant: nothing of the shop's to erase.
-        for single in (InboxCounterRow, CampaignTotalsRow, ShopRow):
+        for single in (InboxCounterRow, ShopRow):
             try:
                 single.get(shop_id).delete()
                 deleted += 1

@@ -151,8 +151,10 @@ class DedupeRow(SmscastTable):
 
 
 class CampaignRow(SmscastTable):
-    """A campaign: definition and status (optimistic ``version``), planning checkpoint, and counters that
-    workers ADD to atomically. Campaign ids sort by creation time, so a reverse query is newest first."""
+    """A campaign: definition and status (optimistic ``version``), planning checkpoint and ``planned``. The send
+    path's counters live on its gates (CampaignGateRow); the ones here are only ever ADDed to by rows written before
+    the gates existed, and are summed with the gates' on read. Campaign ids sort by creation time, so a reverse
+    query is newest first."""
 
     base_name = "campaigns"
 
@@ -187,7 +189,7 @@ class CampaignRow(SmscastTable):
     sent = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
-    done = NumberAttribute(default=0)  # sent + skipped + failed, kept whole so completion is one condition
+    done = NumberAttribute(default=0)  # sent + skipped + failed
     deferred = NumberAttribute(default=0)
     parts = NumberAttribute(default=0)  # message parts billed
     clicks = NumberAttribute(default=0)
@@ -197,9 +199,38 @@ class CampaignRow(SmscastTable):
     currency = UnicodeAttribute(null=True)
 
 
+class CampaignGateRow(SmscastTable):
+    """One of a campaign's GATE_SHARDS gates (``gate_key`` is keys.gate_key): a copy of the campaign's status, which
+    a send group's claim checks, and the counters its settle, defer, clicks and orders ADD to. Written with the
+    campaign row in one transaction at every status change (adapters/dynamo/campaigns.py)."""
+
+    base_name = "campaign-gates"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "campaign-gates"
+
+    gate_key = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    # counters (ADD only)
+    sent = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    done = NumberAttribute(default=0)  # sent + skipped + failed: completion compares the gates' sum with planned
+    deferred = NumberAttribute(default=0)
+    parts = NumberAttribute(default=0)
+    clicks = NumberAttribute(default=0)
+    unique_clicks = NumberAttribute(default=0)
+    orders = NumberAttribute(default=0)
+    revenue = NumberAttribute(default=0)  # minor units
+    currency = UnicodeAttribute(null=True)
+
+
 class CampaignTotalsRow(SmscastTable):
-    """A shop's totals over all its campaigns, ADDed to in the same transaction as every campaign counter, so
-    ``GET /campaigns`` reads one item instead of every campaign (and the sum always agrees with them)."""
+    """One of a shop's TOTALS_SHARDS totals items over all its campaigns, ADDed to in the same transaction as every
+    campaign counter, so ``GET /campaigns`` reads a few items instead of every campaign (and their sum always agrees
+    with them). The key attribute keeps its name ``shop_id`` (renaming it would make CloudFormation replace a named,
+    retained table) but holds keys.totals_key, ``<shop>#t<shard>``; an item keyed by the bare shop id is one written
+    before the totals were sharded, still read and summed."""
 
     base_name = "campaign-totals"
 
@@ -545,6 +576,7 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     MessageRow,
     DedupeRow,
     CampaignRow,
+    CampaignGateRow,
     CampaignTotalsRow,
     SendLedgerRow,
     ReleaseWaveRow,
