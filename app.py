@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Chalice
 
 from chalicelib.api import campaigns, inbox, links, meta, segments, settings, subscribers, web, webhooks
-from chalicelib.workers import campaign_jobs, campaign_sends, inbound_sms, shopify_webhooks
+from chalicelib.workers import campaign_jobs, campaign_sends, delivery_receipts, inbound_sms, shopify_webhooks
 
 app = Chalice(app_name="smscast")
 app.register_blueprint(meta.bp)
@@ -42,3 +42,8 @@ def campaign_sends_handler(event: dict[str, Any], context: Any) -> dict[str, Any
 @app.lambda_function(name="shopify_webhooks")
 def shopify_webhooks_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(shopify_webhooks.handle_sqs_event(event, context))
+
+
+@app.lambda_function(name="delivery_receipts")
+def delivery_receipts_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dict(delivery_receipts.handle_sqs_event(event, context))

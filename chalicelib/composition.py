@@ -6,6 +6,7 @@ Handlers call ``container()``; tests install their own with ``use_container``.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from functools import cached_property
@@ -40,7 +41,13 @@ from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
 from chalicelib.adapters.dynamo.tables import bind_tables
 from chalicelib.adapters.media import HttpsFetcher, S3MediaLibrary
 from chalicelib.adapters.queues import QueueLocator, SqsJobQueue, SqsWebhookQueue
-from chalicelib.adapters.resources import CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS, schedule_group_name
+from chalicelib.adapters.resources import (
+    CAMPAIGN_JOBS,
+    CAMPAIGN_SENDS,
+    DELIVERY_RECEIPTS,
+    SHOPIFY_WEBHOOKS,
+    schedule_group_name,
+)
 from chalicelib.adapters.scheduler import EventBridgeSchedules
 from chalicelib.adapters.sms.consent_guard import ConsentGuard
 from chalicelib.adapters.sms.end_user_messaging import CLIENT_CONFIG, EndUserMessagingProvider
@@ -50,6 +57,10 @@ from chalicelib.observability import apply_log_level
 from chalicelib.services.idempotency import IdempotencyStore
 from chalicelib.services.ports import Clock, Ports, SmsProvider
 from chalicelib.settings import Settings, SmsProviderName
+
+# Seconds before the sandbox's delivery receipt can be read: a carrier's answer takes seconds, and the send's
+# outcome is settled by then, as it usually is in AWS (a receipt that comes first is simply tried again).
+SANDBOX_RECEIPT_DELAY = 2
 
 
 class Container:
@@ -104,7 +115,7 @@ class Container:
         if self._sms is not None:
             provider = self._sms
         elif self.settings.sms_provider is SmsProviderName.SANDBOX:
-            provider = SandboxProvider(self.clock)
+            provider = SandboxProvider(self.clock, receipts=self._publish_receipt)
         else:
             provider = EndUserMessagingProvider(
                 self.client("pinpoint-sms-voice-v2", CLIENT_CONFIG),
@@ -113,6 +124,13 @@ class Container:
             )
         # Consent is checked again right before the provider, whatever the caller checked.
         return ConsentGuard(provider, self.subscribers)
+
+    def _publish_receipt(self, event: dict[str, Any]) -> None:
+        """The sandbox's stand-in for the configuration set's event destination: straight onto the queue the
+        delivery-events topic feeds, a few seconds later, as a carrier's receipt would come."""
+        self.client("sqs").send_message(
+            QueueUrl=self.queues.url(DELIVERY_RECEIPTS), MessageBody=json.dumps(event), DelaySeconds=SANDBOX_RECEIPT_DELAY
+        )
 
     @cached_property
     def queues(self) -> QueueLocator:

@@ -34,6 +34,7 @@ from chalicelib.adapters.resources import (
     CAMPAIGN_SENDS,
     DELIVERY_EVENT_TYPES,
     DELIVERY_EVENTS_TOPIC,
+    DELIVERY_RECEIPTS,
     INBOUND_FAILURES,
     INBOUND_SMS_TOPIC,
     MEDIA_BUCKET,
@@ -60,6 +61,8 @@ class SqsFunction:
     function: str  # the name in @app.lambda_function(name=...)
     batch_size: int
     max_concurrency: int  # ScalingConfig.MaximumConcurrency: Lambda allows 2..1000
+    # MaximumBatchingWindowInSeconds: Lambda requires one of at least 1 s for a batch size over 10.
+    batching_window: int = 0
 
 
 # Sending is paced per shop by a shared sliding-window log (the shop's MPS), so more concurrent send workers
@@ -72,6 +75,8 @@ SQS_FUNCTIONS: tuple[SqsFunction, ...] = (
     SqsFunction(CAMPAIGN_SENDS, "campaign_sends", batch_size=5, max_concurrency=10),
     # webhooks are light (a few reads and writes each); ten per invocation, two at a time keeps bursts gentle
     SqsFunction(SHOPIFY_WEBHOOKS, "shopify_webhooks", batch_size=10, max_concurrency=2),
+    # receipts follow a campaign at its sending rate: 100 per poll go into a few ledger transactions
+    SqsFunction(DELIVERY_RECEIPTS, "delivery_receipts", batch_size=100, max_concurrency=5, batching_window=2),
 )
 SCHEDULER_ROLE = "SchedulerRole"
 SCHEDULER_ROLE_ENV = "SMSCAST_SCHEDULER_ROLE_ARN"
@@ -102,6 +107,8 @@ class Access:
     opt_out_list: bool = False  # mirrors STOP/START on the End User Messaging opt-out list
     imports_media: bool = False  # stores imported MMS images
     reads_shopify_secret: bool = False
+    # ChangeMessageVisibility on the consumed queue (found by name): records to retry come back sooner
+    retries_soon: bool = False
 
 
 # Each function's reach, from the use cases its handler runs (chalicelib/services; the README lists them):
@@ -143,6 +150,8 @@ ACCESS: tuple[Access, ...] = (
     ),
     # customers (consent, mirrored on the opt-out list), orders, privacy; app/uninstalled cancels start schedules.
     Access(to_cfn_resource_name("shopify_webhooks"), consumes=SHOPIFY_WEBHOOKS, cancels_schedules=True, opt_out_list=True),
+    # delivery receipts: the ledger, counters and subscribers only; receipts ahead of their outcome return in 10 s.
+    Access(to_cfn_resource_name("delivery_receipts"), consumes=DELIVERY_RECEIPTS, retries_soon=True),
 )
 
 # Logical ids this template refers to but Chalice's template defines.
@@ -165,6 +174,7 @@ _TABLE_ACTIONS = [
 _CONSUME_ACTIONS = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 # SendMessageBatch is authorised as SendMessage; the queue locator finds URLs by name (GetQueueUrl).
 _SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+_RETRY_ACTIONS = ["sqs:ChangeMessageVisibility", "sqs:GetQueueUrl"]  # ChangeMessageVisibilityBatch authorises as this
 _SCHEDULE_ACTIONS = ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
 _CANCEL_ACTIONS = ["scheduler:DeleteSchedule"]
 _OPT_OUT_ACTIONS = ["sms-voice:DeleteOptedOutNumber", "sms-voice:PutOptedOutNumber"]
@@ -207,6 +217,10 @@ def _function_role(access: Access, resources: dict[str, dict[str, Any]]) -> dict
     if access.consumes is not None:
         statements.append(
             {"Sid": "Consume", "Effect": "Allow", "Action": _CONSUME_ACTIONS, "Resource": _queue_arn(access.consumes)}
+        )
+    if access.retries_soon and access.consumes is not None:
+        statements.append(
+            {"Sid": "RetrySoon", "Effect": "Allow", "Action": _RETRY_ACTIONS, "Resource": _queue_arn(access.consumes)}
         )
     if access.sends_to:
         statements.append(
@@ -423,6 +437,7 @@ def _sqs_wiring(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
                 "EventSourceArn": {"Fn::GetAtt": [queue_id, "Arn"]},
                 "FunctionName": {"Ref": function_id},
                 "BatchSize": spec.batch_size,
+                **({"MaximumBatchingWindowInSeconds": spec.batching_window} if spec.batching_window else {}),
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
                 "ScalingConfig": {"MaximumConcurrency": spec.max_concurrency},
                 "Enabled": True,

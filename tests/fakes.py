@@ -39,12 +39,14 @@ from chalicelib.domain.privacy import (
     subscriber_json,
     suppression_hash,
 )
+from chalicelib.domain.receipts import DeliveryReceipt
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import (
     Claim,
     ClaimRefusal,
     ContactWindow,
     Deferral,
+    DeliveryRecord,
     GroupClaim,
     LedgerEntry,
     Release,
@@ -547,6 +549,29 @@ class FakeLedger:
             if first:
                 self.campaigns.add(shop_id, campaign_id, deferred=first)
         return first
+
+    def record_deliveries(self, shop_id: str, campaign_id: str, receipts: Sequence[DeliveryReceipt]) -> DeliveryRecord:
+        recorded: set[str] = set()
+        not_settled: set[str] = set()
+        unknown: set[str] = set()
+        with self.lock:
+            for receipt in receipts:
+                outcome = receipt.outcome
+                if outcome is None:
+                    continue
+                key = (shop_id, campaign_id, receipt.phone)
+                current = self.rows.get(key)
+                if current is not None and current.state is SendState.CLAIMED:
+                    not_settled.add(receipt.provider_message_id)
+                elif current is None or current.provider_message_id != receipt.provider_message_id:
+                    unknown.add(receipt.provider_message_id)
+                elif current.delivery is None:
+                    self.rows[key] = replace(
+                        current, delivery=outcome, delivery_reason=receipt.reason, delivery_at=receipt.at
+                    )
+                    self.campaigns.add(shop_id, campaign_id, **{outcome.value: 1})  # type: ignore[arg-type]
+                    recorded.add(receipt.provider_message_id)
+        return DeliveryRecord(frozenset(recorded), frozenset(not_settled), frozenset(unknown))
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
         phones = sorted(self.waves.get((shop_id, campaign_id, release_at), []))

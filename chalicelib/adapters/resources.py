@@ -45,13 +45,17 @@ CAMPAIGN_JOBS = QueueSpec("campaign-jobs", visibility_timeout=360, max_receive_c
 CAMPAIGN_SENDS = QueueSpec("campaign-sends", visibility_timeout=360, max_receive_count=5)
 # Verified Shopify webhooks: the route answers Shopify at once and the webhook worker does the work.
 SHOPIFY_WEBHOOKS = QueueSpec("shopify-webhooks", visibility_timeout=360, max_receive_count=5)
-QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS)
+# Carriers' delivery receipts, subscribed to the delivery-events topic: a queue (not the topic invoking a function
+# per event) so one worker invocation records a whole poll of receipts in a few ledger transactions.
+DELIVERY_RECEIPTS = QueueSpec("delivery-receipts", visibility_timeout=180, max_receive_count=10)
+QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS, DELIVERY_RECEIPTS)
 
 INBOUND_SMS_TOPIC = TopicSpec("inbound-sms")
-# End User Messaging's configuration set publishes every message's delivery events here (infra/ wires it);
-# the delivery-receipt handler that will consume them is not written yet, so nothing subscribes today.
+# End User Messaging's configuration set publishes every message's delivery events here (infra/ wires it); the
+# delivery-receipts queue subscribes to it with raw delivery (its body is the event itself).
 DELIVERY_EVENTS_TOPIC = TopicSpec("delivery-events")
 TOPICS: tuple[TopicSpec, ...] = (INBOUND_SMS_TOPIC, DELIVERY_EVENTS_TOPIC)
+TOPIC_QUEUES: tuple[tuple[TopicSpec, QueueSpec], ...] = ((DELIVERY_EVENTS_TOPIC, DELIVERY_RECEIPTS),)
 
 # The event types the configuration set sends to DELIVERY_EVENTS_TOPIC (pinpoint-sms-voice-v2's EventType enum):
 # each SMS and MMS outcome the carrier reports, not the in-flight PENDING/QUEUED/SENT steps, which only add
@@ -127,6 +131,11 @@ def _rule_id(spec: BucketSpec) -> str:
     return f"expire-after-{spec.expire_after_days}-days"
 
 
+def _logical(base_name: str) -> str:
+    """The CloudFormation logical id stem of a resource: ``delivery-events`` -> ``DeliveryEvents``."""
+    return "".join(part.capitalize() for part in base_name.split("-"))
+
+
 def schedule_group_name(prefix: str) -> str:
     """The EventBridge Scheduler group that holds every one-time campaign and release schedule."""
     return prefix
@@ -150,6 +159,8 @@ def create_messaging_resources(sqs: Any, sns: Any, scheduler: Any, prefix: str, 
         created[spec.dlq_name(prefix)] = dlq_url
     for topic in TOPICS:
         created[topic.name(prefix)] = sns.create_topic(Name=topic.name(prefix))["TopicArn"]
+    for topic, queue in TOPIC_QUEUES:
+        _subscribe_queue(sqs, sns, created[topic.name(prefix)], created[queue.name(prefix)])
     group = schedule_group_name(prefix)
     try:
         scheduler.create_schedule_group(Name=group)
@@ -160,6 +171,34 @@ def create_messaging_resources(sqs: Any, sns: Any, scheduler: Any, prefix: str, 
         for bucket in BUCKETS:
             created[bucket.name(prefix)] = _create_bucket(s3, bucket, prefix)
     return created
+
+
+def _queue_policy(queue_arn: Any, topic_arn: Any) -> dict[str, Any]:
+    """The queue policy that lets exactly this topic deliver to the queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+
+
+def _subscribe_queue(sqs: Any, sns: Any, topic_arn: str, queue_url: str) -> None:
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(_queue_policy(queue_arn, topic_arn))})
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+        ReturnSubscriptionArn=True,
+    )
 
 
 def _create_bucket(s3: Any, spec: BucketSpec, prefix: str) -> str:
@@ -209,6 +248,25 @@ def messaging_definitions() -> dict[str, dict[str, Any]]:
         resources[f"{logical}Topic"] = {
             "Type": "AWS::SNS::Topic",
             "Properties": {"TopicName": {"Fn::Sub": "${ResourcePrefix}-" + topic.base_name}},
+        }
+    for topic, queue in TOPIC_QUEUES:
+        topic_id = _logical(topic.base_name) + "Topic"
+        queue_id = _logical(queue.base_name) + "Queue"
+        resources[f"{queue_id}Subscription"] = {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {
+                "TopicArn": {"Ref": topic_id},
+                "Protocol": "sqs",
+                "Endpoint": {"Fn::GetAtt": [queue_id, "Arn"]},
+                "RawMessageDelivery": True,
+            },
+        }
+        resources[f"{queue_id}Policy"] = {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": queue_id}],
+                "PolicyDocument": _queue_policy({"Fn::GetAtt": [queue_id, "Arn"]}, {"Ref": topic_id}),
+            },
         }
     resources["ScheduleGroup"] = {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": {"Name": {"Ref": "ResourcePrefix"}}}
     for bucket in BUCKETS:

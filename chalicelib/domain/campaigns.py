@@ -42,6 +42,9 @@ class CampaignStats:
     failed: int = 0
     deferred: int = 0  # waiting for their quiet hours to end (also counted again when finally done)
     parts: int = 0  # SMS parts billed (an MMS is one)
+    # What carriers reported for the sent ones (receipts may take up to 72 hours, so these trail ``sent``).
+    delivered: int = 0
+    undelivered: int = 0
     clicks: int = 0
     unique_clicks: int = 0  # recipients who clicked at least once
     orders: int = 0

@@ -41,6 +41,8 @@ def subscriber_json(subscriber: Subscriber) -> dict[str, object]:
         "orders_count": subscriber.orders_count,
         "last_order_at": subscriber.last_order_at.isoformat() if subscriber.last_order_at else None,
         "last_clicked_at": subscriber.last_clicked_at.isoformat() if subscriber.last_clicked_at else None,
+        "unreachable_reason": subscriber.unreachable_reason,
+        "unreachable_at": subscriber.unreachable_at.isoformat() if subscriber.unreachable_at else None,
     }
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from chalicelib.domain.messages import ConversationMessage
+from chalicelib.domain.receipts import Delivery
 
 # A group's claim is a lease: its worker starts no send after ``claimed_at + SEND_LEASE``, and End Campaign
 # returns only after waiting this long, so once End returns no send of the campaign can start. It covers the
@@ -55,6 +56,7 @@ class SkipReason(str, Enum):
     FREQUENCY_CAP = "frequency_cap"
     CARRIER_OPT_OUT = "carrier_opt_out"  # the provider's opt-out list refused the number
     NO_SENDER = "no_sender_number"
+    UNREACHABLE = "unreachable"  # a carrier reported the number cannot receive texts (domain/receipts.py)
 
 
 class FailReason(str, Enum):
@@ -80,6 +82,22 @@ class LedgerEntry:
     parts: int = 0
     release_at: datetime | None = None
     attempts: int = 0
+    # What the carrier reported for a sent message (first final receipt wins; domain/receipts.py).
+    delivery: Delivery | None = None
+    delivery_reason: str | None = None
+    delivery_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """What recording a set of delivery receipts did, by provider message id; ids in none of these sets had
+    their outcome recorded before (a duplicate or a later final event), and count nothing again."""
+
+    recorded: frozenset[str] = frozenset()
+    # The row is still claimed: the carrier answered before the worker settled the group. Try again later.
+    not_settled: frozenset[str] = frozenset()
+    # No row of the campaign holds the id (a message the ledger does not know, or a stale event): ignored.
+    unknown: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

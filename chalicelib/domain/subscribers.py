@@ -33,6 +33,9 @@ class ConsentAction(str, Enum):
     REQUESTED = "requested"  # keyword received, confirmation asked
     OPTED_IN = "opted_in"
     OPTED_OUT = "opted_out"
+    # Not consent but kept beside it, so a subscriber's history says why campaigns stopped reaching them: the
+    # carrier reported the number cannot receive texts (domain/receipts.py).
+    UNREACHABLE = "unreachable"
 
 
 class ConsentSource(str, Enum):
@@ -44,6 +47,7 @@ class ConsentSource(str, Enum):
     API = "api"
     MERCHANT = "merchant"  # someone in the shop's dashboard / inbox
     SHOPIFY = "shopify"  # the customer's SMS marketing consent in Shopify (customers webhooks)
+    CARRIER = "carrier"  # a delivery receipt from the recipient's carrier
 
 
 # The consent channel behind a subscriber added by the shop (not by SMS): a keyword subscriber added
@@ -87,6 +91,10 @@ class Subscriber:
     orders_count: int = 0
     last_order_at: datetime | None = None
     last_clicked_at: datetime | None = None
+    # Set when a carrier reported the number cannot receive texts; campaigns skip it from then on. Consent is
+    # untouched: the number stays subscribed, and the mark is the merchant's to see, not a STOP.
+    unreachable_reason: str | None = None
+    unreachable_at: datetime | None = None
     version: int = 0
 
     @property
@@ -114,6 +122,17 @@ class Subscriber:
     def opt_back_in(self, at: datetime) -> Subscriber:
         """START/UNSTOP from the subscriber's own phone: the only way back from an opt-out."""
         return replace(self, status=SubscriberStatus.ACTIVE, opted_out_at=None, updated_at=at)
+
+    @property
+    def unreachable(self) -> bool:
+        """True when a carrier reported this number cannot receive texts."""
+        return self.unreachable_at is not None
+
+    def mark_unreachable(self, reason: str, at: datetime) -> Subscriber:
+        """A carrier's permanent failure: later campaigns skip the number (the first report's reason is kept)."""
+        if self.unreachable:
+            return self
+        return replace(self, unreachable_reason=reason, unreachable_at=at, updated_at=at)
 
     def request_again(self, at: datetime) -> Subscriber:
         """The keyword from an opted-out number: ask to confirm again (double opt-in)."""

@@ -19,11 +19,13 @@ from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendRec
 from chalicelib.domain.orders import Order
 from chalicelib.domain.pacing import Slots
 from chalicelib.domain.privacy import PrivacyExport
+from chalicelib.domain.receipts import DeliveryReceipt
 from chalicelib.domain.segments import Segment
 from chalicelib.domain.sending import (
     Claim,
     ContactWindow,
     Deferral,
+    DeliveryRecord,
     GroupClaim,
     LedgerEntry,
     Release,
@@ -283,6 +285,12 @@ class SendLedger(Protocol):
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
         """Phones waiting in one release wave."""
+        ...
+
+    def record_deliveries(self, shop_id: str, campaign_id: str, receipts: Sequence[DeliveryReceipt]) -> DeliveryRecord:
+        """Record final delivery receipts on the sent rows holding their message ids, each at most once (the first
+        final receipt of a message wins), and add them to the campaign's and the shop's Delivered / Undelivered
+        counters in the same step."""
         ...
 
 

@@ -133,6 +133,8 @@ def _decide(
     previous = entry.state if entry is not None else None
     if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
         return Decision(Verdict.SETTLE, previous, SendState.SKIPPED, SkipReason.NOT_SUBSCRIBED.value)
+    if subscriber.unreachable:
+        return Decision(Verdict.SETTLE, previous, SendState.SKIPPED, SkipReason.UNREACHABLE.value)
     cap = shop.settings.frequency_cap
     if cap is not None and window.count_since(now - timedelta(days=cap.days)) >= cap.messages:
         return Decision(Verdict.SETTLE, previous, SendState.SKIPPED, SkipReason.FREQUENCY_CAP.value)

@@ -143,6 +143,7 @@ function view(campaign, env) {
     ["Started", when(campaign.started_at, campaign.timezone)],
     ["Completed", when(campaign.completed_at, campaign.timezone)],
     ["Planned / Sent / Skipped / Failed", `${number(s.planned)} / ${number(s.sent)} / ${number(s.skipped)} / ${number(s.failed)}`],
+    ["Delivered / Undelivered", `${number(s.delivered)} / ${number(s.undelivered)}`],
     ["Waiting for quiet hours", number(s.deferred)],
     ["Parts", number(s.parts)],
     ["Clicks (unique)", `${number(s.clicks)} (${number(s.unique_clicks)})`],

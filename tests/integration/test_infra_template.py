@@ -288,8 +288,9 @@ def test_campaign_queues_feed_their_functions_with_partial_batch_failures() -> N
         "CampaignJobs": ("campaign-jobs", 10, 2),
         "CampaignSends": ("campaign-sends", 5, 10),
         "ShopifyWebhooks": ("shopify-webhooks", 10, 2),
+        "DeliveryReceipts": ("delivery-receipts", 100, 5),
     }
-    assert {f.function for f in SQS_FUNCTIONS} == {"campaign_jobs", "campaign_sends", "shopify_webhooks"}
+    assert {f.function for f in SQS_FUNCTIONS} == {"campaign_jobs", "campaign_sends", "shopify_webhooks", "delivery_receipts"}
     assert set(mappings) == set(expected)  # Chalice names @app.lambda_function(name="campaign_jobs") CampaignJobs
     for function_id, (queue, batch_size, concurrency) in expected.items():
         mapping = mappings[function_id]

@@ -37,12 +37,14 @@ from chalicelib.adapters.dynamo.tables import CampaignGateRow, ContactRow, Relea
 from chalicelib.adapters.dynamo.totals import add_to_totals
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.receipts import Delivery, DeliveryReceipt
 from chalicelib.domain.sending import (
     CONTACT_MEMORY,
     Claim,
     ClaimRefusal,
     ContactWindow,
     Deferral,
+    DeliveryRecord,
     GroupClaim,
     LedgerEntry,
     Release,
@@ -84,6 +86,9 @@ def row_to_entry(shop_id: str, campaign_id: str, row: SendLedgerRow) -> LedgerEn
         parts=int(row.parts or 0),
         release_at=utc(row.release_at) if row.release_at else None,
         attempts=int(row.attempts or 0),
+        delivery=Delivery(row.delivery) if row.delivery else None,
+        delivery_reason=row.delivery_reason,
+        delivery_at=utc(row.delivery_at) if row.delivery_at else None,
     )
 
 
@@ -360,6 +365,74 @@ class DynamoSendLedger:
                 condition=CampaignGateRow.gate_key.exists(),
             )
             add_to_totals(tx, shop_id, {"deferred": new}, by=by)
+
+    # --- delivery receipts -----------------------------------------------------------------------------
+
+    def record_deliveries(self, shop_id: str, campaign_id: str, receipts: Sequence[DeliveryReceipt]) -> DeliveryRecord:
+        """Each final receipt moves its sent row once (conditioned on the row holding its message id and having no
+        delivery yet) and the counters with it, many receipts per transaction; the refused ones are read once to
+        tell a receipt that came before its send was settled from an unknown id and a duplicate."""
+        finals = [r for r in {r.provider_message_id: r for r in receipts}.values() if r.outcome is not None]
+        recorded: set[str] = set()
+        refused: list[DeliveryReceipt] = []
+        while finals:
+            # One item per recipient in a transaction: a second message id for one phone waits for the next round.
+            round_ = list({r.phone: r for r in reversed(finals)}.values())[::-1]
+            taken = {id(r) for r in round_}
+            finals = [r for r in finals if id(r) not in taken]
+            for piece in _pieces(round_, MAX_TRANSACTION_ITEMS - 2):
+                pending = list(piece)
+                while pending:
+                    failed = self._commit(
+                        partial(self._build_deliveries, shop_id=shop_id, campaign_id=campaign_id, receipts=tuple(pending))
+                    )
+                    if not failed:
+                        recorded.update(r.provider_message_id for r in pending)
+                        break
+                    if "campaign" in failed:
+                        # The campaign was deleted: nothing of it is left to count on.
+                        return DeliveryRecord(frozenset(recorded), unknown=frozenset(r.provider_message_id for r in receipts))
+                    lost = {_refused_phone(label) for label in failed}
+                    refused.extend(r for r in pending if r.phone in lost)
+                    pending = [r for r in pending if r.phone not in lost]
+        rows = self.get_many(shop_id, campaign_id, [r.phone for r in refused])
+        not_settled: set[str] = set()
+        unknown: set[str] = set()
+        for receipt in refused:
+            row = rows.get(receipt.phone)
+            if row is not None and row.state is SendState.CLAIMED:
+                not_settled.add(receipt.provider_message_id)
+            elif row is None or row.provider_message_id != receipt.provider_message_id:
+                unknown.add(receipt.provider_message_id)
+        return DeliveryRecord(frozenset(recorded), frozenset(not_settled), frozenset(unknown))
+
+    def _build_deliveries(
+        self, tx: LabelledTransaction, shop_id: str, campaign_id: str, receipts: Sequence[DeliveryReceipt]
+    ) -> None:
+        counters: Counter[str] = Counter()
+        for receipt in receipts:
+            outcome = receipt.outcome
+            assert outcome is not None
+            reason = receipt.reason
+            tx.update(
+                f"ledger:{receipt.phone}",
+                _row(shop_id, campaign_id, receipt.phone),
+                actions=[
+                    SendLedgerRow.delivery.set(outcome.value),
+                    SendLedgerRow.delivery_at.set(utc(receipt.at)),
+                    SendLedgerRow.delivery_reason.remove() if reason is None else SendLedgerRow.delivery_reason.set(reason),
+                ],
+                # The first final receipt wins; the id ties it to this send (a stale or foreign id moves nothing).
+                condition=(SendLedgerRow.provider_message_id == receipt.provider_message_id)
+                & SendLedgerRow.delivery.does_not_exist(),
+            )
+            counters[outcome.value] += 1
+        actions = [getattr(CampaignGateRow, name).add(amount) for name, amount in counters.items()]
+        # A gate, like a group's settle (a receipt poll is as hot as the sends it follows); none for a deleted campaign.
+        by = receipts[0].phone
+        gate = CampaignGateRow(gate_for(shop_id, campaign_id, by))
+        tx.update("campaign", gate, actions=actions, condition=CampaignGateRow.gate_key.exists())
+        add_to_totals(tx, shop_id, counters, by=by)
 
     def wave(self, shop_id: str, campaign_id: str, release_at: datetime, *, limit: int, cursor: str | None) -> Page[str]:
         """Phones waiting in one release wave, partition by partition and in phone order within each; ``cursor``

@@ -59,6 +59,8 @@ def subscriber_to_row(subscriber: Subscriber, version: int) -> SubscriberRow:
         orders_count=subscriber.orders_count,
         last_order_at=utc(subscriber.last_order_at) if subscriber.last_order_at else None,
         last_clicked_at=utc(subscriber.last_clicked_at) if subscriber.last_clicked_at else None,
+        unreachable_reason=subscriber.unreachable_reason,
+        unreachable_at=utc(subscriber.unreachable_at) if subscriber.unreachable_at else None,
         version=version,
     )
 
@@ -79,6 +81,8 @@ def row_to_subscriber(row: SubscriberRow) -> Subscriber:
         orders_count=int(row.orders_count or 0),
         last_order_at=utc(row.last_order_at) if row.last_order_at else None,
         last_clicked_at=utc(row.last_clicked_at) if row.last_clicked_at else None,
+        unreachable_reason=row.unreachable_reason,
+        unreachable_at=utc(row.unreachable_at) if row.unreachable_at else None,
         version=int(row.version),
     )
 

@@ -99,6 +99,8 @@ class SubscriberRow(SmscastTable):
     orders_count = NumberAttribute(default=0)
     last_order_at = UTCDateTimeAttribute(null=True)
     last_clicked_at = UTCDateTimeAttribute(null=True)
+    unreachable_reason = UnicodeAttribute(null=True)  # a carrier's permanent failure (domain/receipts.py)
+    unreachable_at = UTCDateTimeAttribute(null=True)
     version = NumberAttribute(default=0)
 
 
@@ -218,6 +220,8 @@ class CampaignGateRow(SmscastTable):
     done = NumberAttribute(default=0)  # sent + skipped + failed: completion compares the gates' sum with planned
     deferred = NumberAttribute(default=0)
     parts = NumberAttribute(default=0)
+    delivered = NumberAttribute(default=0)  # carriers' final receipts (domain/receipts.py)
+    undelivered = NumberAttribute(default=0)
     clicks = NumberAttribute(default=0)
     unique_clicks = NumberAttribute(default=0)
     orders = NumberAttribute(default=0)
@@ -244,6 +248,8 @@ class CampaignTotalsRow(SmscastTable):
     failed = NumberAttribute(default=0)
     deferred = NumberAttribute(default=0)
     parts = NumberAttribute(default=0)
+    delivered = NumberAttribute(default=0)
+    undelivered = NumberAttribute(default=0)
     clicks = NumberAttribute(default=0)
     unique_clicks = NumberAttribute(default=0)
     orders = NumberAttribute(default=0)
@@ -270,6 +276,10 @@ class SendLedgerRow(SmscastTable):
     parts = NumberAttribute(default=0, attr_name="segments")
     release_at = UTCDateTimeAttribute(null=True)
     attempts = NumberAttribute(default=0)
+    # The carrier's answer for a sent message, written once by the first final delivery receipt.
+    delivery = UnicodeAttribute(null=True)
+    delivery_reason = UnicodeAttribute(null=True)
+    delivery_at = UTCDateTimeAttribute(null=True)
 
 
 class ReleaseWaveRow(SmscastTable):

@@ -26,6 +26,8 @@ _COUNTERS: dict[str, NumberAttribute] = {
     "failed": CampaignTotalsRow.failed,
     "deferred": CampaignTotalsRow.deferred,
     "parts": CampaignTotalsRow.parts,
+    "delivered": CampaignTotalsRow.delivered,
+    "undelivered": CampaignTotalsRow.undelivered,
     "clicks": CampaignTotalsRow.clicks,
     "unique_clicks": CampaignTotalsRow.unique_clicks,
     "orders": CampaignTotalsRow.orders,

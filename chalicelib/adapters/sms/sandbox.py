@@ -11,10 +11,12 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
+from aws_lambda_powertools import Logger
 from pynamodb.exceptions import PynamoDBException, UpdateError
 
 from chalicelib.adapters.dynamo.conditions import condition_failed
@@ -23,12 +25,19 @@ from chalicelib.adapters.dynamo.tables import SandboxControlRow, SandboxMessageR
 from chalicelib.adapters.sms.end_user_messaging import check_sendable, parts_of
 from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled
 from chalicelib.domain.messages import MessageKind, OutboundSms, SendReceipt
+from chalicelib.domain.receipts import DeliveryReceipt, event_of
+from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import Clock
+
+logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 THROTTLE = "fault#throttle"  # counter: how many of the next sends are throttled
 FAIL_NEXT = "fault#fail"  # counter: how many of the next sends are rejected; data.reason
 FAIL_NUMBERS = "fault#numbers"  # data.numbers: destinations that are always rejected
-_FAULTS = (THROTTLE, FAIL_NEXT, FAIL_NUMBERS)
+# data.numbers: destinations whose sends are accepted and then reported undeliverable by the "carrier"
+# (a TEXT_INVALID delivery receipt), like a number that does not exist
+UNREACHABLE_NUMBERS = "fault#unreachable"
+_FAULTS = (THROTTLE, FAIL_NEXT, FAIL_NUMBERS, UNREACHABLE_NUMBERS)
 
 
 def _new_message_id() -> str:
@@ -73,8 +82,11 @@ def _to_message(row: SandboxMessageRow) -> SandboxMessage:
 class SandboxProvider:
     """An SmsProvider for devstack and sandbox stages, with an outbox people and tests can read."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, receipts: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """``receipts`` publishes a delivery event the way End User Messaging's configuration set would (to the
+        delivery-receipts queue); None publishes none."""
         self._clock = clock
+        self._receipts = receipts
 
     # -- the port ---------------------------------------------------------------------------------
 
@@ -112,6 +124,14 @@ class SandboxProvider:
             SandboxControlRow(name=FAIL_NUMBERS, data={"numbers": wanted}).save()
         else:
             SandboxControlRow(name=FAIL_NUMBERS).delete()
+
+    def unreachable_numbers(self, numbers: Iterable[str]) -> None:
+        """Sends to these numbers are accepted, then reported undeliverable (TEXT_INVALID); empty clears."""
+        wanted = sorted(set(numbers))
+        if wanted:
+            SandboxControlRow(name=UNREACHABLE_NUMBERS, data={"numbers": wanted}).save()
+        else:
+            SandboxControlRow(name=UNREACHABLE_NUMBERS).delete()
 
     def clear_faults(self) -> None:
         """Switch every fault off (opt-out lists are not faults and stay)."""
@@ -208,6 +228,24 @@ class SandboxProvider:
             campaign_id=sms.campaign_id,
             parts=parts,
         ).save()
+        if self._receipts is not None:
+            unreachable = controls.get(UNREACHABLE_NUMBERS)
+            dead = unreachable is not None and sms.to_number in (unreachable.data or {}).get("numbers", ())
+            receipt = DeliveryReceipt(
+                provider_message_id=message_id,
+                phone=sms.to_number,
+                event_type="TEXT_INVALID" if dead else "TEXT_DELIVERED",
+                final=True,
+                at=at,
+                shop_id=sms.shop_id,
+                campaign_id=sms.campaign_id,
+                kind=sms.kind,
+                description="sandbox: the number does not exist" if dead else "",
+            )
+            try:
+                self._receipts(event_of(receipt, from_number=sms.from_number))
+            except Exception:  # the message is sent: a lost receipt leaves it "sent", as a carrier's silence would
+                logger.exception("sandbox: delivery receipt not published")
         return SendReceipt(provider_message_id=message_id, parts=parts)
 
 

@@ -105,7 +105,9 @@ class Money(Out):
 
 
 class Stats(Out):
-    """What a campaign did and earned; ``parts`` counts billed SMS parts."""
+    """What a campaign did and earned; ``parts`` counts billed SMS parts. ``failed`` counts messages that could
+    not be handed to the carrier; ``delivered`` and ``undelivered`` what carriers reported for the sent ones
+    (receipts can take up to 72 hours, so they trail ``sent``)."""
 
     planned: int
     sent: int
@@ -113,6 +115,8 @@ class Stats(Out):
     failed: int
     deferred: int
     parts: int
+    delivered: int
+    undelivered: int
     clicks: int
     unique_clicks: int
     orders: int
@@ -128,6 +132,8 @@ class Stats(Out):
             failed=s.failed,
             deferred=s.deferred,
             parts=s.parts,
+            delivered=s.delivered,
+            undelivered=s.undelivered,
             clicks=s.clicks,
             unique_clicks=s.unique_clicks,
             orders=s.orders,

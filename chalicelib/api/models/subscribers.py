@@ -58,6 +58,9 @@ class Subscriber(Out):
     joined_at: datetime
     updated_at: datetime
     opted_out_at: datetime | None
+    # Set when a carrier reported the number cannot receive texts: campaigns skip it (consent is unchanged).
+    unreachable_reason: str | None
+    unreachable_at: datetime | None
 
     @classmethod
     def of(cls, s: domain.Subscriber) -> Subscriber:
@@ -72,6 +75,8 @@ class Subscriber(Out):
             joined_at=s.joined_at,
             updated_at=s.updated_at,
             opted_out_at=s.opted_out_at,
+            unreachable_reason=s.unreachable_reason,
+            unreachable_at=s.unreachable_at,
         )
 
 
