@@ -9,15 +9,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.errors import InvalidInput, TransientError
 from chalicelib.domain.messages import MessageKind
 from chalicelib.domain.receipts import Delivery, DeliveryReceipt, event_of, parse
 from chalicelib.domain.sending import SendState, SkipReason
 from chalicelib.domain.subscribers import ConsentAction, ConsentSource
 from chalicelib.services import campaigns, receipts
 from chalicelib.services.ports import Ports
+from chalicelib.workers import delivery_receipts
+from devstack.pumps import LocalLambdaContext
 from tests.engine import Engine
 from tests.fakes import FakeLedger, FakeSms
+from tests.unit.conftest import Api
 from tests.unit.test_campaign_engine import NY, SENDER, SHOP, add, make_ports, send_now
 
 AT = datetime(2026, 11, 20, 15, 0, 5, tzinfo=timezone.utc)
@@ -139,7 +142,11 @@ class TestRecording:
         assert stats(ports, cid) == (1, 1)
         assert isinstance(ports.ledger, FakeLedger)
         row = ports.ledger.rows[(SHOP, cid, NY[1])]
-        assert (row.state, row.delivery, row.delivery_reason) == (SendState.SENT, Delivery.UNDELIVERED, "TEXT_SPAM: carrier said so")
+        assert (row.state, row.delivery, row.delivery_reason) == (
+            SendState.SENT,
+            Delivery.UNDELIVERED,
+            "TEXT_SPAM: carrier said so",
+        )
 
     def test_an_unknown_message_id_moves_nothing(self) -> None:
         ports = make_ports()
@@ -230,3 +237,46 @@ def test_receipts_trail_the_send_by_up_to_72_hours_and_still_count() -> None:
     ports.clock.advance(hours=72)  # type: ignore[attr-defined]
     late = replace(receipt_for(ports, cid, NY[0]), at=AT + timedelta(hours=72))
     assert receipts.record(ports, [late]).delivered == 1
+
+
+class TestWorker:
+    def record(self, message_id: str, body: str) -> dict[str, object]:
+        return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body, "eventSource": "aws:sqs"}
+
+    def test_a_poll_is_recorded_at_once_and_only_early_receipts_are_retried(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        ports = api.ports
+        add(ports, NY[0], NY[1])
+        cid = send_now(ports)
+        Engine(ports).run()
+        assert isinstance(ports.ledger, FakeLedger)
+        claimed = ports.ledger.rows[(SHOP, cid, NY[1])]
+        ports.ledger.rows[(SHOP, cid, NY[1])] = replace(claimed, state=SendState.CLAIMED)  # its worker is still sending
+        retried: list[list[dict[str, object]]] = []
+        monkeypatch.setattr(delivery_receipts, "_retry_soon", retried.append)
+        good = event_of(receipt_for(ports, cid, NY[0]), from_number=SENDER)
+        early = event_of(receipt_for(ports, cid, NY[1]), from_number=SENDER)
+        records = [
+            self.record("a", json.dumps(good)),
+            self.record("b", json.dumps(early)),
+            self.record("c", "{not json"),  # dropped: retrying cannot fix it
+            self.record("d", json.dumps(good)),  # a duplicate in the same poll
+        ]
+        answer = delivery_receipts.handle_sqs_event({"Records": records}, LocalLambdaContext(function_name="delivery_receipts"))
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+        assert [[r["messageId"] for r in batch] for batch in retried] == [["b"]]
+        assert stats(ports, cid) == (1, 0)
+
+    def test_a_failure_of_the_whole_poll_hands_every_readable_record_back(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def down(*args: object) -> None:
+            raise TransientError("DynamoDB is throttling")
+
+        monkeypatch.setattr(receipts, "record", down)
+        good = json.dumps(event())
+        answer = delivery_receipts.handle_sqs_event(
+            {"Records": [self.record("a", good), self.record("b", "nope")]}, LocalLambdaContext(function_name="delivery_receipts")
+        )
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "a"}]}
