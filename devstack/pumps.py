@@ -300,6 +300,9 @@ def failed_ids(response: Any, batch_ids: set[str]) -> set[str]:
     return result
 
 
+SQS_MAX_MESSAGES = 10  # ReceiveMessage and DeleteMessageBatch take at most ten
+
+
 class SqsToLambdaPump(Pump):
     """SQS -> handler with partial batch failure: delete what succeeded; the rest reappears after the
     visibility timeout and the queue's redrive policy moves it to the DLQ after maxReceiveCount tries."""
@@ -328,14 +331,7 @@ class SqsToLambdaPump(Pump):
         self.wait_seconds = wait_seconds
 
     def poll_once(self) -> None:
-        received = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=self.wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = received.get("Messages", [])
+        messages = self._receive()
         if not messages:
             return
         batch_ids = {m["MessageId"] for m in messages}
@@ -351,11 +347,29 @@ class SqsToLambdaPump(Pump):
             LOG.warning(
                 "%s: %d records failed, %d done; failures return after the visibility timeout", self.name, len(failed), len(done)
             )
-        if done:
+        for start in range(0, len(done), SQS_MAX_MESSAGES):
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
             )
+
+    def _receive(self) -> list[Mapping[str, Any]]:
+        """Up to ``batch_size`` messages, ten per ReceiveMessage (the API's most), as Lambda's poller gathers a batch
+        over its batching window: the first call waits for a message, the next ones only take what is there."""
+        messages: list[Mapping[str, Any]] = []
+        while len(messages) < self.batch_size:
+            received = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(SQS_MAX_MESSAGES, self.batch_size - len(messages)),
+                WaitTimeSeconds=0 if messages else self.wait_seconds,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            got = received.get("Messages", [])
+            messages += got
+            if len(got) < SQS_MAX_MESSAGES:
+                return messages
+        return messages
 
 
 # ----------------------------------------------------------------------------------------- Scheduler

@@ -3,6 +3,7 @@ the SQS pumps and the sandbox provider, observed over HTTP and in the sandbox ou
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -14,7 +15,8 @@ import pytest
 from boto3.dynamodb.conditions import Attr
 
 from chalicelib.adapters.clock import FileOffsetClock
-from chalicelib.adapters.dynamo.tables import SandboxMessageRow
+from chalicelib.adapters.dynamo.tables import SandboxControlRow, SandboxMessageRow
+from chalicelib.adapters.sms.sandbox import UNREACHABLE_NUMBERS
 from devstack.config import DevstackConfig
 from tests.e2e.conftest import Api, create_other_shop, eventually
 
@@ -54,6 +56,17 @@ def campaign_messages(config: DevstackConfig, campaign_id: str) -> list[dict[str
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def sandbox_control(config: DevstackConfig) -> Any:
+    """devstack's sandbox switches (the table SandboxProvider reads its faults from)."""
+    return boto3.resource(
+        "dynamodb",
+        endpoint_url=config.aws_endpoint,
+        region_name=config.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).Table(f"{config.resource_prefix}-{SandboxControlRow.base_name}")
+
+
 def test_scheduled_campaign_to_500_subscribers(devstack: DevstackConfig) -> None:
     # A shop of its own: "all" must mean exactly this test's 500, whichever e2e files ran before on this devstack.
     sender = f"+1555{uuid.uuid4().int % 10_000_000:07d}"
@@ -70,6 +83,9 @@ def test_scheduled_campaign_to_500_subscribers(devstack: DevstackConfig) -> None
         opted_out = phones[::71][:OPTED_OUT]
         for phone in opted_out:
             assert api.post(f"/subscribers/{phone.replace('+', '%2B')}/opt-out").status_code == 200
+        # The sandbox "carrier" accepts this one's message, then reports the number invalid (TEXT_INVALID).
+        dead = phones[1]
+        sandbox_control(devstack).put_item(Item={"name": UNREACHABLE_NUMBERS, "data": json.dumps({"numbers": [dead]})})
 
         store_now = (datetime.now(timezone.utc) + offset).astimezone(STORE)
         send_at = (store_now + timedelta(minutes=2)).replace(second=0, microsecond=0)
@@ -113,5 +129,20 @@ def test_scheduled_campaign_to_500_subscribers(devstack: DevstackConfig) -> None
         assert final["stats"]["failed"] == 0 and not final["ended_early"]
         listing = api.get("/campaigns").json()
         assert listing["totals"]["sent"] == eligible  # the shop's only campaign
+
+        # Delivery receipts: the sandbox publishes one per message onto the delivery-receipts queue, as End User
+        # Messaging's configuration set does through its SNS topic; the receipts worker counts them once.
+        def receipts_in() -> bool:
+            stats = api.get(f"/campaigns/{campaign['id']}").json()["stats"]
+            return bool(stats["delivered"] + stats["undelivered"] == eligible)
+
+        eventually(receipts_in, timeout=120, what="every delivery receipt to be counted", interval=1.0)
+        stats = api.get(f"/campaigns/{campaign['id']}").json()["stats"]
+        assert (stats["delivered"], stats["undelivered"]) == (eligible - 1, 1)
+        subscriber = api.get(f"/subscribers/{dead.replace('+', '%2B')}").json()
+        assert subscriber["unreachable_reason"].startswith("TEXT_INVALID")
+        assert subscriber["status"] == "active"  # not a STOP: consent is untouched
+        assert subscriber["consent_history"][-1]["action"] == "unreachable"
     finally:
         FileOffsetClock.write_offset(devstack.clock_file, timedelta(0))
+        sandbox_control(devstack).delete_item(Key={"name": UNREACHABLE_NUMBERS})

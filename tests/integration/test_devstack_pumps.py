@@ -204,6 +204,19 @@ class TestSqsPump:
         assert aws.drain(url) == []
         assert [m["Body"] for m in aws.drain(dlq_url)] == ["bad"]
 
+    def test_a_batch_bigger_than_ten_is_gathered_over_several_receives_and_deleted_whole(self, aws: Aws) -> None:
+        url, arn = aws.queue("big", VisibilityTimeout="30")  # received ones stay hidden while the batch gathers
+        for start in range(0, 25, 10):
+            entries = [{"Id": str(i), "MessageBody": f"m-{i}"} for i in range(start, min(start + 10, 25))]
+            aws.sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        handler = BatchHandler()
+        pump = SqsToLambdaPump(
+            sqs=aws.sqs, queue_url=url, queue_arn=arn, handler=handler, function_name="w", region=REGION, batch_size=100
+        )
+        pump.poll_once()
+        assert sorted(handler.bodies) == sorted(f"m-{i}" for i in range(25))  # one invocation, past ten records
+        assert aws.drain(url) == []
+
     def test_a_raising_handler_deletes_nothing(self, aws: Aws) -> None:
         url, arn, _ = self._queue_with_dlq(aws, max_receive_count=5)
         aws.sqs.send_message(QueueUrl=url, MessageBody="x")
@@ -353,7 +366,7 @@ class TestCampaignSchedulesOnDevstack:
 
 class TestWiring:
     def test_devstack_consumes_the_queues_the_template_maps_with_the_same_batch_sizes(self) -> None:
-        from chalicelib.workers import campaign_jobs, campaign_sends, shopify_webhooks
+        from chalicelib.workers import campaign_jobs, campaign_sends, delivery_receipts, shopify_webhooks
         from infra.template import SQS_FUNCTIONS
 
         found = {w.function_name: (w.queue, w.batch_size, w.handler) for w in wiring.sqs_workers()}
@@ -361,6 +374,7 @@ class TestWiring:
             "campaign_jobs": (SQS_FUNCTIONS[0].queue, SQS_FUNCTIONS[0].batch_size, campaign_jobs.handle_sqs_event),
             "campaign_sends": (SQS_FUNCTIONS[1].queue, SQS_FUNCTIONS[1].batch_size, campaign_sends.handle_sqs_event),
             "shopify_webhooks": (SQS_FUNCTIONS[2].queue, SQS_FUNCTIONS[2].batch_size, shopify_webhooks.handle_sqs_event),
+            "delivery_receipts": (SQS_FUNCTIONS[3].queue, SQS_FUNCTIONS[3].batch_size, delivery_receipts.handle_sqs_event),
         }
 
 
