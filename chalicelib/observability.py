@@ -61,7 +61,9 @@ class Metric(str, Enum):
     """The names CloudWatch shows. Counts are emitted where a handler learns them from a service's answer."""
 
     SENT = "MessagesSent"  # campaign messages the provider accepted
-    DELIVERED = "MessagesDelivered"  # from delivery receipts: the delivery-events handler (not written yet) emits it
+    DELIVERED = "MessagesDelivered"  # final delivery receipts saying delivered (workers/delivery_receipts.py)
+    UNDELIVERED = "MessagesUndelivered"  # final delivery receipts saying not delivered (also per Reason)
+    UNREACHABLE = "NumbersUnreachable"  # subscribers newly marked unreachable by a carrier's permanent failure
     FAILED = "MessagesFailed"  # campaign messages settled as failed (also per Reason)
     DEFERRED = "MessagesDeferred"  # held for a quiet-hours release wave
     SKIPPED = "MessagesSkipped"  # settled without sending (also per Reason)
@@ -73,7 +75,7 @@ class Metric(str, Enum):
 
 
 # Metrics that also get a per-reason series (the plain one stays the total that alarms and rates use).
-BY_REASON: frozenset[Metric] = frozenset({Metric.FAILED, Metric.SKIPPED})
+BY_REASON: frozenset[Metric] = frozenset({Metric.FAILED, Metric.SKIPPED, Metric.UNDELIVERED})
 
 
 def _publish(deployment: str, values: Mapping[Metric, float], extra: Mapping[str, str]) -> None:

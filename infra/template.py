@@ -703,7 +703,7 @@ def _dashboard(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "widgets": [
             widget(
                 "Campaign messages",
-                app_metrics(Metric.SENT, Metric.DELIVERED, Metric.FAILED, Metric.DEFERRED, Metric.SKIPPED),
+                app_metrics(Metric.SENT, Metric.DELIVERED, Metric.UNDELIVERED, Metric.FAILED, Metric.DEFERRED, Metric.SKIPPED),
                 x=0,
                 y=0,
             ),

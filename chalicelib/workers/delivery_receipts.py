@@ -16,7 +16,7 @@ from chalicelib.composition import container
 from chalicelib.domain import receipts as receipt_events
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.receipts import DeliveryReceipt
-from chalicelib.observability import correlate, logger, tracer
+from chalicelib.observability import Metric, correlate, count, logger, tracer
 from chalicelib.services import receipts
 
 # Seconds until a receipt that came before its send was settled is delivered again.
@@ -41,6 +41,8 @@ def handle_records(records: list[dict[str, Any]]) -> dict[str, Any]:
     failures = [{"itemIdentifier": message_id} for message_id, receipt in parsed if id(receipt) in retry]
     if failures:
         _retry_soon([r for r in records if {"itemIdentifier": str(r.get("messageId", ""))} in failures])
+    values = {Metric.DELIVERED: report.delivered, Metric.UNDELIVERED: report.undelivered, Metric.UNREACHABLE: report.unreachable}
+    count(container().settings.resource_prefix, values, reasons={Metric.UNDELIVERED: report.reasons})
     logger.info(
         "delivery receipts recorded",
         extra={

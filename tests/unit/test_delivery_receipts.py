@@ -244,7 +244,7 @@ class TestWorker:
         return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body, "eventSource": "aws:sqs"}
 
     def test_a_poll_is_recorded_at_once_and_only_early_receipts_are_retried(
-        self, api: Api, monkeypatch: pytest.MonkeyPatch
+        self, api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
         ports = api.ports
         add(ports, NY[0], NY[1])
@@ -267,6 +267,8 @@ class TestWorker:
         assert answer == {"batchItemFailures": [{"itemIdentifier": "b"}]}
         assert [[r["messageId"] for r in batch] for batch in retried] == [["b"]]
         assert stats(ports, cid) == (1, 0)
+        metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+        assert [m.get("MessagesDelivered") for m in metrics] == [[1.0]]  # the duplicate counted nothing
 
     def test_a_failure_of_the_whole_poll_hands_every_readable_record_back(
         self, api: Api, monkeypatch: pytest.MonkeyPatch
