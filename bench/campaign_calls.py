@@ -46,6 +46,7 @@ from chalicelib.composition import Container, use_container
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.shops import MAX_MPS
 from chalicelib.domain.subscribers import Source
+from chalicelib.services import numbers
 from chalicelib.services.campaigns import NewCampaign, create_campaign
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
@@ -447,8 +448,9 @@ class Harness:
 
 def seed(ports: Ports, options: Options) -> None:
     """The shop (fictional sender, the chosen MPS, default quiet hours 21:00-9:00) and its subscribers."""
-    settings = {"shop_name": "Bench Outfitters", "timezone": "America/New_York", "sender_number": SENDER, "mps": options.mps}
+    settings = {"shop_name": "Bench Outfitters", "timezone": "America/New_York"}
     create_shop(ports, shop_id=SHOP, settings=settings)
+    numbers.assign(ports, SENDER, SHOP, mps=options.mps)  # the operator's step: the number and its rate
     for i, phone in enumerate(audience(options.subscribers)):
         command = add_command(phone=phone, source=Source.CHECKOUT, name=NAMES[i % len(NAMES)], allow_fictional=True)
         add_subscriber(ports, SHOP, command)
