@@ -582,7 +582,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
     """Command-line options, and whether to print the counts as JSON too."""
     parser = argparse.ArgumentParser(prog="python -m bench.campaign_calls", description="AWS calls per recipient of a campaign.")
     parser.add_argument("--subscribers", type=int, default=DEFAULT_SUBSCRIBERS, help=f"audience size (1..{MAX_SUBSCRIBERS})")
-    parser.add_argument("--mps", type=int, default=DEFAULT_MPS, help=f"the shop's message parts per second (1..{MAX_MPS})")
+    parser.add_argument("--mps", type=int, default=DEFAULT_MPS, help=f"the bench number's operator-assigned MPS (1..{MAX_MPS})")
     parser.add_argument("--quiet-hours", action="store_true", help="start at 21:30 New York time: New York waits for 9:00")
     parser.add_argument("--duplicates", action="store_true", help="deliver every SQS message twice")
     parser.add_argument("--link", action="store_true", help="the message carries a link (a tracked short link each)")
