@@ -47,6 +47,7 @@ from chalicelib.composition import Container, use_container
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.shops import MAX_MPS
 from chalicelib.domain.subscribers import Source
+from chalicelib.services import numbers
 from chalicelib.services.campaigns import NewCampaign, create_campaign
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import create_shop
@@ -461,8 +462,9 @@ class Harness:
 
 def seed(ports: Ports, options: Options) -> None:
     """The shop (fictional sender, the chosen MPS, default quiet hours 21:00-9:00) and its subscribers."""
-    settings = {"shop_name": "Bench Outfitters", "timezone": "America/New_York", "sender_number": SENDER, "mps": options.mps}
+    settings = {"shop_name": "Bench Outfitters", "timezone": "America/New_York"}
     create_shop(ports, shop_id=SHOP, settings=settings)
+    numbers.assign(ports, SENDER, SHOP, mps=options.mps)  # the operator's step: the number and its rate
     for i, phone in enumerate(audience(options.subscribers)):
         command = add_command(phone=phone, source=Source.CHECKOUT, name=NAMES[i % len(NAMES)], allow_fictional=True)
         add_subscriber(ports, SHOP, command)
@@ -594,7 +596,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, bool]:
     """Command-line options, and whether to print the counts as JSON too."""
     parser = argparse.ArgumentParser(prog="python -m bench.campaign_calls", description="AWS calls per recipient of a campaign.")
     parser.add_argument("--subscribers", type=int, default=DEFAULT_SUBSCRIBERS, help=f"audience size (1..{MAX_SUBSCRIBERS})")
-    parser.add_argument("--mps", type=int, default=DEFAULT_MPS, help=f"the shop's message parts per second (1..{MAX_MPS})")
+    parser.add_argument("--mps", type=int, default=DEFAULT_MPS, help=f"the bench number's operator-assigned MPS (1..{MAX_MPS})")
     parser.add_argument("--quiet-hours", action="store_true", help="start at 21:30 New York time: New York waits for 9:00")
     parser.add_argument("--duplicates", action="store_true", help="deliver every SQS message twice")
     parser.add_argument("--link", action="store_true", help="the message carries a link (a tracked short link each)")

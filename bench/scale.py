@@ -63,7 +63,7 @@ from chalicelib.domain.jobs import Job, job_from_json, job_to_json
 from chalicelib.domain.messages import OutboundSms, SendReceipt
 from chalicelib.domain.sending import SendBatch
 from chalicelib.domain.subscribers import Source, Subscriber, SubscriberSearch, SubscriberStatus
-from chalicelib.services import campaigns, jobs, sending
+from chalicelib.services import campaigns, jobs, numbers, sending
 from chalicelib.services.campaigns import NewCampaign
 from chalicelib.services.planning import PLAN_PAGE_SIZE
 from chalicelib.services.ports import Page, Ports
@@ -147,11 +147,15 @@ class RecordingProvider:
             self.first_send()
         return SendReceipt(provider_message_id=f"sim-{len(self.at_ms)}", parts=parts)
 
-    def add_opt_out(self, sender_number: str, phone: str) -> None:
+    def add_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         """Nothing to keep."""
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         """Nothing to keep."""
+
+    def number_kind(self, number: str) -> str | None:
+        """Every number is the simulation's own."""
+        return "SIMULATOR"
 
     def fullest_second(self) -> int:
         """The most parts in any sliding one-second window (sends are recorded in time order)."""
@@ -197,7 +201,8 @@ class Simulation:
         self.on_batch: Callable[[], None] | None = None
 
     def shop(self, shop_id: str, sender: str) -> None:
-        create_shop(self.ports, shop_id=shop_id, settings={"sender_number": sender, "shop_name": "Demo", "mps": self.mps})
+        create_shop(self.ports, shop_id=shop_id, settings={"shop_name": "Demo"})
+        numbers.assign(self.ports, sender, shop_id, mps=self.mps)  # the operator's step: the number and its rate
 
     def seed(self, shop_id: str, count: int, *, source: Source = Source.CHECKOUT, keyword_every: int = 0) -> None:
         """``count`` active subscribers straight into the fake store (New York numbers); every

@@ -119,16 +119,20 @@ def inbound_payload(phone: str, body: str, *, destination: str, message_id: str,
     }
 
 
-def send(phone: str, body: str, *, message_id: str | None = None, config: DevstackConfig | None = None) -> str:
-    """Text ``body`` from ``phone`` to the demo shop's number; returns the inboundMessageId used."""
+def send(
+    phone: str, body: str, *, message_id: str | None = None, config: DevstackConfig | None = None, to: str | None = None
+) -> str:
+    """Text ``body`` from ``phone`` to the demo shop's primary number (or ``to``, e.g. another number of its pool);
+    returns the inboundMessageId used."""
     cfg = _config(config)
+    destination = to or cfg.sender_number
     message_id = message_id or str(uuid.uuid4())
     # Like AWS, point at the last message this sender sent to the phone (if any).
-    previous = [m for m in received(phone, config=cfg) if m.from_number == cfg.sender_number]
+    previous = [m for m in received(phone, config=cfg) if m.from_number == destination]
     payload = inbound_payload(
         phone,
         body,
-        destination=cfg.sender_number,
+        destination=destination,
         message_id=message_id,
         previous_id=previous[-1].provider_message_id if previous else None,
     )
@@ -196,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.phone", description="Text the devstack demo shop as a subscriber.")
     parser.add_argument("phone", help="this phone's number, E.164 (e.g. +15551230000)")
     parser.add_argument("body", nargs="?", help="the text to send")
+    parser.add_argument("--to", help="the shop number to text (default: the demo shop's primary number)")
     parser.add_argument("--id", dest="message_id", help="inboundMessageId to use (repeat one to play a duplicate delivery)")
     parser.add_argument("--received", action="store_true", help="print what this phone received, one message a line")
     parser.add_argument("--wait", type=float, metavar="N", help="wait up to N seconds for a new message")
@@ -213,8 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_state()
         before = len(received(args.phone, config=config))
         if args.body is not None:
-            message_id = send(args.phone, args.body, message_id=args.message_id, config=config)
-            print(f"sent {args.body!r} from {args.phone} to {config.sender_number} (inboundMessageId {message_id})")
+            message_id = send(args.phone, args.body, message_id=args.message_id, config=config, to=args.to)
+            to = args.to or config.sender_number
+            print(f"sent {args.body!r} from {args.phone} to {to} (inboundMessageId {message_id})")
         if args.wait is not None:
             new = wait_for_new(args.phone, after=before, timeout=args.wait, config=config)
             if not new:

@@ -37,7 +37,10 @@ REGION = "us-east-1"
 DEFAULT_PREFIX = "smscast-local"
 DEMO_SHOP_ID = "demo.myshopify.com"
 DEMO_SENDER = "+15550100000"  # NANP 555-01xx: fictional, so the demo can never text a real person
-DEMO_SETTINGS = {"sender_number": DEMO_SENDER, "shop_name": "Demo Store", "timezone": "America/New_York"}
+# devstack plays the operator too: it assigns the demo shop a pool of two numbers with their carrier rates, so
+# the pool shows in Settings and campaigns spread over it; the first assigned is the primary.
+DEMO_NUMBERS = ((DEMO_SENDER, 100), ("+15550100002", 20))
+DEMO_SETTINGS = {"shop_name": "Demo Store", "timezone": "America/New_York"}
 TAP_QUEUE_BASE = "devstack-inbound-sms-tap"
 
 
@@ -126,6 +129,7 @@ class Devstack:
             schedule_group_name,
         )
         from chalicelib.composition import Container, use_container
+        from chalicelib.services import numbers
         from chalicelib.services.shops import create_shop
         from chalicelib.settings import Settings
 
@@ -140,6 +144,8 @@ class Devstack:
         # the media bucket too: MMS campaigns store their image there (importing one needs internet, see README)
         created = create_messaging_resources(sqs, sns, scheduler, self.prefix, s3=container.client("s3"))
         _, api_key = create_shop(container.ports, shop_id=DEMO_SHOP_ID, settings=DEMO_SETTINGS)
+        for number, mps in DEMO_NUMBERS:
+            numbers.assign(container.ports, number, DEMO_SHOP_ID, mps=mps)
         LOG.info("resources ready: %s", ", ".join(sorted(created)))
         checkpoint()
 

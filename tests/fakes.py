@@ -55,7 +55,7 @@ from chalicelib.domain.sending import (
     Settlement,
 )
 from chalicelib.domain.shopify import Webhook
-from chalicelib.domain.shops import Shop, ShopSettings
+from chalicelib.domain.shops import SenderNumber, Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
 from chalicelib.services.ports import AlreadyDone, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange
@@ -100,13 +100,8 @@ class FakeShops:
     def create(self, shop: Shop, api_key_hash: str | None) -> Shop:
         if shop.shop_id in self.shops:
             raise Conflict("shop exists", code="shop_exists")
-        number = shop.settings.sender_number
-        if number and f"sender#{number}" in self.keys:
-            raise Conflict("sender number taken", code="sender_number_taken")
-        stored = replace(shop, version=1)
+        stored = replace(shop, version=1, numbers=())
         self.shops[shop.shop_id] = stored
-        if number:
-            self.keys[f"sender#{number}"] = shop.shop_id
         if api_key_hash:
             self.keys[f"apikey#{api_key_hash}"] = shop.shop_id
         return stored
@@ -115,20 +110,40 @@ class FakeShops:
         current = self.get(shop.shop_id)
         if current.version != shop.version:
             raise ConcurrentUpdate("shop changed")
-        old, new = current.settings.sender_number, settings.sender_number
-        if new and new != old and self.keys.get(f"sender#{new}", shop.shop_id) != shop.shop_id:
-            raise Conflict("sender number taken", code="sender_number_taken")
-        if old and old != new:
-            self.keys.pop(f"sender#{old}", None)
-        if new:
-            self.keys[f"sender#{new}"] = shop.shop_id
         stored = replace(current, settings=settings, version=current.version + 1)
         self.shops[shop.shop_id] = stored
         return stored
 
+    def assign_number(self, shop_id: str, sender: SenderNumber) -> Shop:
+        current = self.get(shop_id)
+        if self.keys.get(f"sender#{sender.number}", shop_id) != shop_id:
+            raise Conflict("sender number taken", code="sender_number_taken")
+        stored = replace(current.with_number(sender), version=current.version + 1)
+        self.shops[shop_id] = stored
+        self.keys[f"sender#{sender.number}"] = shop_id
+        return stored
+
+    def unassign_number(self, number: str) -> Shop | None:
+        shop_id = self.keys.pop(f"sender#{number}", None)
+        if shop_id is None or shop_id not in self.shops:
+            return None
+        current = self.shops[shop_id]
+        stored = replace(current.without_number(number), version=current.version + 1)
+        self.shops[shop_id] = stored
+        return stored
+
+    def assigned_numbers(self) -> list[tuple[SenderNumber, str]]:
+        found = [
+            (next(n for n in self.shops[shop_id].numbers if n.number == key.removeprefix("sender#")), shop_id)
+            for key, shop_id in self.keys.items()
+            if key.startswith("sender#")
+        ]
+        return sorted(found, key=lambda item: item[0].number)
+
     def shop_for_sender(self, number: str) -> Shop | None:
         shop_id = self.keys.get(f"sender#{number}")
-        return self.shops.get(shop_id) if shop_id else None
+        shop = self.shops.get(shop_id) if shop_id else None
+        return shop if shop is not None and shop.owns(number) else None
 
     def shop_for_api_key(self, api_key_hash: str) -> str | None:
         return self.keys.get(f"apikey#{api_key_hash}")
@@ -278,6 +293,7 @@ class FakeSms:
         self.on_send: Callable[[OutboundSms], None] | None = None  # test hook: runs as the provider accepts
         self.opted_out: set[tuple[str, str]] = set()
         self.refuse_removal = False  # AWS lets a number off the opt-out list once per 30 days
+        self.not_in_account: set[str] = set()  # numbers DescribePhoneNumbers does not know
         self.calls: list[str] = []
         # Fault switches, each for the next n sends. Nothing leaves for these:
         self.throttle_next = 0  # ProviderThrottled (ThrottlingException, ServiceQuotaExceeded)
@@ -318,15 +334,20 @@ class FakeSms:
         """How many messages of ``kind`` the provider took for ``phone`` (sent over the air)."""
         return sum(1 for s in self.sent if s.sms.to_number == phone and s.sms.kind is kind)
 
-    def add_opt_out(self, sender_number: str, phone: str) -> None:
+    def add_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
+        # per-number lists, like the sandbox: a shop's opt-out must reach every number of its pool
         self.calls.append(f"add_opt_out:{phone}")
-        self.opted_out.add((sender_number, phone))
+        self.opted_out.update((sender, phone) for sender in sender_numbers)
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         self.calls.append(f"remove_opt_out:{phone}")
         if self.refuse_removal:
             raise ProviderRejected("opted-out number was removed within the last 30 days")
-        self.opted_out.discard((sender_number, phone))
+        self.opted_out.difference_update((sender, phone) for sender in sender_numbers)
+
+    def number_kind(self, number: str) -> str | None:
+        """The fake account holds every number but those in ``not_in_account``."""
+        return None if number in self.not_in_account else "SIMULATOR"
 
     def bodies_to(self, phone: str) -> list[str]:
         return [s.sms.body for s in self.sent if s.sms.to_number == phone]

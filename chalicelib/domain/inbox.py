@@ -40,6 +40,10 @@ class Conversation:
     last_message: str = ""
     last_direction: str = "inbound"
     version: int = 0
+    # The shop's number the subscriber last texted: Inbox replies go from it (while it is still one of the shop's
+    # numbers), so a conversation stays on the number the subscriber uses. A reply to a campaign texts the number
+    # the campaign came from, so this follows campaigns too without the send path writing conversations.
+    number: str | None = None
 
     @property
     def status(self) -> ConversationStatus:
@@ -57,9 +61,9 @@ class Conversation:
         """A conversation nobody has written in yet."""
         return cls(shop_id=shop_id, phone=phone, needs_reply=False, opted_out=opted_out, last_activity_at=at)
 
-    def received(self, at: datetime, body: str, *, needs_reply: bool = True) -> Conversation:
-        """A subscriber's message: the conversation needs a reply (again). Older news changes nothing.
-        ``needs_reply`` False records a message that is answered automatically (a STOP)."""
+    def received(self, at: datetime, body: str, *, needs_reply: bool = True, number: str | None = None) -> Conversation:
+        """A subscriber's message (to the shop's ``number``): the conversation needs a reply (again). Older news
+        changes nothing. ``needs_reply`` False records a message that is answered automatically (a STOP)."""
         if self.last_inbound_at is not None and at <= self.last_inbound_at:
             return self  # a redelivery, or a message that arrived out of order behind a newer one
         return replace(
@@ -69,6 +73,7 @@ class Conversation:
             last_activity_at=max(at, self.last_activity_at),
             last_message=preview(body),
             last_direction="inbound",
+            number=number or self.number,
         )
 
     def replied(self, at: datetime, body: str, *, started_at: datetime) -> Conversation:

@@ -13,7 +13,7 @@ from chalicelib.domain.errors import InvalidInput
 
 # NANP area code 555 is reserved for fiction and testing; devstack and tests use it so that no
 # real person can ever be texted by a demo. Production refuses it (see Settings.allow_fictional_numbers).
-_FICTIONAL_PREFIX = "+1555"
+FICTIONAL_PREFIX = "+1555"
 # phonenumbers digs a number out of any text ('call me at 212...', '212-555-1234 ext 9', vanity letters,
 # control characters) and drops extensions; a field that holds a phone must hold only a phone.
 _PHONE_CHARS = re.compile(r"\+?[0-9 \t\u00a0().\-/]+")  # NBSP: numbers pasted from web pages
@@ -37,7 +37,7 @@ def normalize_phone(raw: object, *, default_region: str = "US", allow_fictional:
         return e164
     # IS_POSSIBLE, not is_possible_number(): that also passes 7-digit local-only numbers ('+15551230').
     possible = phonenumbers.is_possible_number_with_reason(parsed) == phonenumbers.ValidationResult.IS_POSSIBLE
-    if allow_fictional and e164.startswith(_FICTIONAL_PREFIX) and possible:
+    if allow_fictional and e164.startswith(FICTIONAL_PREFIX) and possible:
         return e164
     raise InvalidInput(f"not a valid phone number: {text!r}", code="invalid_phone")
 

@@ -17,6 +17,8 @@ from chalicelib.domain.phones import normalize_phone
 # Compliance texts answer in one reply; two parts is the most carriers are sure to stitch back.
 COMPLIANCE_TEXT_MAX_PARTS = 2
 MAX_MPS = 3000  # End User Messaging's highest 10DLC throughput tier
+# Settings stored before sender numbers became the operator's: their merchant-set "mps" is no limit any more.
+_RETIRED_FIELDS = frozenset({"mps"})
 # fullmatch and [0-9]: `$` lets "21:00\n" through and `\d` takes any Unicode digit.
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,99}$")
@@ -52,13 +54,16 @@ class FrequencyCap:
 
 @dataclass(frozen=True)
 class ShopSettings:
-    """Everything a merchant can set. Defaults are safe: quiet hours on, conservative throughput."""
+    """Everything a merchant can set. Defaults are safe: quiet hours on.
+
+    ``sender_number`` is the shop's primary number (Inbox replies, keyword confirmations, welcome texts),
+    chosen among the numbers the operator assigned to the shop (``Shop.numbers``); the rate each number may
+    send at is the operator's, not the merchant's (a merchant cannot raise a carrier's limit)."""
 
     shop_name: str = "Our store"
     timezone: str = "America/New_York"
     quiet_hours: QuietHours = field(default_factory=QuietHours)
     sender_number: str | None = None
-    mps: int = 1
     opt_in_keyword: str = "JOIN"
     welcome_text: str = (
         "Welcome to {shop_name} texts! Msg frequency varies. Msg&data rates may apply. Reply HELP for help, STOP to opt out."
@@ -87,7 +92,30 @@ class ShopSettings:
     def from_dict(cls, data: Mapping[str, Any]) -> ShopSettings:
         """Rebuild stored settings; stored data was validated on the way in (by the rules of its day, so a
         text saved before a compliance rule existed still loads)."""
-        return apply_patch(cls(), data, allow_fictional=True, check_compliance=False)
+        kept = {name: value for name, value in data.items() if name not in _RETIRED_FIELDS}
+        return apply_patch(cls(), kept, allow_fictional=True, check_compliance=False)
+
+
+@dataclass(frozen=True)
+class SenderNumber:
+    """One of the deployment's origination numbers as the operator assigned it to a shop: its rate in message
+    parts per second (the carrier's, stated by the operator: e.g. 3 toll-free, 100 short code) and its kind as
+    the End User Messaging account reports it (TOLL_FREE, SHORT_CODE, TEN_DLC, SIMULATOR ...)."""
+
+    number: str
+    mps: int
+    kind: str = "UNKNOWN"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mps, bool) or not isinstance(self.mps, int) or not 1 <= self.mps <= MAX_MPS:
+            raise InvalidInput(f"mps must be a whole number from 1 to {MAX_MPS}", code="invalid_mps")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "mps": self.mps, "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SenderNumber:
+        return cls(number=str(data["number"]), mps=int(data["mps"]), kind=str(data.get("kind") or "UNKNOWN"))
 
 
 @dataclass(frozen=True)
@@ -98,6 +126,50 @@ class Shop:
     settings: ShopSettings
     version: int = 0
     uninstalled_at: datetime | None = None  # app/uninstalled: nothing is sent for the shop any more
+    # The shop's pool: every number the operator assigned to it, in assignment order (never set by the merchant).
+    numbers: tuple[SenderNumber, ...] = ()
+
+    @property
+    def primary(self) -> str | None:
+        """The number one-to-one texts come from: the merchant's choice while it is still assigned, else the
+        first number assigned (None when the shop has no number at all)."""
+        chosen = self.settings.sender_number
+        if chosen is not None and self.owns(chosen):
+            return chosen
+        return self.numbers[0].number if self.numbers else None
+
+    @property
+    def total_mps(self) -> int:
+        """The pool's combined rate in parts per second (at least 1, so a shop without numbers still paces)."""
+        return max(sum(n.mps for n in self.numbers), 1)
+
+    def owns(self, number: str | None) -> bool:
+        """True when ``number`` is one of the shop's assigned numbers."""
+        return number is not None and any(n.number == number for n in self.numbers)
+
+    def number_list(self) -> list[str]:
+        """The pool's numbers (every opt-out list the shop's subscribers must be on)."""
+        return [n.number for n in self.numbers]
+
+    def with_number(self, sender: SenderNumber) -> Shop:
+        """The shop once the operator assigned ``sender`` (assigning it again restates its rate and kind). The
+        first number a shop gets becomes its primary, so a newly onboarded shop can reply at once."""
+        if self.owns(sender.number):
+            numbers = tuple(sender if n.number == sender.number else n for n in self.numbers)
+        else:
+            numbers = (*self.numbers, sender)
+        settings = self.settings
+        if not self.owns(settings.sender_number):
+            settings = replace(settings, sender_number=self.primary or sender.number)
+        return replace(self, numbers=numbers, settings=settings)
+
+    def without_number(self, number: str) -> Shop:
+        """The shop once ``number`` was unassigned: a primary that was it falls back to the first number left."""
+        numbers = tuple(n for n in self.numbers if n.number != number)
+        settings = self.settings
+        if settings.sender_number == number or not self.owns(settings.sender_number):
+            settings = replace(settings, sender_number=numbers[0].number if numbers else None)
+        return replace(self, numbers=numbers, settings=settings)
 
     @property
     def installed(self) -> bool:
@@ -259,8 +331,6 @@ def apply_patch(
     if "sender_number" in patch:
         value = patch["sender_number"]
         changes["sender_number"] = None if value is None else _sender(value, allow_fictional)
-    if "mps" in patch:
-        changes["mps"] = _int("mps", patch["mps"], 1, MAX_MPS)
     if "opt_in_keyword" in patch:
         try:
             changes["opt_in_keyword"] = (

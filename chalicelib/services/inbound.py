@@ -130,24 +130,35 @@ def _change(
 
 
 def _follow_up(ports: Ports, shop: Shop, phone: str, sms: InboundSms, plan: FollowUp) -> bool:
-    sender = shop.settings.sender_number or sms.to_number
+    texted = _e164(sms.to_number, ports)
+    # A STOP or START on any pool number is the subscriber's choice for the shop: every number's list follows.
+    lists = shop.number_list() or [texted]
     if plan.opt_out_list is OptOutListChange.REMOVE:
         try:
-            ports.sms.remove_opt_out(sender, phone)
+            ports.sms.remove_opt_out(lists, phone)
         except ProviderRejected as exc:
             # AWS lets a number leave the opt-out list once per 30 days. Our record says active; the
             # carrier block stays until then, so sends are refused (and recorded) rather than retried.
             logger.warning("opt-out list removal refused", extra={"shop_id": shop.shop_id, "code": exc.code})
     replied = False
     if plan.reply is not None:
-        replied = _send_auto_reply(ports, shop, sender, phone, sms, plan.reply)
+        replied = _send_auto_reply(ports, shop, _answer_from(shop, texted, plan.reply), phone, sms, plan.reply)
     if plan.opt_out_list is OptOutListChange.ADD:
         # After the confirmation: End User Messaging refuses every send to a listed number.
-        ports.sms.add_opt_out(sender, phone)
+        ports.sms.add_opt_out(lists, phone)
     if plan.inbox is not None:
         # Idempotent (the conversation ignores news it already has), so a retried delivery may repeat it.
-        inbox.on_inbound(ports, shop.shop_id, phone, at=sms.received_at, body=sms.body, event=plan.inbox)
+        inbox.on_inbound(ports, shop.shop_id, phone, at=sms.received_at, body=sms.body, event=plan.inbox, number=texted)
     return replied
+
+
+def _answer_from(shop: Shop, texted: str, reply: AutoReply) -> str:
+    """The number an auto-reply comes from. STOP and HELP are answered by the number the subscriber texted (the
+    carriers' rule: the answer comes from where the keyword went); keyword confirmations and welcome texts come
+    from the shop's primary number, the one its subscribers are told to save."""
+    if reply in (AutoReply.STOP, AutoReply.HELP):
+        return texted
+    return shop.primary or texted
 
 
 def _send_auto_reply(ports: Ports, shop: Shop, sender: str, phone: str, sms: InboundSms, reply: AutoReply) -> bool:

@@ -86,14 +86,16 @@ def _update(
 # --- fed by inbound SMS (services/inbound.py) ---------------------------------------------------------
 
 
-def on_inbound(ports: Ports, shop_id: str, phone: str, *, at: datetime, body: str, event: InboxEvent) -> None:
-    """Keep the conversation in step with an inbound SMS."""
+def on_inbound(
+    ports: Ports, shop_id: str, phone: str, *, at: datetime, body: str, event: InboxEvent, number: str | None = None
+) -> None:
+    """Keep the conversation in step with an inbound SMS (to the shop's ``number``)."""
     if event is InboxEvent.MESSAGE:
-        _update(ports, shop_id, phone, lambda c: c.received(at, body))
+        _update(ports, shop_id, phone, lambda c: c.received(at, body, number=number))
     elif event is InboxEvent.OPT_OUT:
         # A STOP is an answer to marketing too: it shows in the Inbox under Opted out. It needs no reply
         # from the merchant (the STOP confirmation answered it), so it does not reopen the conversation.
-        _update(ports, shop_id, phone, lambda c: c.received(at, body, needs_reply=False).opt_out(at))
+        _update(ports, shop_id, phone, lambda c: c.received(at, body, needs_reply=False, number=number).opt_out(at))
     elif event is InboxEvent.OPT_IN:
         _update(ports, shop_id, phone, lambda c: c.opt_in(at), create=False)
 
@@ -230,7 +232,7 @@ def reply(ports: Ports, shop_id: str, phone: str, request: ReplyRequest, *, requ
     if subscriber is None:
         raise NotFound(f"no subscriber {e164}", code="subscriber_not_found")
     subscriber.require_active()
-    if not shop.settings.sender_number:
+    if shop.primary is None:
         raise Conflict("the shop has no sender number yet", code="no_sender_number")
     quiet = quiet_now(ports, shop, e164)
     if quiet.quiet and choice is QuietHoursChoice.ASK:
@@ -335,13 +337,23 @@ class ReplyClaim(OnceClaim):
         return self.replies.settle(_settled(self.reply, ReplyState.FAILED, reason=reason, at=delivered.at))
 
 
+def reply_from(shop: Shop, conversation: Conversation | None) -> str | None:
+    """The number a reply goes from: the one the subscriber last texted or got a reply from, while it is still
+    one of the shop's numbers (a pool number that was unassigned is never used), else the primary."""
+    if conversation is not None and shop.owns(conversation.number):
+        return conversation.number
+    return shop.primary
+
+
 def _deliver(ports: Ports, shop: Shop, reply_: Reply) -> Delivered:
     """The one send path (services/outbound.py) with the reply's claim and thread line."""
-    assert shop.settings.sender_number
+    from_number = reply_from(shop, ports.inbox.get(shop.shop_id, reply_.phone))
+    if from_number is None:
+        raise Conflict("the shop has no sender number any more", code="no_sender_number")
     claim = ReplyClaim(ports, reply_)
     sms = OutboundSms(
         shop_id=shop.shop_id,
-        from_number=shop.settings.sender_number,
+        from_number=from_number,
         to_number=reply_.phone,
         # each link in the reply becomes the subscriber's short link, stored before the claim
         body=links.shorten(ports, reply_.text, LinkOwner(shop.shop_id, reply_.phone, reply_id=reply_.reply_id)),

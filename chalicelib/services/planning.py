@@ -112,7 +112,7 @@ def plan_page(ports: Ports, job: PlanPage) -> None:
     if plan.next_cursor is not None:
         # Queue the next page before the checkpoint, so a crash in between can never stop the chain; it comes
         # when sending has caught up with what is queued now (this page included).
-        delay = plan_ahead_delay(queued(campaign.stats, len(plan.phones)), ports.shops.get(job.shop_id).settings.mps)
+        delay = plan_ahead_delay(queued(campaign.stats, len(plan.phones)), ports.shops.get(job.shop_id).total_mps)
         ports.jobs.enqueue(PlanPage(job.shop_id, job.campaign_id, job.page + 1), delay_seconds=delay)
     ports.campaigns.checkpoint_plan(
         job.shop_id, job.campaign_id, page=job.page, next_cursor=plan.next_cursor, planned=len(plan.phones)
@@ -181,7 +181,7 @@ def release_wave(ports: Ports, job: ReleaseWave) -> None:
         ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, list(page.items)))
     if page.cursor is not None:
         released = job.released + len(page.items)
-        mps = ports.shops.get(job.shop_id).settings.mps
+        mps = ports.shops.get(job.shop_id).total_mps
         backlog = queued(campaign.stats) + wave_queued(released, job.release_at, ports.clock.now(), mps)
         next_page = ReleaseWave(job.shop_id, job.campaign_id, job.release_at, page.cursor, released)
         ports.jobs.enqueue(next_page, delay_seconds=plan_ahead_delay(backlog, mps))

@@ -33,7 +33,7 @@ from chalicelib.domain.sending import (
     Settlement,
 )
 from chalicelib.domain.shopify import Webhook
-from chalicelib.domain.shops import Shop, ShopSettings
+from chalicelib.domain.shops import SenderNumber, Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
 
 T = TypeVar("T")
@@ -63,16 +63,29 @@ class ShopRepository(Protocol):
         ...
 
     def create(self, shop: Shop, api_key_hash: str | None) -> Shop:
-        """Store a new shop (Conflict if it exists or its sender number is taken)."""
+        """Store a new shop without numbers (Conflict if it exists or its API key is taken)."""
         ...
 
     def save_settings(self, shop: Shop, settings: ShopSettings) -> Shop:
-        """Replace settings if ``shop.version`` is still current (else ConcurrentUpdate); a sender number
-        already routed to another shop is a Conflict with code ``sender_number_taken``."""
+        """Replace settings if ``shop.version`` is still current (else ConcurrentUpdate). Assigning and
+        unassigning numbers move the version too, so ``shop.numbers`` is what is stored when this succeeds."""
+        ...
+
+    def assign_number(self, shop_id: str, sender: SenderNumber) -> Shop:
+        """The operator's assignment: ``sender`` joins the shop's pool and routes inbound SMS to it, at once;
+        Conflict ``sender_number_taken`` when another shop has it; ConcurrentUpdate when the shop changed."""
+        ...
+
+    def unassign_number(self, number: str) -> Shop | None:
+        """Take the number out of its shop's pool and routing, at once; the shop after (None: nobody had it)."""
+        ...
+
+    def assigned_numbers(self) -> list[tuple[SenderNumber, str]]:
+        """Every assigned number of the deployment and the shop it belongs to (the operator's registry)."""
         ...
 
     def shop_for_sender(self, number: str) -> Shop | None:
-        """The shop whose sender number this is, for routing inbound SMS."""
+        """The shop whose pool holds this number, for routing inbound SMS."""
         ...
 
     def shop_for_api_key(self, api_key_hash: str) -> str | None:
@@ -181,12 +194,19 @@ class SmsProvider(Protocol):
         """Send one message; ProviderThrottled (retry later), ProviderRejected, or ConsentRequired."""
         ...
 
-    def add_opt_out(self, sender_number: str, phone: str) -> None:
-        """Put the number on the sender's opt-out list so the provider refuses it too."""
+    def add_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
+        """Put the number on the opt-out list of every one of the shop's ``sender_numbers``, so the provider
+        refuses it whichever pool number a send comes from (a provider with one list per deployment makes one
+        call)."""
         ...
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
-        """Take the number off the opt-out list after START."""
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
+        """Take the number off those opt-out lists after START."""
+        ...
+
+    def number_kind(self, number: str) -> str | None:
+        """The kind of origination number ``number`` is in the provider's account (TOLL_FREE, SHORT_CODE ...),
+        or None when the account has no such number: the operator's check before assigning it."""
         ...
 
 

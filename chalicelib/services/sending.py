@@ -6,6 +6,8 @@ function (``_decide``): already settled; left claimed by a dead worker (failed "
 no longer subscribed or over the frequency cap (skipped); in quiet hours (deferred durably to its release
 wave); or to be sent, with its body rendered and its parts counted.
 
+The batch goes out from one number of the shop's pool, chosen by ``senders.choose`` (weighted by each number's
+MPS, the same number on every redelivery; why per batch and not per subscriber: see domain/senders.py).
 Recipients to send go out in groups of at most GROUP_SIZE, and each group costs three writes whatever its
 size: the sender number's pacer grants evenly spaced send instants for the group; one transaction claims
 the granted recipients (campaign still running, subscriber still active, row untouched, frequency cap) and
@@ -37,6 +39,7 @@ from chalicelib.domain.jobs import ReleaseWave, wave_schedule_name
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind, OutboundSms
 from chalicelib.domain.pacing import epoch_ms, instant, on_time, rebook_at_ms, retry_ms
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
+from chalicelib.domain.senders import batch_key, choose
 from chalicelib.domain.sending import (
     GROUP_SIZE,
     SEND_LEASE,
@@ -141,7 +144,7 @@ def _decide(
     recipient = Recipient.of(subscriber.phone, shop.settings.timezone)
     if is_quiet(recipient, shop.settings.quiet_hours, now):
         return Decision(Verdict.DEFER, previous, release_at=next_open(recipient, shop.settings.quiet_hours, now))
-    if not shop.settings.sender_number:
+    if not shop.numbers:
         return Decision(Verdict.SETTLE, previous, SendState.SKIPPED, SkipReason.NO_SENDER.value)
     return Decision(Verdict.SEND, previous)
 
@@ -226,13 +229,14 @@ def send_batch(
             deferrals.append(Deferral(phone, decision.release_at, decision.previous, moved_from))
         else:
             sendable.append((subscribers[phone], decision.previous))
-    outgoing = _compose(ports, shop, campaign, sendable, windows)
+    # One number of the pool for the whole batch (sendable is empty when the shop has none: _decide skipped them).
+    sender = choose(shop.numbers, batch_key(batch.campaign_id, phones)) if sendable else None
+    outgoing = _compose(ports, shop, campaign, sendable, windows, from_number=sender.number) if sender else []
     if settlements:
         _settle(ports, batch, settlements, report)
     if deferrals:
         _defer(ports, batch, deferrals, now, report)
-    assert shop.settings.sender_number is not None  # as _compose found it
-    throttled = _send_groups(ports, shop, batch, outgoing, report, number=shop.settings.sender_number, limit=shop.settings.mps)
+    throttled = _send_groups(ports, shop, batch, outgoing, report, number=sender.number, limit=sender.mps) if sender else []
     if report.requeued:
         # Out of time, waiting on pacing or on a changed contact window: hand the rest back for a fresh worker.
         ports.jobs.enqueue_sends(batches(batch.shop_id, batch.campaign_id, report.requeued, batch.attempt), delay_seconds=1)
@@ -248,6 +252,8 @@ def _compose(
     campaign: Campaign,
     sendable: Sequence[tuple[Subscriber, SendState | None]],
     windows: dict[str, ContactWindow],
+    *,
+    from_number: str,
 ) -> list[Outgoing]:
     """Each recipient's message, rendered for them, its links shortened (stored before any claim, so no
     message can carry a code that does not resolve) and its parts counted."""
@@ -269,14 +275,13 @@ def _compose(
     # An MMS travels, is paced and is billed as one part whatever its text; an SMS as its text's parts.
     # the merchant's link, which a browser can show; the s3:// copy is for the provider only
     shown_media = (campaign.media_url,) if media_urls and campaign.media_url else media_urls
-    assert shop.settings.sender_number is not None
     now = ports.clock.now()
     outgoing: list[Outgoing] = []
     for (subscriber, previous), body in zip(sendable, bodies, strict=True):
         phone = subscriber.phone
         sms = OutboundSms(
             shop_id=shop.shop_id,
-            from_number=shop.settings.sender_number,
+            from_number=from_number,
             to_number=phone,
             body=body,
             kind=MessageKind.CAMPAIGN,

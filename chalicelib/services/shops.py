@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.shops import Shop, ShopSettings, apply_patch, validate_shop_id
 from chalicelib.services.ports import Ports
 
@@ -25,21 +26,36 @@ def new_api_key() -> str:
 
 
 def create_shop(ports: Ports, *, shop_id: str, settings: Mapping[str, Any]) -> tuple[Shop, str]:
-    """Onboard a shop with validated settings; returns the shop and its first API key (shown once)."""
+    """Onboard a shop with validated settings; returns the shop and its first API key (shown once). A new
+    shop has no sender number: the operator assigns numbers (services/numbers.py), the first becomes primary."""
     shop_id = validate_shop_id(shop_id)
     shop_settings = apply_patch(ShopSettings(), settings, allow_fictional=ports.allow_fictional_numbers)
+    if shop_settings.sender_number is not None:
+        raise _not_assigned(shop_settings.sender_number)
     api_key = new_api_key()
     shop = ports.shops.create(Shop(shop_id=shop_id, settings=shop_settings), hash_api_key(api_key))
     return shop, api_key
 
 
-def get_settings(ports: Ports, shop_id: str) -> ShopSettings:
-    """The shop's current settings."""
-    return ports.shops.get(shop_id).settings
+def _not_assigned(number: str) -> Conflict:
+    return Conflict(
+        f"{number} is not one of this shop's sender numbers; the operator assigns numbers",
+        code="sender_number_not_assigned",
+        details={"sender_number": number},
+    )
 
 
-def update_settings(ports: Ports, shop_id: str, patch: Mapping[str, Any]) -> ShopSettings:
-    """Validate the whole patch first, then save it against the version it was based on."""
+def get_settings(ports: Ports, shop_id: str) -> Shop:
+    """The shop: its current settings and its numbers."""
+    return ports.shops.get(shop_id)
+
+
+def update_settings(ports: Ports, shop_id: str, patch: Mapping[str, Any]) -> Shop:
+    """Validate the whole patch first, then save it against the version it was based on. The primary sender
+    number must be one the operator assigned to the shop; the save's version check keeps that true, since
+    assigning and unassigning numbers move the version too."""
     shop = ports.shops.get(shop_id)
     updated = apply_patch(shop.settings, patch, allow_fictional=ports.allow_fictional_numbers)
-    return ports.shops.save_settings(shop, updated).settings
+    if "sender_number" in patch and updated.sender_number is not None and not shop.owns(updated.sender_number):
+        raise _not_assigned(updated.sender_number)
+    return ports.shops.save_settings(shop, updated)

@@ -191,8 +191,8 @@ def opt_out(ports: Ports, shop_id: str, phone: str, *, source: ConsentSource, te
         return stored
 
     stored = retry_on_conflict(attempt, gave_up=f"subscriber {e164} kept changing; try again")
-    if shop.settings.sender_number:
-        ports.sms.add_opt_out(shop.settings.sender_number, e164)  # idempotent: safe on every call
+    if shop.numbers:
+        ports.sms.add_opt_out(shop.number_list(), e164)  # every pool number; idempotent: safe on every call
     return stored
 
 
@@ -237,17 +237,17 @@ def apply_shopify_consent(ports: Ports, consent: CustomerConsent) -> CustomerOut
         if ports.suppressions.contains(consent.shop_id, phone):
             return CustomerOutcome.SUPPRESSED
         outcome = retry_on_conflict(lambda: _subscribe(ports, consent, phone), gave_up=f"subscriber {phone} kept changing")
-        if outcome is CustomerOutcome.SUBSCRIBED and shop.settings.sender_number:
+        if outcome is CustomerOutcome.SUBSCRIBED and shop.numbers:
             try:
-                ports.sms.remove_opt_out(shop.settings.sender_number, phone)  # a Shopify opt-out put it there
+                ports.sms.remove_opt_out(shop.number_list(), phone)  # a Shopify opt-out put it there
             except ProviderRejected as exc:
                 # AWS lets a number leave the opt-out list once per 30 days; sends are refused (and recorded) until then.
                 logger.warning("opt-out list removal refused", extra={"shop_id": consent.shop_id, "code": exc.code})
         return outcome
     if consent.state in (ConsentState.UNSUBSCRIBED, ConsentState.NOT_SUBSCRIBED):
         outcome = retry_on_conflict(lambda: _unsubscribe(ports, consent, phone), gave_up=f"subscriber {phone} kept changing")
-        if outcome is CustomerOutcome.OPTED_OUT and shop.settings.sender_number:
-            ports.sms.add_opt_out(shop.settings.sender_number, phone)
+        if outcome is CustomerOutcome.OPTED_OUT and shop.numbers:
+            ports.sms.add_opt_out(shop.number_list(), phone)
         return outcome
     return CustomerOutcome.IGNORED  # pending (double opt-in not confirmed yet) or redacted
 

@@ -10,13 +10,29 @@ const TEXTS = [
   ["help_text", "Help text (answer to HELP)"],
 ];
 
+// The shop's numbers are the operator's (with each number's carrier rate): shown, never edited here.
+function senderNumbers(settings, chooser) {
+  if (!settings.numbers.length) {
+    return el("fieldset", {}, el("legend", {}, "Sender numbers"),
+      el("p.hint", { id: "sender-numbers-none" }, "No sender number yet: your provider assigns numbers to your shop."));
+  }
+  const rows = settings.numbers.map((n) => el("tr", {}, el("td", {}, n.number), el("td", {}, n.kind), el("td", {}, `${n.mps} MPS`)));
+  return el("fieldset", {}, el("legend", {}, "Sender numbers"),
+    el("table.sender-numbers", { "aria-label": "Sender numbers" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Number"), el("th", {}, "Kind"), el("th", {}, "Messages per second"))),
+      el("tbody", {}, rows)),
+    el("p.hint", {}, "Campaigns are spread over these numbers in proportion to each number's rate. Numbers and rates are set by your provider."),
+    field("Primary number", chooser, "Inbox replies, keyword confirmations and welcome texts come from it."));
+}
+
 export async function render(root, context) {
   const settings = await get("/settings");
   const c = {
     shop_name: el("input", { type: "text", maxlength: "60", value: settings.shop_name }),
     timezone: el("input", { type: "text", list: "timezones", value: settings.timezone }),
-    sender_number: el("input", { type: "tel", value: settings.sender_number || "" }),
-    mps: el("input", { type: "number", min: "1", max: "3000", step: "1", value: String(settings.mps) }),
+    // The primary is chosen among the numbers the operator assigned; there is nothing to type.
+    sender_number: el("select", {}, settings.numbers.map((n) =>
+      el("option", { value: n.number, selected: n.number === settings.sender_number }, n.number))),
     opt_in_keyword: el("input", { type: "text", maxlength: "20", value: settings.opt_in_keyword }),
     opt_out_hint: el("input", { type: "checkbox", checked: settings.opt_out_hint }),
     attribution_window_days: el("input", { type: "number", min: "1", max: "30", value: String(settings.attribution_window_days) }),
@@ -39,8 +55,7 @@ export async function render(root, context) {
     el("div.settings", {},
       field("Shop name", c.shop_name),
       field("Store timezone", c.timezone, "An IANA name, e.g. America/New_York. Schedules are in this timezone."),
-      field("Sender number", c.sender_number, "E.164, e.g. +15550100000"),
-      field("Messages per second (MPS)", c.mps, "Your number's carrier limit."),
+      senderNumbers(settings, c.sender_number),
       field("Opt-in keyword", c.opt_in_keyword),
       field("Attribution window (days)", c.attribution_window_days),
       el("fieldset", {}, el("legend", {}, "Quiet hours"),
@@ -62,8 +77,7 @@ export async function render(root, context) {
   const body = () => ({
     shop_name: c.shop_name.value,
     timezone: c.timezone.value.trim(),
-    sender_number: c.sender_number.value.trim() || null,
-    mps: num(c.mps),
+    ...(c.sender_number.value ? { sender_number: c.sender_number.value } : {}),
     opt_in_keyword: c.opt_in_keyword.value.trim(),
     opt_out_hint: c.opt_out_hint.checked,
     attribution_window_days: num(c.attribution_window_days),

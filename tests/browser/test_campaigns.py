@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from devstack.config import DevstackConfig
 from tests.browser.conftest import Api, Clock
+from tests.e2e.conftest import operator
 from tests.e2e.test_devstack_campaign import noon_offset
 
 pytestmark = pytest.mark.browser
@@ -19,6 +20,12 @@ pytestmark = pytest.mark.browser
 STORE = ZoneInfo("America/New_York")
 AUDIENCE = [f"+1555610{n:04d}" for n in range(6)]  # at the demo's 1 message a second: several seconds In Progress
 SLOW_MS = 90_000
+
+
+def slow_pool(devstack: DevstackConfig) -> None:
+    """Every number of the demo shop's pool at 1 MPS (the operator restates their rates), so a send lasts."""
+    for number in ("+15550100000", "+15550100002"):
+        operator(devstack, "assign", number, "demo.myshopify.com", "--mps", "1")
 
 
 def store_now(offset: timedelta) -> datetime:
@@ -34,7 +41,7 @@ def test_a_scheduled_campaign_goes_out_and_shows_its_sent_count(
 ) -> None:
     offset = noon_offset()
     clock.set(offset)
-    assert api.patch("/settings", {"mps": 1}).status_code == 200
+    slow_pool(devstack)
     for phone in AUDIENCE:
         assert api.post("/subscribers", {"phone": phone, "source": "import"}).status_code in (200, 201)
     recipients = api.get("/segments/all/count").json()["count"]
@@ -123,9 +130,11 @@ def test_delete_asks_first_and_cancel_keeps_the_campaign(page: Page, api: Api) -
     assert api.get(f"/campaigns/{created.json()['id']}").status_code == 404
 
 
-def test_end_campaign_asks_first_and_stops_a_send_in_progress(page: Page, api: Api, clock: Clock) -> None:
+def test_end_campaign_asks_first_and_stops_a_send_in_progress(
+    page: Page, api: Api, clock: Clock, devstack: DevstackConfig
+) -> None:
     clock.set(noon_offset())
-    assert api.patch("/settings", {"mps": 1}).status_code == 200
+    slow_pool(devstack)
     for phone in [f"+1555611{n:04d}" for n in range(12)]:  # at 1 a second: long enough to end half-way
         assert api.post("/subscribers", {"phone": phone, "source": "import"}).status_code in (200, 201)
     created = api.post("/campaigns", {"name": "Too early", "message": "Oops, not yet", "segment_id": "all", "send_at": "now"})

@@ -30,17 +30,25 @@ def test_a_bad_value_shows_the_api_message_next_to_the_field(page: Page, api: Ap
     assert api.get("/settings").json() == before
 
     timezone.fill("America/Chicago")
-    mps = page.get_by_label("Messages per second (MPS)")
-    mps.fill("0")
     page.get_by_role("button", name="Save Settings").click()
-    expect(page.locator("#setting-mps-error")).to_contain_text("mps")
     expect(error).to_have_text("")
-    assert api.get("/settings").json() == before
-
-    mps.fill("2")
-    page.get_by_role("button", name="Save Settings").click()
-    expect(page.locator("#setting-mps-error")).to_have_text("")
     expect(page.get_by_role("status")).to_have_text("Settings saved")
-    saved = api.get("/settings").json()
-    assert (saved["timezone"], saved["mps"]) == ("America/Chicago", 2)
-    assert api.patch("/settings", {"timezone": before["timezone"], "mps": before["mps"]}).status_code == 200
+    assert api.get("/settings").json()["timezone"] == "America/Chicago"
+    assert api.patch("/settings", {"timezone": before["timezone"]}).status_code == 200
+
+
+def test_the_pool_is_shown_read_only_and_the_primary_is_chosen_from_it(page: Page, api: Api) -> None:
+    before = api.get("/settings").json()
+    page.get_by_role("link", name="Settings").click()
+    table = page.get_by_role("table", name="Sender numbers")
+    for number in before["numbers"]:
+        expect(table).to_contain_text(number["number"])
+        expect(table).to_contain_text(f"{number['mps']} MPS")
+    expect(page.get_by_label("Messages per second (MPS)")).to_have_count(0)  # the rate is the operator's
+    primary = page.get_by_label("Primary number")
+    other = before["numbers"][-1]["number"]
+    primary.select_option(other)
+    page.get_by_role("button", name="Save Settings").click()
+    expect(page.get_by_role("status")).to_have_text("Settings saved")
+    assert api.get("/settings").json()["sender_number"] == other
+    assert api.patch("/settings", {"sender_number": before["sender_number"]}).status_code == 200

@@ -154,17 +154,14 @@ _CREATE_SHOP = textwrap.dedent(
     from chalicelib.settings import Settings
 
     container = Container(Settings.from_env())
-    _, key = create_shop(container.ports, shop_id=sys.argv[1], settings={"sender_number": sys.argv[2], "shop_name": "Other"})
+    _, key = create_shop(container.ports, shop_id=sys.argv[1], settings={"shop_name": "Other"})
     print(key)
     """
 )
 
 
-def create_other_shop(config: DevstackConfig, shop_id: str, sender_number: str) -> str:
-    """Onboard a second shop on the running devstack (there is no HTTP route for that); returns its API key.
-
-    A subprocess keeps the test process's own table bindings and environment untouched.
-    """
+def _deployment_env(config: DevstackConfig) -> dict[str, str]:
+    """The environment a process needs to act on the running devstack's resources, as the operator would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not k.startswith("SMSCAST_")}
     env.update(
         {
@@ -178,13 +175,26 @@ def create_other_shop(config: DevstackConfig, shop_id: str, sender_number: str) 
             "SMSCAST_ALLOW_FICTIONAL_NUMBERS": "true",
         }
     )
+    return env
+
+
+def _run(config: DevstackConfig, args: list[str]) -> str:
+    # A subprocess keeps the test process's own table bindings and environment untouched.
     done = subprocess.run(
-        [sys.executable, "-c", _CREATE_SHOP, shop_id, sender_number],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, *args], cwd=REPO_ROOT, env=_deployment_env(config), capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
+    return done.stdout
+
+
+def operator(config: DevstackConfig, *args: str) -> str:
+    """Run the operator's number command (python -m chalicelib.ops.numbers ...) against the running devstack."""
+    return _run(config, ["-m", "chalicelib.ops.numbers", *args])
+
+
+def create_other_shop(config: DevstackConfig, shop_id: str, sender_number: str, *, mps: int = 100) -> str:
+    """Onboard a second shop on the running devstack (there is no HTTP route for that) and assign it
+    ``sender_number`` at ``mps`` with the operator's command, as an operator would; returns its API key."""
+    key = _run(config, ["-c", _CREATE_SHOP, shop_id]).strip().splitlines()[-1]
+    operator(config, "assign", sender_number, shop_id, "--mps", str(mps))
+    return key

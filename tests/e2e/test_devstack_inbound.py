@@ -14,7 +14,7 @@ from chalicelib.adapters.resources import INBOUND_FAILURES
 from devstack import phone
 from devstack.config import DevstackConfig
 from devstack.stack import TAP_QUEUE_BASE
-from tests.e2e.conftest import Api, create_other_shop, eventually
+from tests.e2e.conftest import Api, create_other_shop, eventually, operator
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +78,30 @@ def test_devstack_serves_the_seeded_demo_shop(devstack: DevstackConfig, api: Api
     assert response.status_code == 200, response.text
     assert response.json()["shop_name"] == "Demo Store"
     assert response.json()["sender_number"] == devstack.sender_number == "+15550100000"
+
+
+def test_the_demo_shop_has_a_pool_the_operator_assigned(devstack: DevstackConfig, api: Api) -> None:
+    settings = api.get("/settings").json()
+    assert [(n["number"], n["mps"]) for n in settings["numbers"]] == [("+15550100000", 100), ("+15550100002", 20)]
+    listing = operator(devstack, "list")
+    assert "+15550100002\t20 MPS\tSIMULATOR\tdemo.myshopify.com" in listing.splitlines()
+
+
+def test_a_text_to_the_second_pool_number_reaches_the_shop(devstack: DevstackConfig, api: Api) -> None:
+    number = new_number()
+    before = len(phone.received(number, config=devstack))
+    phone.send(number, "JOIN", config=devstack, to="+15550100002")
+    confirm = wait_for_message(devstack, number, before, "reply Y")
+    assert confirm.from_number == devstack.sender_number  # keyword confirmations come from the primary
+    assert status_of(api, number) == "pending"
+
+
+def test_a_merchant_cannot_choose_a_number_it_was_not_assigned(devstack: DevstackConfig, api: Api) -> None:
+    before = api.get("/settings").json()
+    for number in ("+15550100077", "+15550100099"):  # not the demo shop's (one goes to another shop below)
+        refused = api.patch("/settings", {"sender_number": number, "shop_name": "Stolen"})
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "sender_number_not_assigned"
+    assert api.get("/settings").json() == before
 
 
 def test_no_token_is_401(devstack: DevstackConfig) -> None:

@@ -19,12 +19,12 @@ from chalicelib.domain.campaigns import CampaignStatus, PagePlan
 from chalicelib.domain.sending import SendState
 from chalicelib.services import campaigns, planning, subscribers
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from chalicelib.settings import Settings
 from tests.commands import add_subscriber, new_campaign
 from tests.engine import Engine
 from tests.fakes import FakeJobs, FakeSchedules, FrozenClock, WorkerCrash
 from tests.integration.conftest import TEST_PREFIX, TEST_REGION, Race
+from tests.numbers import create_shop
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,5 @@
-"""DynamoShopRepository on moto: unique sender numbers and API keys, optimistic locking on settings."""
+"""DynamoShopRepository on moto: the operator's numbers (one shop each, pool and route written together), unique API
+keys, optimistic locking on settings."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.tables import ShopKeyRow, ShopRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
-from chalicelib.domain.shops import FrequencyCap, QuietHours, Shop, ShopSettings
+from chalicelib.domain.shops import FrequencyCap, QuietHours, SenderNumber, Shop, ShopSettings
 from tests.fakes import FrozenClock
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
@@ -25,8 +26,12 @@ def key_hash(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()
 
 
-def new_shop(shop_id: str, sender: str | None = None) -> Shop:
-    return Shop(shop_id=shop_id, settings=ShopSettings(shop_name=shop_id.split(".")[0], sender_number=sender))
+X = SenderNumber(NUMBER_X, 10, "TOLL_FREE")
+Y = SenderNumber(NUMBER_Y, 100, "SHORT_CODE")
+
+
+def new_shop(shop_id: str) -> Shop:
+    return Shop(shop_id=shop_id, settings=ShopSettings(shop_name=shop_id.split(".")[0]))
 
 
 @pytest.fixture
@@ -44,8 +49,6 @@ class TestCreateAndGet:
             shop_name="Alpha",
             timezone="Europe/Berlin",
             quiet_hours=QuietHours(enabled=True, start=time(20, 30), end=time(8, 15)),
-            sender_number=NUMBER_X,
-            mps=20,
             opt_in_keyword="ALPHA",
             frequency_cap=FrequencyCap(messages=3, days=7),
         )
@@ -56,6 +59,13 @@ class TestCreateAndGet:
         assert ShopRow.get("alpha.myshopify.com").created_at == T0
         assert {row.created_at for row in ShopKeyRow.scan()} == {T0}
 
+    def test_settings_stored_with_a_merchant_mps_still_load(self, repo: DynamoShopRepository) -> None:
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        row = ShopRow.get("alpha.myshopify.com")
+        row.settings = {**row.settings, "mps": 40}  # written before the rate became the operator's
+        row.save()
+        assert repo.get("alpha.myshopify.com").settings == new_shop("alpha.myshopify.com").settings
+
     def test_missing_shop_is_not_found(self, repo: DynamoShopRepository) -> None:
         with pytest.raises(NotFound) as caught:
             repo.get("ghost.myshopify.com")
@@ -64,96 +74,127 @@ class TestCreateAndGet:
     def test_existing_shop_is_a_conflict_and_is_not_overwritten(self, repo: DynamoShopRepository) -> None:
         repo.create(new_shop("alpha.myshopify.com"), None)
         with pytest.raises(Conflict) as caught:
-            repo.create(Shop("alpha.myshopify.com", ShopSettings(shop_name="Impostor", sender_number=NUMBER_X)), key_hash("evil"))
+            repo.create(Shop("alpha.myshopify.com", ShopSettings(shop_name="Impostor")), key_hash("evil"))
 
         assert caught.value.code == "shop_exists"
         assert repo.get("alpha.myshopify.com").settings.shop_name == "alpha"
-        assert repo.shop_for_sender(NUMBER_X) is None  # the failed create wrote none of its keys
         assert repo.shop_for_api_key(key_hash("evil")) is None
 
-    def test_second_shop_cannot_take_a_sender_number_and_writes_nothing(self, repo: DynamoShopRepository) -> None:
-        repo.create(new_shop("alpha.myshopify.com", NUMBER_X), key_hash("alpha"))
-        with pytest.raises(Conflict) as caught:
-            repo.create(new_shop("beta.myshopify.com", NUMBER_X), key_hash("beta"))
-
-        assert caught.value.code == "sender_number_taken"
-        with pytest.raises(NotFound):
-            repo.get("beta.myshopify.com")
-        assert repo.shop_for_api_key(key_hash("beta")) is None
-        routed = repo.shop_for_sender(NUMBER_X)
-        assert routed is not None and routed.shop_id == "alpha.myshopify.com"
+    def test_a_new_shop_gets_no_number_whatever_it_carries(self, repo: DynamoShopRepository) -> None:
+        created = repo.create(replace(new_shop("alpha.myshopify.com"), numbers=(X,)), None)
+        assert created.numbers == () and repo.get("alpha.myshopify.com").numbers == ()
+        assert sender_keys() == {}
 
     def test_api_key_already_used_is_a_conflict(self, repo: DynamoShopRepository) -> None:
         repo.create(new_shop("alpha.myshopify.com"), key_hash("shared"))
         with pytest.raises(Conflict) as caught:
-            repo.create(new_shop("beta.myshopify.com", NUMBER_Y), key_hash("shared"))
+            repo.create(new_shop("beta.myshopify.com"), key_hash("shared"))
 
         assert caught.value.code == "api_key_taken"
         assert repo.shop_for_api_key(key_hash("shared")) == "alpha.myshopify.com"
-        assert repo.shop_for_sender(NUMBER_Y) is None
+
+
+class TestAssignNumbers:
+    def test_assigning_writes_the_pool_the_primary_and_the_route_at_once(self, repo: DynamoShopRepository) -> None:
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        repo.assign_number("alpha.myshopify.com", X)
+        shop = repo.assign_number("alpha.myshopify.com", Y)
+
+        assert shop == repo.get("alpha.myshopify.com")
+        assert shop.numbers == (X, Y) and shop.version == 3
+        assert shop.settings.sender_number == NUMBER_X  # the first number is the primary
+        assert sender_keys() == {f"sender#{NUMBER_X}": "alpha.myshopify.com", f"sender#{NUMBER_Y}": "alpha.myshopify.com"}
+        assert repo.assigned_numbers() == [(X, "alpha.myshopify.com"), (Y, "alpha.myshopify.com")]
+        for number in (NUMBER_X, NUMBER_Y):
+            routed = repo.shop_for_sender(number)
+            assert routed is not None and routed.shop_id == "alpha.myshopify.com"
+
+    def test_assigning_again_restates_the_rate(self, repo: DynamoShopRepository) -> None:
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        repo.assign_number("alpha.myshopify.com", X)
+        shop = repo.assign_number("alpha.myshopify.com", replace(X, mps=3))
+        assert shop.numbers == (replace(X, mps=3),)
+        assert repo.assigned_numbers() == [(replace(X, mps=3), "alpha.myshopify.com")]
+
+    def test_a_number_belongs_to_one_shop_and_the_loser_writes_nothing(self, repo: DynamoShopRepository) -> None:
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        beta = repo.create(new_shop("beta.myshopify.com"), None)
+        repo.assign_number("alpha.myshopify.com", X)
+        with pytest.raises(Conflict) as caught:
+            repo.assign_number("beta.myshopify.com", replace(X, mps=1000))
+
+        assert caught.value.code == "sender_number_taken"
+        assert repo.get("beta.myshopify.com") == beta
+        assert repo.assigned_numbers() == [(X, "alpha.myshopify.com")]
+        routed = repo.shop_for_sender(NUMBER_X)
+        assert routed is not None and routed.shop_id == "alpha.myshopify.com"
+
+    def test_unassigning_removes_pool_entry_and_route_and_moves_the_primary(self, repo: DynamoShopRepository) -> None:
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        repo.assign_number("alpha.myshopify.com", X)
+        repo.assign_number("alpha.myshopify.com", Y)
+        shop = repo.unassign_number(NUMBER_X)
+
+        assert shop is not None and shop == repo.get("alpha.myshopify.com")
+        assert shop.numbers == (Y,) and shop.settings.sender_number == NUMBER_Y
+        assert repo.shop_for_sender(NUMBER_X) is None
+        assert sender_keys() == {f"sender#{NUMBER_Y}": "alpha.myshopify.com"}
+        assert repo.unassign_number(NUMBER_X) is None  # nobody has it now
+        last = repo.unassign_number(NUMBER_Y)
+        assert last is not None and last.numbers == () and last.primary is None and sender_keys() == {}
+
+    def test_an_unassigned_number_can_go_to_another_shop(self, repo: DynamoShopRepository) -> None:
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        repo.create(new_shop("beta.myshopify.com"), None)
+        repo.assign_number("alpha.myshopify.com", X)
+        repo.unassign_number(NUMBER_X)
+        beta = repo.assign_number("beta.myshopify.com", X)
+        assert beta.primary == NUMBER_X and repo.get("alpha.myshopify.com").numbers == ()
+
+    def test_assigning_to_a_missing_shop_writes_nothing(self, repo: DynamoShopRepository) -> None:
+        with pytest.raises(NotFound):
+            repo.assign_number("ghost.myshopify.com", X)
+        assert sender_keys() == {}
 
 
 class TestSaveSettings:
     def test_saves_and_bumps_version(self, repo: DynamoShopRepository) -> None:
         shop = repo.create(new_shop("alpha.myshopify.com"), None)
-        saved = repo.save_settings(shop, replace(shop.settings, shop_name="Renamed", mps=5))
+        saved = repo.save_settings(shop, replace(shop.settings, shop_name="Renamed"))
 
         assert saved.version == shop.version + 1
         assert repo.get("alpha.myshopify.com") == saved
-        assert saved.settings.shop_name == "Renamed" and saved.settings.mps == 5
+        assert saved.settings.shop_name == "Renamed"
 
     def test_stale_version_is_refused_and_writes_nothing(self, repo: DynamoShopRepository) -> None:
-        shop = repo.create(new_shop("alpha.myshopify.com", NUMBER_X), None)
+        shop = repo.create(new_shop("alpha.myshopify.com"), None)
         first = repo.save_settings(shop, replace(shop.settings, shop_name="First"))
         with pytest.raises(ConcurrentUpdate):
-            repo.save_settings(shop, replace(shop.settings, shop_name="Stale", sender_number=NUMBER_Y))
-
+            repo.save_settings(shop, replace(shop.settings, shop_name="Stale"))
         assert repo.get("alpha.myshopify.com") == first
-        assert sender_keys() == {f"sender#{NUMBER_X}": "alpha.myshopify.com"}  # old kept, new not taken
 
-    def test_two_shops_racing_for_one_number_only_one_wins(self, repo: DynamoShopRepository) -> None:
-        alpha = repo.create(new_shop("alpha.myshopify.com"), None)
-        beta = repo.create(new_shop("beta.myshopify.com"), None)
-        repo.save_settings(alpha, replace(alpha.settings, sender_number=NUMBER_X))
-        with pytest.raises(Conflict) as caught:
-            repo.save_settings(beta, replace(beta.settings, sender_number=NUMBER_X, shop_name="Beta2"))
+    def test_a_save_read_before_an_unassignment_is_refused(self, repo: DynamoShopRepository) -> None:
+        # The service checked the primary against the pool it read; the number left the pool since.
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        repo.assign_number("alpha.myshopify.com", X)
+        read = repo.assign_number("alpha.myshopify.com", Y)
+        repo.unassign_number(NUMBER_Y)
+        with pytest.raises(ConcurrentUpdate):
+            repo.save_settings(read, replace(read.settings, sender_number=NUMBER_Y))
+        assert repo.get("alpha.myshopify.com").settings.sender_number == NUMBER_X
 
-        assert caught.value.code == "sender_number_taken"
-        assert repo.get("beta.myshopify.com") == beta  # nothing of the losing save was written
-        routed = repo.shop_for_sender(NUMBER_X)
-        assert routed is not None and routed.shop_id == "alpha.myshopify.com"
-
-    def test_changing_the_number_frees_the_old_one(self, repo: DynamoShopRepository) -> None:
-        alpha = repo.create(new_shop("alpha.myshopify.com", NUMBER_X), None)
-        beta = repo.create(new_shop("beta.myshopify.com"), None)
-        repo.save_settings(alpha, replace(alpha.settings, sender_number=NUMBER_Y))
-
-        assert repo.shop_for_sender(NUMBER_X) is None
-        routed = repo.shop_for_sender(NUMBER_Y)
-        assert routed is not None and routed.shop_id == "alpha.myshopify.com"
-        beta = repo.save_settings(beta, replace(beta.settings, sender_number=NUMBER_X))
-        assert beta.settings.sender_number == NUMBER_X
-        assert sender_keys() == {f"sender#{NUMBER_X}": "beta.myshopify.com", f"sender#{NUMBER_Y}": "alpha.myshopify.com"}
-
-    def test_removing_the_number_frees_it(self, repo: DynamoShopRepository) -> None:
-        alpha = repo.create(new_shop("alpha.myshopify.com", NUMBER_X), None)
-        repo.save_settings(alpha, replace(alpha.settings, sender_number=None))
-
-        assert repo.shop_for_sender(NUMBER_X) is None
-        assert sender_keys() == {}
-
-    def test_keeping_the_number_keeps_its_key(self, repo: DynamoShopRepository) -> None:
-        alpha = repo.create(new_shop("alpha.myshopify.com", NUMBER_X), None)
-        repo.save_settings(alpha, replace(alpha.settings, mps=7))
-
+    def test_saving_keeps_the_pool_and_its_routes(self, repo: DynamoShopRepository) -> None:
+        repo.create(new_shop("alpha.myshopify.com"), None)
+        shop = repo.assign_number("alpha.myshopify.com", X)
+        saved = repo.save_settings(shop, replace(shop.settings, shop_name="Renamed"))
+        assert repo.get("alpha.myshopify.com").numbers == saved.numbers == (X,)
         assert sender_keys() == {f"sender#{NUMBER_X}": "alpha.myshopify.com"}
 
     def test_saving_a_missing_shop_creates_nothing(self, repo: DynamoShopRepository) -> None:
         with pytest.raises(ConcurrentUpdate):
-            repo.save_settings(new_shop("ghost.myshopify.com"), ShopSettings(sender_number=NUMBER_X))
+            repo.save_settings(new_shop("ghost.myshopify.com"), ShopSettings(shop_name="Ghost"))
 
         assert list(ShopRow.scan()) == []
-        assert sender_keys() == {}
 
 
 class TestRouting:

@@ -7,6 +7,7 @@ expect, so these tests pin the wire shape without talking to AWS.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -33,6 +34,7 @@ from chalicelib.domain.messages import MessageKind, OutboundSms
 pytestmark = pytest.mark.integration
 
 SENDER = "+15555550100"
+OTHER_SENDER = "+15555550101"
 PHONE = "+15555550123"
 OPT_OUTS = "smscast-test-opt-outs"
 MEDIA = "s3://smscast-test-media/shop-1/sale.jpg"
@@ -267,12 +269,13 @@ class TestOptOutList:
             {"OptOutListName": OPT_OUTS, "OptedOutNumber": PHONE},
             expected_params={"OptOutListName": OPT_OUTS, "OptedOutNumber": PHONE},
         )
-        provider(client).add_opt_out(SENDER, PHONE)
+        # One list per deployment: one call covers every number of the shop's pool (the stubber fails a second).
+        provider(client).add_opt_out([SENDER, OTHER_SENDER], PHONE)
 
     def test_add_errors_are_translated(self, client: Any, stubber: Stubber) -> None:
         add_error(stubber, "put_opted_out_number", "ThrottlingException")
         with pytest.raises(ProviderThrottled):
-            provider(client).add_opt_out(SENDER, PHONE)
+            provider(client).add_opt_out([SENDER], PHONE)
 
     def test_remove_deletes_the_number_from_the_deployment_list(self, client: Any, stubber: Stubber) -> None:
         stubber.add_response(
@@ -280,24 +283,71 @@ class TestOptOutList:
             {"OptOutListName": OPT_OUTS, "OptedOutNumber": PHONE},
             expected_params={"OptOutListName": OPT_OUTS, "OptedOutNumber": PHONE},
         )
-        provider(client).remove_opt_out(SENDER, PHONE)
+        provider(client).remove_opt_out([SENDER], PHONE)
 
     def test_removing_a_number_that_is_not_listed_is_fine(self, client: Any, stubber: Stubber) -> None:
         add_error(
             stubber, "delete_opted_out_number", "ResourceNotFoundException", ResourceType="opted-out-number", ResourceId=PHONE
         )
-        provider(client).remove_opt_out(SENDER, PHONE)
+        provider(client).remove_opt_out([SENDER], PHONE)
 
     def test_a_missing_opt_out_list_is_not_hidden(self, client: Any, stubber: Stubber) -> None:
         add_error(
             stubber, "delete_opted_out_number", "ResourceNotFoundException", ResourceType="opt-out-list", ResourceId=OPT_OUTS
         )
         with pytest.raises(ProviderRejected) as caught:
-            provider(client).remove_opt_out(SENDER, PHONE)
+            provider(client).remove_opt_out([SENDER], PHONE)
         assert caught.value.details["resource_type"] == "opt-out-list"
 
     def test_remove_errors_are_translated(self, client: Any, stubber: Stubber) -> None:
         add_error(stubber, "delete_opted_out_number", "ValidationException", Reason="INVALID_PARAMETER")
         with pytest.raises(ProviderRejected) as caught:
-            provider(client).remove_opt_out(SENDER, PHONE)
+            provider(client).remove_opt_out([SENDER], PHONE)
         assert caught.value.details["reason"] == "INVALID_PARAMETER"
+
+
+def _number(phone: str, number_type: str = "TOLL_FREE", status: str = "ACTIVE") -> dict[str, Any]:
+    return {
+        "PhoneNumberArn": f"arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-{phone[1:]}",
+        "PhoneNumberId": f"phone-{phone[1:]}",
+        "PhoneNumber": phone,
+        "Status": status,
+        "IsoCountryCode": "US",
+        "MessageType": "TRANSACTIONAL",
+        "NumberCapabilities": ["SMS"],
+        "NumberType": number_type,
+        "MonthlyLeasingPrice": "2.00",
+        "TwoWayEnabled": True,
+        "SelfManagedOptOutsEnabled": True,
+        "OptOutListName": OPT_OUTS,
+        "DeletionProtectionEnabled": False,
+        "CreatedTimestamp": datetime(2026, 1, 1, tzinfo=timezone.utc),
+    }
+
+
+class TestNumberKind:
+    def test_finds_the_number_on_a_later_page(self, client: Any, stubber: Stubber) -> None:
+        stubber.add_response(
+            "describe_phone_numbers",
+            {"PhoneNumbers": [_number(OTHER_SENDER, "SHORT_CODE")], "NextToken": "page-2"},
+            expected_params={"MaxResults": 50},
+        )
+        stubber.add_response(
+            "describe_phone_numbers",
+            {"PhoneNumbers": [_number(SENDER)]},
+            expected_params={"MaxResults": 50, "NextToken": "page-2"},
+        )
+        assert provider(client).number_kind(SENDER) == "TOLL_FREE"
+
+    def test_a_number_the_account_does_not_have_is_none(self, client: Any, stubber: Stubber) -> None:
+        stubber.add_response(
+            "describe_phone_numbers",
+            {"PhoneNumbers": [_number(OTHER_SENDER), _number(SENDER, status="DELETED")]},
+            expected_params={"MaxResults": 50},
+        )
+        assert provider(client).number_kind(SENDER) is None
+
+    def test_errors_are_translated(self, client: Any, stubber: Stubber) -> None:
+        add_error(stubber, "describe_phone_numbers", "AccessDeniedException")
+        with pytest.raises(ProviderError):
+            provider(client).number_kind(SENDER)

@@ -128,7 +128,7 @@ class TestOutbox:
 class TestOptOutList:
     @pytest.mark.parametrize("kind", [MessageKind.CAMPAIGN, MessageKind.REPLY, MessageKind.COMPLIANCE])
     def test_a_listed_number_is_refused_and_nothing_recorded(self, sandbox: SandboxProvider, kind: MessageKind) -> None:
-        sandbox.add_opt_out(SENDER, PHONE)
+        sandbox.add_opt_out([SENDER], PHONE)
         with pytest.raises(ConsentRequired) as caught:
             sandbox.send(sms(kind=kind))
         assert caught.value.details["reason"] == "DESTINATION_PHONE_NUMBER_OPTED_OUT"
@@ -136,20 +136,32 @@ class TestOptOutList:
 
     def test_confirmation_sent_before_listing_arrives(self, sandbox: SandboxProvider) -> None:
         sandbox.send(sms("You are unsubscribed.", kind=MessageKind.COMPLIANCE, campaign_id=None))
-        sandbox.add_opt_out(SENDER, PHONE)
+        sandbox.add_opt_out([SENDER], PHONE)
         assert [m.body for m in sandbox.received(PHONE)] == ["You are unsubscribed."]
 
     def test_lists_are_per_sender(self, sandbox: SandboxProvider) -> None:
-        sandbox.add_opt_out(SENDER, PHONE)
+        sandbox.add_opt_out([SENDER], PHONE)
         sandbox.send(sms(sender=OTHER_SENDER))
         assert sandbox.is_opted_out(SENDER, PHONE)
         assert not sandbox.is_opted_out(OTHER_SENDER, PHONE)
         assert sandbox.count_sent(to_number=PHONE) == 1
 
+    def test_a_shops_opt_out_goes_on_the_list_of_every_number_of_its_pool(self, sandbox: SandboxProvider) -> None:
+        sandbox.add_opt_out([SENDER, OTHER_SENDER], PHONE)
+        for sender in (SENDER, OTHER_SENDER):
+            with pytest.raises(ConsentRequired):
+                sandbox.send(sms(sender=sender))
+        sandbox.remove_opt_out([SENDER, OTHER_SENDER], PHONE)
+        assert not sandbox.is_opted_out(SENDER, PHONE) and not sandbox.is_opted_out(OTHER_SENDER, PHONE)
+
+    def test_the_sandbox_account_holds_the_fictional_numbers_only(self, sandbox: SandboxProvider) -> None:
+        assert sandbox.number_kind(SENDER) == "SIMULATOR"
+        assert sandbox.number_kind("+12125551234") is None  # a real number is not in a sandbox's account
+
     def test_removal_lets_sends_through_again_and_is_idempotent(self, sandbox: SandboxProvider, clock: FrozenClock) -> None:
-        sandbox.add_opt_out(SENDER, PHONE)
-        SandboxProvider(clock).remove_opt_out(SENDER, PHONE)  # another process (the START handler)
-        sandbox.remove_opt_out(SENDER, PHONE)  # already off the list: fine
+        sandbox.add_opt_out([SENDER], PHONE)
+        SandboxProvider(clock).remove_opt_out([SENDER], PHONE)  # another process (the START handler)
+        sandbox.remove_opt_out([SENDER], PHONE)  # already off the list: fine
         sandbox.send(sms())
         assert not sandbox.is_opted_out(SENDER, PHONE)
         assert sandbox.count_sent(to_number=PHONE) == 1
@@ -187,7 +199,7 @@ class TestFaults:
         assert [m.body for m in sandbox.received(PHONE)] == ["second"]
 
     def test_a_refused_opt_out_does_not_use_up_a_failure(self, sandbox: SandboxProvider) -> None:
-        sandbox.add_opt_out(SENDER, PHONE)
+        sandbox.add_opt_out([SENDER], PHONE)
         sandbox.fail_next(1)
         with pytest.raises(ConsentRequired):
             sandbox.send(sms())
@@ -205,7 +217,7 @@ class TestFaults:
         sandbox.throttle_next(3)
         sandbox.fail_next(3)
         sandbox.fail_numbers({PHONE})
-        sandbox.add_opt_out(SENDER, OTHER_PHONE)
+        sandbox.add_opt_out([SENDER], OTHER_PHONE)
         sandbox.clear_faults()
         sandbox.send(sms(to=PHONE))
         assert sandbox.count_sent(to_number=PHONE) == 1

@@ -24,12 +24,12 @@ from chalicelib.services import campaigns, inbox, links, orders, webhooks
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.links import LinkOwner
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from chalicelib.settings import Settings
 from devstack.shopify import customer_payload
 from tests.commands import new_campaign
 from tests.fakes import FrozenClock
 from tests.integration.conftest import TEST_PREFIX, TEST_REGION
+from tests.numbers import create_shop
 
 pytestmark = pytest.mark.integration
 

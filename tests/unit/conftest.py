@@ -16,9 +16,9 @@ from app import app
 from chalicelib.api import contract
 from chalicelib.composition import Container, use_container
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from chalicelib.settings import Settings
 from tests.fakes import FakeIdempotencyStore, fake_ports
+from tests.numbers import create_shop
 
 SHOPIFY_KEY, SHOPIFY_SECRET = "app-key-123", "app-secret-0123456789abcdef0123456789abcdef"
 

@@ -9,6 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.numbers import assign
 from tests.unit.conftest import SHOPIFY_KEY, SHOPIFY_SECRET, Api, body
 
 
@@ -114,8 +115,8 @@ class TestSettings:
             ({"timezone": "Mars/Olympus"}, "invalid_settings"),
             ({"quiet_hours": {"start": "25:00"}}, "invalid_settings"),
             ({"quiet_hours": {"start": "21:00", "sleep": True}}, "unknown_field"),
-            ({"mps": 0}, "invalid_settings"),
-            ({"mps": "10"}, "invalid_settings"),
+            ({"mps": 10}, "unknown_field"),  # the rate is the operator's, per number
+            ({"numbers": []}, "unknown_field"),  # and so are the numbers
             ({"help_text": "x" * 400}, "invalid_settings"),
             ({"opt_in_keyword": "STOP"}, "invalid_settings"),
             ({"sender_number": "12"}, "invalid_settings"),
@@ -128,9 +129,37 @@ class TestSettings:
         assert response.status_code == 400 and error_code(response) == code
         assert body(api.call("GET", "/settings")) == before
 
-    def test_sender_number_of_another_shop_is_409(self, api: Api) -> None:
-        response = api.call("PATCH", "/settings", body={"sender_number": "+15550100001"})
-        assert response.status_code == 409 and error_code(response) == "sender_number_taken"
+    def test_get_shows_the_pool_read_only(self, api: Api) -> None:
+        assign(api.ports, "+15550100009", "demo.myshopify.com", mps=3)
+        settings = body(api.call("GET", "/settings"))
+        assert settings["sender_number"] == "+15550100000"  # the first number assigned stays the primary
+        assert settings["numbers"] == [
+            {"number": "+15550100000", "mps": 100, "kind": "SIMULATOR"},
+            {"number": "+15550100009", "mps": 3, "kind": "SIMULATOR"},
+        ]
+        assert "mps" not in settings
+
+    def test_the_primary_is_chosen_among_the_shops_numbers(self, api: Api) -> None:
+        assign(api.ports, "+15550100009", "demo.myshopify.com", mps=3)
+        response = api.call("PATCH", "/settings", body={"sender_number": "+15550100009"})
+        assert response.status_code == 200 and body(response)["sender_number"] == "+15550100009"
+        assert api.ports.shops.get("demo.myshopify.com").primary == "+15550100009"
+
+    @pytest.mark.parametrize(
+        "number",
+        [
+            "+15550100001",  # the other shop's number
+            "+15550100042",  # nobody's: a merchant cannot claim a free number either
+        ],
+    )
+    def test_a_number_not_assigned_to_the_shop_is_409_and_nothing_is_written(self, api: Api, number: str) -> None:
+        before = api.ports.shops.get("demo.myshopify.com")
+        response = api.call("PATCH", "/settings", body={"shop_name": "Changed", "sender_number": number})
+        assert response.status_code == 409 and error_code(response) == "sender_number_not_assigned"
+        assert api.ports.shops.get("demo.myshopify.com") == before
+        assert api.ports.shops.shop_for_sender(number) is None or number == "+15550100001"
+        other = api.ports.shops.get("other.myshopify.com")
+        assert other.primary == "+15550100001" and other.owns("+15550100001")
 
     @pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b"", b"null", b"\xff\xfe"])
     def test_malformed_json_is_400(self, api: Api, raw: bytes) -> None:

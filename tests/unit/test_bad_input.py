@@ -211,5 +211,6 @@ class TestAuthComesFirst:
             assert error["code"] == "unsupported_media_type"
 
     def test_json_with_a_charset_is_json(self, api: Api) -> None:
-        response = api.call("PATCH", "/settings", body={"mps": 2}, headers={"Content-Type": "application/json; charset=utf-8"})
-        assert response.status_code == 200 and body(response)["mps"] == 2
+        charset = {"Content-Type": "application/json; charset=utf-8"}
+        response = api.call("PATCH", "/settings", body={"attribution_window_days": 2}, headers=charset)
+        assert response.status_code == 200 and body(response)["attribution_window_days"] == 2

@@ -16,10 +16,11 @@ from chalicelib.domain.shops import QuietHours
 from chalicelib.services import campaigns, subscribers
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop, update_settings
+from chalicelib.services.shops import update_settings
 from tests.commands import add_subscriber, new_campaign
 from tests.engine import Engine
 from tests.fakes import FakeLedger, FakeSchedules, FakeSms, FrozenClock, fake_ports
+from tests.numbers import create_shop
 
 SHOP = "demo.myshopify.com"
 SENDER = "+15550100000"
@@ -29,9 +30,9 @@ DAYTIME = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
 NY = [f"+1212555{n:04d}" for n in range(1000, 1010)]
 
 
-def make_ports(at: datetime = DAYTIME, **settings: object) -> Ports:
+def make_ports(at: datetime = DAYTIME, *, mps: int = 100, **settings: object) -> Ports:
     ports = fake_ports(FrozenClock(at))
-    create_shop(ports, shop_id=SHOP, settings={"sender_number": SENDER, "shop_name": "Demo", "mps": 100, **settings})
+    create_shop(ports, shop_id=SHOP, settings={"shop_name": "Demo", **settings}, numbers={SENDER: mps})
     return ports
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import pytest
@@ -13,6 +14,7 @@ from chalicelib.domain.subscribers import Source, Subscriber, SubscriberStatus
 
 SHOP = "shop-1"
 SENDER = "+15555550100"
+OTHER_SENDER = "+15555550101"
 PHONE = "+15555550123"
 AT = datetime(2025, 3, 1, 15, 0, tzinfo=timezone.utc)
 
@@ -22,17 +24,20 @@ class RecordingProvider:
 
     def __init__(self) -> None:
         self.sent: list[OutboundSms] = []
-        self.opt_outs: list[tuple[str, str, str]] = []
+        self.opt_outs: list[tuple[str, tuple[str, ...], str]] = []
 
     def send(self, sms: OutboundSms) -> SendReceipt:
         self.sent.append(sms)
         return SendReceipt(provider_message_id=f"fake-{len(self.sent)}", parts=1)
 
-    def add_opt_out(self, sender_number: str, phone: str) -> None:
-        self.opt_outs.append(("add", sender_number, phone))
+    def add_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
+        self.opt_outs.append(("add", tuple(sender_numbers), phone))
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
-        self.opt_outs.append(("remove", sender_number, phone))
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
+        self.opt_outs.append(("remove", tuple(sender_numbers), phone))
+
+    def number_kind(self, number: str) -> str | None:
+        return "SIMULATOR" if number == SENDER else None
 
 
 class DictSubscribers:
@@ -113,6 +118,7 @@ class TestCompliance:
 
 def test_opt_out_list_changes_are_delegated(inner: RecordingProvider) -> None:
     guard = ConsentGuard(inner, DictSubscribers())
-    guard.add_opt_out(SENDER, PHONE)
-    guard.remove_opt_out(SENDER, PHONE)
-    assert inner.opt_outs == [("add", SENDER, PHONE), ("remove", SENDER, PHONE)]
+    guard.add_opt_out([SENDER, OTHER_SENDER], PHONE)
+    guard.remove_opt_out([SENDER], PHONE)
+    assert inner.opt_outs == [("add", (SENDER, OTHER_SENDER), PHONE), ("remove", (SENDER,), PHONE)]
+    assert guard.number_kind(SENDER) == "SIMULATOR" and guard.number_kind(OTHER_SENDER) is None

@@ -12,8 +12,8 @@ from chalicelib.domain.messages import Direction, InboundSms, MessageKind
 from chalicelib.domain.subscribers import ConsentAction, ConsentSource, SubscriberStatus
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from tests.fakes import FakeClaims, FakeSms, FakeSubscriberStore, fake_ports
+from tests.numbers import create_shop
 
 SHOP = "demo.myshopify.com"
 SENDER = "+15550100000"

@@ -17,10 +17,10 @@ from chalicelib.domain.subscribers import ConsentSource
 from chalicelib.services import campaigns, inbox, subscribers
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from tests.commands import add_subscriber, new_campaign, reply_request
 from tests.engine import Engine
 from tests.fakes import FakeInbox, FakeMedia, FakeSms, FrozenClock, fake_ports
+from tests.numbers import create_shop
 
 SHOP = "demo.myshopify.com"
 SENDER = "+15550100000"
@@ -33,7 +33,7 @@ _ids = iter(range(100_000))
 
 def make_ports(at: datetime = DAY) -> Ports:
     ports = fake_ports(FrozenClock(at))
-    create_shop(ports, shop_id=SHOP, settings={"sender_number": SENDER, "shop_name": "Demo", "mps": 50})
+    create_shop(ports, shop_id=SHOP, settings={"shop_name": "Demo"}, numbers={SENDER: 50})
     return ports
 
 

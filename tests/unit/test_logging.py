@@ -19,11 +19,11 @@ from chalicelib.domain.errors import ConfigurationError
 from chalicelib.observability import logger, phone_ref
 from chalicelib.services import jobs
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from chalicelib.settings import Settings
 from chalicelib.workers import campaign_jobs, campaign_sends, inbound_sms
 from devstack.pumps import LocalLambdaContext
 from tests.fakes import fake_ports
+from tests.numbers import create_shop
 
 SENDER = "+15550100000"
 SUBSCRIBER = "+15551234567"

@@ -98,8 +98,8 @@ REFUSED: list[tuple[type[Body], dict[str, Any]]] = [
     (SettingsPatch, {"colour": "red"}),
     (SettingsPatch, {"quiet_hours": {"start": "25:00"}}),
     (SettingsPatch, {"quiet_hours": {"sleep": True}}),
-    (SettingsPatch, {"mps": 0}),
-    (SettingsPatch, {"mps": "10"}),
+    (SettingsPatch, {"mps": 10}),  # the operator's, per number: no setting
+    (SettingsPatch, {"numbers": []}),  # read-only
     (SettingsPatch, {"shop_name": ""}),
     (SettingsPatch, {"shop_name": "A\u0000B"}),
     (SettingsPatch, {"help_text": "x" * 400}),

@@ -13,10 +13,10 @@ from chalicelib.domain.subscribers import Source, Subscriber, SubscriberStatus
 from chalicelib.services import campaigns, planning
 from chalicelib.services.planning import MAX_QUEUE_DELAY_SECONDS, PLAN_AHEAD, PLAN_PAGE_SIZE, plan_ahead_delay, queued
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from tests.commands import new_campaign
 from tests.engine import Engine
 from tests.fakes import FakeJobs, FakeSms, FrozenClock, WorkerCrash, fake_ports
+from tests.numbers import create_shop
 
 SHOP = "demo.myshopify.com"
 SENDER = "+15550100000"
@@ -40,7 +40,7 @@ class RecordingJobs(FakeJobs):
 def make_ports(at: datetime = DAYTIME, mps: int = 5) -> Ports:
     ports = fake_ports(FrozenClock(at))
     ports.jobs = RecordingJobs()
-    create_shop(ports, shop_id=SHOP, settings={"sender_number": SENDER, "shop_name": "Demo", "mps": mps})
+    create_shop(ports, shop_id=SHOP, settings={"shop_name": "Demo"}, numbers={SENDER: mps})
     return ports
 
 

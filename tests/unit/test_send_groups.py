@@ -12,10 +12,10 @@ from chalicelib.domain.shops import FrequencyCap
 from chalicelib.domain.subscribers import SubscriberStatus
 from chalicelib.services import campaigns, sending, subscribers
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from tests.commands import add_subscriber, new_campaign
 from tests.engine import Engine
 from tests.fakes import FakeLedger, FakePacer, FakeSms, FrozenClock, VirtualTime, fake_ports
+from tests.numbers import create_shop
 
 SHOP = "demo.myshopify.com"
 SENDER = "+15550100000"
@@ -26,9 +26,9 @@ def phones(n: int, start: int = 1000) -> list[str]:
     return [f"+1212555{k:04d}" for k in range(start, start + n)]
 
 
-def make_ports(**settings: object) -> Ports:
+def make_ports(*, mps: int = 100, **settings: object) -> Ports:
     ports = fake_ports(FrozenClock(DAYTIME))
-    create_shop(ports, shop_id=SHOP, settings={"sender_number": SENDER, "shop_name": "Demo", "mps": 100, **settings})
+    create_shop(ports, shop_id=SHOP, settings={"shop_name": "Demo", **settings}, numbers={SENDER: mps})
     return ports
 
 

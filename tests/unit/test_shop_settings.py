@@ -201,7 +201,7 @@ def test_sender_number_invalid(value: Any) -> None:
 # --- integers --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "low", "high"), [("mps", 1, 3000), ("attribution_window_days", 1, 30)])
+@pytest.mark.parametrize(("name", "low", "high"), [("attribution_window_days", 1, 30)])
 def test_integer_fields_accept_their_range(name: str, low: int, high: int) -> None:
     assert getattr(apply_patch(DEFAULT, {name: low}), name) == low
     assert getattr(apply_patch(DEFAULT, {name: high}), name) == high
@@ -211,7 +211,7 @@ def test_integer_fields_accept_their_range(name: str, low: int, high: int) -> No
     ("name", "value"),
     [
         (name, value)
-        for name, low, high in [("mps", 1, 3000), ("attribution_window_days", 1, 30)]
+        for name, low, high in [("attribution_window_days", 1, 30)]
         for value in [low - 1, high + 1, -1, 10**18, str(low), float(low), True, False, None, [low]]
     ],
 )
@@ -410,7 +410,6 @@ _GOOD = {
     "timezone": "Europe/Paris",
     "quiet_hours": {"enabled": False, "start": "22:00", "end": "08:00"},
     "sender_number": "+12125551234",
-    "mps": 20,
     "opt_in_keyword": "DEALS",
     "welcome_text": "Hi from {shop_name}",
     "confirm_text": "Reply Y",
@@ -425,7 +424,6 @@ _BAD = {
     "timezone": "Nowhere/Land",
     "quiet_hours": {"start": "24:00"},
     "sender_number": "nope",
-    "mps": 0,
     "opt_in_keyword": "STOP",
     "welcome_text": "a" * 307,
     "confirm_text": "",
@@ -443,7 +441,7 @@ def test_every_field_is_covered_by_the_all_or_nothing_fixtures() -> None:
 
 @pytest.mark.parametrize("bad_field", sorted(_BAD))
 def test_a_patch_with_one_bad_field_changes_nothing(bad_field: str) -> None:
-    current = apply_patch(DEFAULT, {"shop_name": "Before", "mps": 5})
+    current = apply_patch(DEFAULT, {"shop_name": "Before", "attribution_window_days": 5})
     snapshot = current.to_dict()
     patch = {**_GOOD, bad_field: _BAD[bad_field]}
     with pytest.raises(InvalidInput):
@@ -452,7 +450,7 @@ def test_a_patch_with_one_bad_field_changes_nothing(bad_field: str) -> None:
     # ... and the same patch without the bad field goes through whole.
     result = apply_patch(current, {**_GOOD})
     assert result.to_dict()["quiet_hours"] == _GOOD["quiet_hours"]
-    assert result.mps == 20 and result.shop_name == "Acme"
+    assert result.attribution_window_days == 7 and result.shop_name == "Acme"
 
 
 def test_an_unknown_field_alongside_good_ones_changes_nothing() -> None:
@@ -489,7 +487,14 @@ def test_round_trip(settings: ShopSettings) -> None:
 
 def test_from_dict_refuses_corrupt_data() -> None:
     with pytest.raises(InvalidInput):
-        ShopSettings.from_dict({**DEFAULT.to_dict(), "mps": -1})
+        ShopSettings.from_dict({**DEFAULT.to_dict(), "attribution_window_days": -1})
+
+
+def test_a_merchant_set_mps_is_no_setting_any_more() -> None:
+    # The rate is the operator's, per number (services/numbers.py): a patch naming it is refused ...
+    _refused({"mps": 5}, code="unknown_field")
+    # ... and settings stored before that still load, without it.
+    assert ShopSettings.from_dict({**DEFAULT.to_dict(), "mps": 50}) == DEFAULT
 
 
 def test_render_fills_in_the_shop_name_everywhere() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -523,7 +524,7 @@ class TestLargeWebhooks:
 class RefusingOptOutRemoval(FakeSms):
     """AWS lets a number leave the opt-out list once per 30 days."""
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         raise ProviderRejected("opt-out removal refused", code="opt_out_removal_refused")
 
 

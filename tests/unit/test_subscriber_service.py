@@ -10,9 +10,9 @@ from chalicelib.domain.errors import ConsentRequired, InvalidInput, NotFound
 from chalicelib.domain.subscribers import ConsentAction, ConsentSource, Source, SubscriberStatus
 from chalicelib.services import subscribers
 from chalicelib.services.ports import Ports
-from chalicelib.services.shops import create_shop
 from tests.commands import add_subscriber
 from tests.fakes import FakeSms, fake_ports
+from tests.numbers import create_shop
 
 SHOP, OTHER = "demo.myshopify.com", "other.myshopify.com"
 

@@ -48,6 +48,7 @@ def conversation_to_row(conversation: Conversation) -> ConversationRow:
         last_inbound_at=utc(conversation.last_inbound_at) if conversation.last_inbound_at else None,
         last_message=conversation.last_message,
         last_direction=conversation.last_direction,
+        number=conversation.number,
         version=conversation.version,
         status=conversation.status.value,
         activity_key=activity_key(conversation.status, conversation.last_activity_at),
@@ -65,6 +66,7 @@ def row_to_conversation(row: ConversationRow) -> Conversation:
         last_inbound_at=utc(row.last_inbound_at) if row.last_inbound_at else None,
         last_message=row.last_message or "",
         last_direction=row.last_direction,
+        number=row.number,
         version=int(row.version or 0),
     )
 

@@ -47,6 +47,9 @@ class ShopRow(SmscastTable):
     created_at = UTCDateTimeAttribute()
     version = NumberAttribute(default=0)
     uninstalled_at = UTCDateTimeAttribute(null=True)  # app/uninstalled; data kept until shop/redact
+    # The operator's numbers assigned to the shop ([{number, mps, kind}]), kept here so the send path reads
+    # the shop once; the sender# keys below are what makes each number belong to one shop.
+    numbers = JSONAttribute(null=True)
 
 
 class ShopKeyRow(SmscastTable):
@@ -63,6 +66,9 @@ class ShopKeyRow(SmscastTable):
     key = UnicodeAttribute(hash_key=True)
     shop_id = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+    # sender# keys only: the number's rate and kind, so the operator's registry lists without reading shops.
+    mps = NumberAttribute(null=True)
+    kind = UnicodeAttribute(null=True)
 
 
 class SubscriberCustomerIndex(GlobalSecondaryIndex["SubscriberRow"]):
@@ -421,6 +427,7 @@ class ConversationRow(SmscastTable):
     last_inbound_at = UTCDateTimeAttribute(null=True)
     last_message = UnicodeAttribute(default="")
     last_direction = UnicodeAttribute()
+    number = UnicodeAttribute(null=True)  # the shop's number the conversation is on (replies go from it)
     version = NumberAttribute(default=0)
     status = UnicodeAttribute()
     activity_key = UnicodeAttribute()  # <status>#<last_activity_at, fixed-width UTC ISO with microseconds>

@@ -7,6 +7,7 @@ before the provider, makes invariant 1 hold for every path that sends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from chalicelib.domain.errors import ConsentRequired
@@ -47,10 +48,14 @@ class ConsentGuard:
             subscriber.require_active()
         return self._provider.send(sms)
 
-    def add_opt_out(self, sender_number: str, phone: str) -> None:
+    def add_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         """Delegate to the provider."""
-        self._provider.add_opt_out(sender_number, phone)
+        self._provider.add_opt_out(sender_numbers, phone)
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         """Delegate to the provider."""
-        self._provider.remove_opt_out(sender_number, phone)
+        self._provider.remove_opt_out(sender_numbers, phone)
+
+    def number_kind(self, number: str) -> str | None:
+        """Delegate to the provider."""
+        return self._provider.number_kind(number)

@@ -10,7 +10,7 @@ read timeout or a dropped connection may have sent it (a plain ProviderError: ne
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
@@ -173,17 +173,16 @@ class EndUserMessagingProvider:
             ) from exc
         return SendReceipt(provider_message_id=str(response["MessageId"]), parts=parts_of(sms))
 
-    # The deployment has one opt-out list shared by all its sender numbers (settings.opt_out_list), so
-    # the sender is not needed to find the list; it is part of the port because a provider with
-    # per-number lists (the sandbox, or a future deployment) needs it.
-    def add_opt_out(self, sender_number: str, phone: str) -> None:
+    # The deployment has one opt-out list shared by all its sender numbers (settings.opt_out_list): one call
+    # covers every number of the shop's pool, whichever of them a later send comes from.
+    def add_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         """PutOptedOutNumber on the deployment's opt-out list (idempotent at AWS)."""
         try:
             self._client.put_opted_out_number(OptOutListName=self._opt_out_list, OptedOutNumber=phone)
         except ClientError as exc:
             raise _translate(exc, phone=phone) from exc
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
         """DeleteOptedOutNumber; a number that is not on the list is already where START wants it."""
         try:
             self._client.delete_opted_out_number(OptOutListName=self._opt_out_list, OptedOutNumber=phone)
@@ -193,3 +192,22 @@ class EndUserMessagingProvider:
             if missing and exc.response.get("ResourceType") != "opt-out-list":
                 return
             raise _translate(exc, phone=phone) from exc
+
+    def number_kind(self, number: str) -> str | None:
+        """DescribePhoneNumbers, page by page, for the account's number ``number``: its NumberType, or None.
+
+        DescribePhoneNumbers takes ids or ARNs, not the phone number, and has no filter on it, so the pages are
+        read until it shows up (an operator's command, run by hand; accounts hold few numbers)."""
+        params: dict[str, Any] = {"MaxResults": 50}
+        while True:
+            try:
+                page = self._client.describe_phone_numbers(**params)
+            except ClientError as exc:
+                raise _translate(exc, phone=number) from exc
+            for found in page.get("PhoneNumbers", []):
+                if found.get("PhoneNumber") == number and found.get("Status") != "DELETED":
+                    return str(found.get("NumberType") or "UNKNOWN")
+            token = page.get("NextToken")
+            if not token:
+                return None
+            params["NextToken"] = token

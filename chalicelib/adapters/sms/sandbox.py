@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +25,7 @@ from chalicelib.adapters.dynamo.tables import SandboxControlRow, SandboxMessageR
 from chalicelib.adapters.sms.end_user_messaging import check_sendable, parts_of
 from chalicelib.domain.errors import ConsentRequired, ProviderError, ProviderRejected, ProviderThrottled
 from chalicelib.domain.messages import MessageKind, OutboundSms, SendReceipt
+from chalicelib.domain.phones import FICTIONAL_PREFIX
 from chalicelib.domain.receipts import DeliveryReceipt, event_of
 from chalicelib.observability import INHERIT, SERVICE
 from chalicelib.services.ports import Clock
@@ -38,6 +39,7 @@ FAIL_NUMBERS = "fault#numbers"  # data.numbers: destinations that are always rej
 # (a TEXT_INVALID delivery receipt), like a number that does not exist
 UNREACHABLE_NUMBERS = "fault#unreachable"
 _FAULTS = (THROTTLE, FAIL_NEXT, FAIL_NUMBERS, UNREACHABLE_NUMBERS)
+SIMULATOR = "SIMULATOR"  # End User Messaging's kind for its simulator numbers
 
 
 def _new_message_id() -> str:
@@ -98,14 +100,25 @@ class SandboxProvider:
         except PynamoDBException as exc:
             raise ProviderError("the sandbox outbox is unavailable", details={"sandbox": True}) from exc
 
-    def add_opt_out(self, sender_number: str, phone: str) -> None:
-        """Put the number on the sender's opt-out list (idempotent)."""
-        row = SandboxControlRow(name=sandbox_opt_out_key(sender_number, phone), data={"at": self._clock.now().isoformat()})
-        row.save()
+    # The sandbox keeps one opt-out list per sender number (as a deployment with per-number lists would), so a
+    # shop's opt-out goes on the list of each number of its pool.
+    def add_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
+        """Put the number on each sender's opt-out list (idempotent)."""
+        at = self._clock.now().isoformat()
+        with SandboxControlRow.batch_write() as batch:
+            for sender in dict.fromkeys(sender_numbers):
+                batch.save(SandboxControlRow(name=sandbox_opt_out_key(sender, phone), data={"at": at}))
 
-    def remove_opt_out(self, sender_number: str, phone: str) -> None:
-        """Take the number off the sender's opt-out list; absent is fine."""
-        SandboxControlRow(name=sandbox_opt_out_key(sender_number, phone)).delete()
+    def remove_opt_out(self, sender_numbers: Sequence[str], phone: str) -> None:
+        """Take the number off each sender's opt-out list; absent is fine."""
+        with SandboxControlRow.batch_write() as batch:
+            for sender in dict.fromkeys(sender_numbers):
+                batch.delete(SandboxControlRow(name=sandbox_opt_out_key(sender, phone)))
+
+    def number_kind(self, number: str) -> str | None:
+        """The sandbox's account holds every fictional number (+1555...), as the SIMULATOR kind, and nothing else:
+        devstack's operator can assign its demo numbers, and a real number is refused as a real account would."""
+        return SIMULATOR if number.startswith(FICTIONAL_PREFIX) and number[1:].isdigit() else None
 
     # -- fault injection --------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints
 
 from chalicelib.api.models.common import Body, line, lines, partial
 from chalicelib.domain import encoding
-from chalicelib.domain.shops import COMPLIANCE_TEXT_MAX_PARTS, MAX_MPS, ShopSettings
+from chalicelib.domain.shops import COMPLIANCE_TEXT_MAX_PARTS, MAX_MPS, Shop
 
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 # The domain measures the rendered text in SMS parts; this is the most any text of that many parts can hold.
@@ -31,7 +31,8 @@ class FrequencyCap(Body):
 
 
 class Settings(Body):
-    """Everything a merchant can set."""
+    """Everything a merchant can set. ``sender_number`` is the primary number (Inbox replies, keyword
+    confirmations, welcome texts) and must be one of the shop's ``numbers``."""
 
     error_code: ClassVar[str | None] = "invalid_settings"
 
@@ -39,7 +40,6 @@ class Settings(Body):
     timezone: Annotated[str, line(64)]
     quiet_hours: QuietHours
     sender_number: Annotated[str, line(32)] | None
-    mps: Annotated[int, Field(ge=1, le=MAX_MPS)]
     opt_in_keyword: Annotated[str, line(20)]
     welcome_text: ComplianceText
     confirm_text: ComplianceText
@@ -49,10 +49,28 @@ class Settings(Body):
     attribution_window_days: Annotated[int, Field(ge=1, le=30)]
     frequency_cap: FrequencyCap | None
 
+
+
+class SenderNumber(Body):
+    """One number of the shop's pool, as the operator assigned it: campaign batches are spread over the pool in
+    proportion to each number's ``mps`` (message parts per second, the carrier's limit for that number)."""
+
+    number: Annotated[str, line(32)]
+    mps: Annotated[int, Field(ge=1, le=MAX_MPS)]
+    kind: Annotated[str, line(32)]
+
+
+class SettingsView(Settings):
+    """The settings, with the shop's sender numbers (read-only: only the operator assigns numbers and their
+    rates; a PATCH that sends ``numbers`` is refused as an unknown field)."""
+
+    numbers: list[SenderNumber]
+
     @classmethod
-    def of(cls, settings: ShopSettings) -> Settings:
-        """The settings as the API shows them."""
-        return cls.model_validate(settings.to_dict(), strict=False)
+    def of(cls, shop: Shop) -> SettingsView:
+        """The settings as the API shows them; ``sender_number`` is the primary actually used."""
+        data = {**shop.settings.to_dict(), "sender_number": shop.primary, "numbers": [n.to_dict() for n in shop.numbers]}
+        return cls.model_validate(data, strict=False)
 
 
 QuietHoursPatch = partial(QuietHours, "QuietHoursPatch", "Any of enabled, start, end; the others keep their value.")

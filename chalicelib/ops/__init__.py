@@ -1,0 +1,1 @@
+"""Commands the operator of a deployment runs by hand (never reachable from the HTTP API or a merchant)."""
