@@ -38,6 +38,7 @@ from chalicelib.adapters.dynamo.tables import ALL_TABLES, create_tables
 from chalicelib.adapters.resources import (
     CAMPAIGN_JOBS,
     CAMPAIGN_SENDS,
+    DELIVERY_RECEIPTS,
     QueueSpec,
     create_messaging_resources,
     schedule_group_name,
@@ -67,6 +68,7 @@ SHARD_FAMILIES = (
 )
 REGION = "us-east-1"
 PREFIX = "bench"
+RECEIPTS_QUEUE = DELIVERY_RECEIPTS.name(PREFIX)
 SHOP = "bench-outfitters.myshopify.com"
 SENDER = "+15551230000"  # fictional (NANP 555): the sandbox provider sends nothing anyway
 MESSAGE = "{shop_name}: hi {first_name|there}, 20% off everything today with code SPRING."
@@ -177,7 +179,9 @@ class CallMeter:
             self.harness[(service, operation)] += 1
             return
         tables = tables_of(params) if service == "dynamodb" else set()
-        who = SANDBOX if tables and tables <= self.sandbox_tables else ENGINE
+        # The sandbox's delivery receipts stand in for End User Messaging's configuration set, not for an engine call.
+        receipt = service == "sqs" and str(params.get("QueueUrl") or params.get("QueueName") or "").endswith(RECEIPTS_QUEUE)
+        who = SANDBOX if (tables and tables <= self.sandbox_tables) or receipt else ENGINE
         # Tables by their base name ("subscribers", "send-ledger+campaigns"), so the figures read the same under any prefix.
         target = "+".join(sorted({base_name(name) for name in tables}))
         self.calls[(who, service, operation, target)] += 1
