@@ -37,15 +37,20 @@ def noon_offset() -> timedelta:
     return noon - now
 
 
-def campaign_messages(config: DevstackConfig, campaign_id: str) -> list[dict[str, Any]]:
-    """Every sandbox message of the campaign, read straight from the outbox table."""
-    table = boto3.resource(
+def devstack_table(config: DevstackConfig, base_name: str) -> Any:
+    """One of devstack's tables, straight from its moto server."""
+    return boto3.resource(
         "dynamodb",
         endpoint_url=config.aws_endpoint,
         region_name=config.region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-    ).Table(f"{config.resource_prefix}-{SandboxMessageRow.base_name}")
+    ).Table(f"{config.resource_prefix}-{base_name}")
+
+
+def campaign_messages(config: DevstackConfig, campaign_id: str) -> list[dict[str, Any]]:
+    """Every sandbox message of the campaign, read straight from the outbox table."""
+    table = devstack_table(config, SandboxMessageRow.base_name)
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"FilterExpression": Attr("campaign_id").eq(campaign_id)}
     while True:
@@ -58,13 +63,7 @@ def campaign_messages(config: DevstackConfig, campaign_id: str) -> list[dict[str
 
 def sandbox_control(config: DevstackConfig) -> Any:
     """devstack's sandbox switches (the table SandboxProvider reads its faults from)."""
-    return boto3.resource(
-        "dynamodb",
-        endpoint_url=config.aws_endpoint,
-        region_name=config.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).Table(f"{config.resource_prefix}-{SandboxControlRow.base_name}")
+    return devstack_table(config, SandboxControlRow.base_name)
 
 
 def test_scheduled_campaign_to_500_subscribers(devstack: DevstackConfig) -> None:

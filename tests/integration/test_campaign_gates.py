@@ -23,27 +23,12 @@ from chalicelib.domain.orders import Order
 from chalicelib.domain.sending import Claim, ClaimRefusal, Deferral, LedgerEntry, SendState, Settlement, SkipReason
 from chalicelib.services.ports import OrderOutcome
 from tests.integration.conftest import Race
+from tests.integration.test_dynamo_ledger import new_campaign
 
-SHOP = "alpha.myshopify.com"
+SHOP = "alpha.myshopify.com"  # test_dynamo_ledger's shop, whose new_campaign these tests use
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
 pytestmark = pytest.mark.integration
-
-
-def new_campaign(campaign_id: str = "c001") -> Campaign:
-    return Campaign(
-        shop_id=SHOP,
-        campaign_id=campaign_id,
-        name="Spring sale",
-        message="20% off",
-        segment_id="all",
-        send_now=True,
-        send_at_local=None,
-        timezone="America/New_York",
-        status=CampaignStatus.DRAFT,
-        created_at=T0,
-        updated_at=T0,
-    )
 
 
 def phone_on(shard: int, *, skip: int = 0) -> str:
