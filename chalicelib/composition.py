@@ -94,6 +94,9 @@ class Container:
         """A boto3 client, built once per service; AWS_ENDPOINT_URL (devstack) is honoured by boto3 itself."""
         with self._lock:  # creating clients from one session is not thread-safe
             if service not in self._clients:
+                # Up to SENDS_IN_FLIGHT sends run at once, and some reach other clients (the sandbox's receipts
+                # go to SQS): a pool as large keeps them from queueing on botocore's default of 10 connections.
+                config = config or Config(max_pool_connections=SENDS_IN_FLIGHT)
                 self._clients[service] = self.session.client(service, config=config)  # type: ignore[call-overload]
             return self._clients[service]
 

@@ -7,8 +7,10 @@ start-up it abandons the start at the next step); one more while stopping, or a 
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,6 +30,8 @@ def main() -> int:
     """Start devstack, print how to use it, and run until told to stop."""
     # First of all: a signal that arrives while we configure logging must already be ours, not a traceback.
     signals = StopSignals().install()
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see where a stuck pump or worker waits.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         level=os.environ.get("SMSCAST_DEVSTACK_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -488,6 +488,14 @@ def _claim_group(
     if to_send:
         report.groups += 1
     sending = _Group(ports, pool, batch, claimed_at, settlements, number=number, limit=limit)
+    if to_send and ports.clock.now() > min(slot for _, slot in to_send):
+        # The claim took longer than the pacer's head start (a slow or throttled write; devstack's moto always): the
+        # group's first slots are gone before a send could start. Fresh ones now, inside the lease, keep it on time;
+        # waiting for the group's settle to find them missed would leave the next group's claim eating the lease.
+        # Those the pacer cannot fit in keep their missed slots, so settling finds them late and gives them back.
+        regranted = _regrant(ports, number, limit, [o for o, _ in to_send], sending.lease_until)
+        fresh = {o.phone for o, _ in regranted}
+        to_send = regranted + [(o, slot) for o, slot in to_send if o.phone not in fresh]
     sending.start(to_send)
     return sending
 

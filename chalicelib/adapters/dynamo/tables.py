@@ -20,6 +20,8 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.domain.sending import SENDS_IN_FLIGHT
+
 
 class SmscastTable(Model):
     """Base: on-demand billing; ``base_name`` is the name without the deployment prefix."""
@@ -32,6 +34,10 @@ class SmscastTable(Model):
         billing_mode = "PAY_PER_REQUEST"
         table_name = "unbound"
         region = "us-east-1"
+        # A send worker runs up to SENDS_IN_FLIGHT sends at once; those that touch DynamoDB (the sandbox provider's
+        # outbox and switches, the consent guard) would otherwise queue on botocore's default pool of 10 and churn
+        # connections. A pool only opens connections as they are needed.
+        max_pool_connections = SENDS_IN_FLIGHT
 
 
 class ShopRow(SmscastTable):
