@@ -56,7 +56,7 @@ class MotoServer:
         with contextlib.ExitStack() as stack:
             log: IO[bytes] | int = stack.enter_context(open(self._log_path, "ab")) if self._log_path else subprocess.DEVNULL
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                [sys.executable, "-m", "devstack.moto_main", "-H", self.host, "-p", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -3,6 +3,7 @@ transaction; duplicates, unknown ids, receipts ahead of their outcome and a dele
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from chalicelib.adapters.dynamo.totals import read_totals
 from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.messages import MessageKind
 from chalicelib.domain.receipts import Delivery, DeliveryReceipt
-from chalicelib.domain.sending import DeliveryRecord, SendState
+from chalicelib.domain.sending import DeliveryRecord, LedgerEntry, SendState
 from tests.integration.test_dynamo_ledger import (
     CAMPAIGN,
     PHONE,
@@ -120,3 +121,22 @@ def test_receipts_of_a_deleted_campaign_count_nowhere(
     result = ledger.record_deliveries(SHOP, CAMPAIGN, [receipt(PHONE)])
     assert result.recorded == frozenset() and result.unknown == {"pm-" + PHONE}
     assert read_totals(SHOP).delivered == 0
+
+
+def test_a_receipt_refused_while_claimed_and_settled_before_the_check_is_tried_again(
+    ledger: DynamoSendLedger, campaigns: DynamoCampaignRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The send worker settles the row between the receipt's refused transaction and the read that explains the
+    # refusal (workers run side by side): the receipt is not a duplicate, nothing has recorded it yet.
+    assert ledger.claim(SHOP, CAMPAIGN, claims(PHONE), T0).claimed == (PHONE,)
+    read = ledger.get_many
+
+    def settled_meanwhile(shop_id: str, campaign_id: str, phones: Sequence[str]) -> dict[str, LedgerEntry]:
+        ledger.settle(SHOP, CAMPAIGN, [delivered(sent(PHONE))])
+        return read(shop_id, campaign_id, phones)
+
+    monkeypatch.setattr(ledger, "get_many", settled_meanwhile)
+    assert ledger.record_deliveries(SHOP, CAMPAIGN, [receipt(PHONE)]).not_settled == {"pm-" + PHONE}
+    monkeypatch.undo()
+    assert ledger.record_deliveries(SHOP, CAMPAIGN, [receipt(PHONE)]).recorded == {"pm-" + PHONE}
+    assert delivery_stats(campaigns) == (1, 0)

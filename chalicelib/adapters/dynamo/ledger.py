@@ -400,10 +400,12 @@ class DynamoSendLedger:
         unknown: set[str] = set()
         for receipt in refused:
             row = rows.get(receipt.phone)
-            if row is not None and row.state is SendState.CLAIMED:
-                not_settled.add(receipt.provider_message_id)
-            elif row is None or row.provider_message_id != receipt.provider_message_id:
+            if row is None or (row.state is not SendState.CLAIMED and row.provider_message_id != receipt.provider_message_id):
                 unknown.add(receipt.provider_message_id)
+            elif row.delivery is None:
+                # Still claimed, or settled by its worker between the refused transaction and this read: either
+                # way nothing recorded it yet, so it is tried again (a duplicate is only one whose row has it).
+                not_settled.add(receipt.provider_message_id)
         return DeliveryRecord(frozenset(recorded), frozenset(not_settled), frozenset(unknown))
 
     def _build_deliveries(
