@@ -218,7 +218,8 @@ def test_sigkill_takes_moto_along_and_a_restart_just_works(start: Start) -> None
     run = start()
     run.wait_ready()
     moto = run.moto_port()
-    devstack = [pid for pid in _marked(run.run_id) if b"devstack" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    # `python -m devstack` itself, not its moto (`python -m devstack.moto_main`)
+    devstack = [pid for pid in _marked(run.run_id) if b"-m\x00devstack\x00" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert len(devstack) == 1, "one devstack process under make"
     os.kill(devstack[0], signal.SIGKILL)  # as the OOM killer would: no chance to clean up
     run.process.wait(timeout=STOP_BOUND)  # make notices its child died
