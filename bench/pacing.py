@@ -4,7 +4,8 @@ A discrete-event simulation on virtual time (microseconds), seeded, so every run
 every machine. The pacer's item lives in an in-memory store that behaves like the DynamoDB item: a strongly
 consistent read sees the last write applied, a conditional write applies only if the version is unchanged,
 and both take a while (so workers lose races exactly where they would on DynamoDB). Each worker does what
-``services.sending`` does with its batches (RECIPIENTS_PER_BATCH recipients each, one after another):
+``services.sending`` does with the batches of an invocation (RECORDS_PER_INVOCATION records of RECIPIENTS_PER_BATCH
+recipients, in one pipeline), invocation after invocation:
 
 1. reads the batch (three batched reads), then asks the pacer for a group (up to GROUP_SIZE messages): reads
    the item, decides with its own clock (+ ``GRANT_LEAD_MS``), writes it back on the version it read; a lost
@@ -14,11 +15,14 @@ and both take a while (so workers lose races exactly where they would on DynamoD
 2. claims the granted group (one write, after a consent read for every group but the batch's first), then
    sleeps until each slot (on its own clock), and gives the slot up when ``on_time`` says it woke too late
    (the message goes back to the batch for a later group);
-3. sends: the provider counts the message when it arrives; the answer comes 20-150 ms later;
-4. pipelines one group deep: it asks for the next group at ``rebook_at_ms`` of the sending group's last slot,
-   but only once the group before that one is settled (its last answer back, then one write), so at most
-   GROUPS_IN_FLIGHT groups are claimed and unsettled; after a batch's last group is settled it writes
-   ``complete_if_done`` and reads the next batch.
+3. sends: the call holds the worker's one interpreter for SEND_CPU_MS before the request leaves (a send
+   whose slot comes while another call holds it waits, and is checked with ``on_time`` once it runs); the
+   provider counts the message when it arrives; the answer comes 20-150 ms later;
+4. pipelines: it asks for the next group at ``rebook_at_ms`` of the sending group's last slot, with at most
+   ``groups_in_flight(limit)`` groups claimed and unsettled (the earliest is settled first: its last answer back,
+   then one write); once a batch has nothing left to claim it reads the invocation's next record (three
+   reads, and the write completing the batch before) while the last groups still send; after the
+   invocation's last group is settled, the next invocation starts POLL_GAP_MS later.
 
     .venv/bin/python -m bench.pacing [--markdown] [--seed 7]
 """
@@ -53,10 +57,17 @@ from chalicelib.domain.pacing import (
     retry_ms,
     window_peak,
 )
-from chalicelib.domain.sending import GROUP_SIZE, GROUPS_IN_FLIGHT
+from chalicelib.domain.sending import GROUP_SIZE, groups_in_flight
 from chalicelib.services.planning import RECIPIENTS_PER_BATCH
+from infra.template import CAMPAIGN_SENDS, SQS_FUNCTIONS
 
 US = 1000  # microseconds per millisecond
+# The records Lambda hands one campaign_sends invocation (its event source mapping's batch size).
+RECORDS_PER_INVOCATION = next(f.batch_size for f in SQS_FUNCTIONS if f.queue is CAMPAIGN_SENDS)
+POLL_GAP_MS = (20, 60)  # from an invocation's return to the next one's start: the poller's receive and the invoke
+# CPU one SendTextMessage call holds the worker's interpreter (the GIL) for, before its request leaves: botocore's
+# serialisation, SigV4 signing and parsing, measured at 0.66 ms on this machine (`send_call_cpu_ms`), rounded up.
+SEND_CPU_MS = 0.7
 ATTEMPTS = 4  # as chalicelib/adapters/dynamo/pacer.py
 CONTENDED_WAIT_MS = 10
 POLITE = True  # workers follow domain.pacing's asking order (retry_ms, rebook_at_ms); False: ask again at once
@@ -76,16 +87,19 @@ LATENCY_MODEL = f"""\
 - Worker clocks: each off true time by a fixed uniform amount in +/-{CLOCK_SKEW_MS / 2:g} ms.
 - Waking for a slot: late by an exponential 0.3 ms, and 0.1 % of wake-ups by a 5-50 ms pause (GC, CPU steal);
   a worker that wakes {LATE_TOLERANCE_MS} ms or more after its slot gives it up (`on_time`) and asks again.
-- SendTextMessage: 20-150 ms (uniform); the provider counts a message when it arrives: the moment the worker
-  called, plus 0-{ARRIVAL_JITTER_MS} ms (uniform).
+- SendTextMessage: {SEND_CPU_MS} ms of the worker's CPU (botocore's serialising and signing; a send waits while
+  another holds the interpreter), then 20-150 ms (uniform) for the answer; the provider counts a message when it
+  arrives: the moment its request left, plus 0-{ARRIVAL_JITTER_MS} ms (uniform).
 - Workers ask in `domain.pacing`'s order: a refused worker waits `retry_after` (the wait plus 0-{RETRY_JITTER_MS} ms of
   jitter), {PRIOR_GRANT_BACKOFF_MS} ms more if it was granted before; a worker holding slots asks for more
-  {MAX_WAIT_MS - COURTESY_MS} ms before its last one, once the group before is settled (services.sending's pipeline,
-  {GROUPS_IN_FLIGHT} groups claimed at most).
+  {MAX_WAIT_MS - COURTESY_MS} ms before its last one, holding at most `groups_in_flight` groups claimed and unsettled
+  (2 up to 196 MPS, 6 at 1,000; services.sending's pipeline).
 - Pacer: margin {MARGIN_MS} ms (a second is spaced as {WINDOW_MS + MARGIN_MS} ms), grants up to {HORIZON_MS} ms of
   slots per call, refuses a first slot more than {MAX_WAIT_MS} ms ahead, slots start {GRANT_LEAD_MS} ms after
-  the clock read; each worker asks for a group of up to {GROUP_SIZE} messages at a time, works through batches
-  of {RECIPIENTS_PER_BATCH} (three reads to start one, a write to end it) and always has more waiting.
+  the clock read; each worker asks for a group of up to {GROUP_SIZE} messages at a time, and always has more
+  waiting: invocations of {RECORDS_PER_INVOCATION} records of {RECIPIENTS_PER_BATCH} recipients, the next record read (three
+  reads, a write completing the one before) while the last groups of the one before send; between invocations
+  {POLL_GAP_MS[0]}-{POLL_GAP_MS[1]} ms (Lambda's poller and invoke).
 - Rate = parts counted at the provider after {WARMUP_S} s of warm-up, over at least {MEASURED_S} s (and
   {MIN_MEASURED_MESSAGES} messages), divided by the reachable limit floor(L/p)*p parts a second for p-part messages
   (at L=3 a 2-part message fits once a second: 2 parts/s). Fullest second: the most parts the provider saw in
@@ -168,6 +182,8 @@ class Worker:
     ) -> None:
         self.sim, self.limit, self.parts = sim, limit, parts
         self.backlog = backlog  # recipients in batches not started yet; None: endless (the million-recipient campaign)
+        self.records_left = 0  # records of the current invocation not started yet
+        self.cpu_free_us = 0  # when the interpreter is free again (a send call holds it SEND_CPU_MS)
         self.skew_us = int(sim.rng.uniform(-CLOCK_SKEW_MS / 2, CLOCK_SKEW_MS / 2) * US)
         self.on_sent = on_sent
         self.batch_left = 0  # recipients of the current batch not claimed yet (given-back ones included)
@@ -186,25 +202,42 @@ class Worker:
         return min(GROUP_SIZE, self.batch_left)
 
     def start(self) -> None:
-        """Take the next batch: its three batched reads (subscribers, ledger, contact windows), then its groups."""
+        """A new invocation: its records, one after another through one pipeline."""
+        self.records_left = RECORDS_PER_INVOCATION
+        self._next_record(writes=0)
+
+    def _next_record(self, *, writes: int) -> None:
+        """Take the invocation's next record: its three batched reads (subscribers, ledger, contact windows), after
+        ``writes`` writes finishing the record before, then its groups."""
         take = RECIPIENTS_PER_BATCH if self.backlog is None else min(RECIPIENTS_PER_BATCH, self.backlog)
         if take == 0:
+            self.records_left = 0
             return
         if self.backlog is not None:
             self.backlog -= take
-        self.batch_left, self.first, self.rebook_us, self.reading = take, True, None, True
+        self.records_left -= 1
+        self.batch_left, self.first, self.reading = take, True, True
         sim = self.sim
-        reads = sum(sim.latency_us(5) for _ in range(3))
+        reads = sum(sim.latency_us(5) for _ in range(3)) + sum(sim.latency_us(6) for _ in range(writes))
         sim.at(sim.now + reads, self._read_batch)
 
     def _read_batch(self) -> None:
         self.reading = False
         self._maybe_ask()
 
+    def _moved_on(self) -> bool:
+        """Nothing of the record left to claim: read the invocation's next one while its last groups send."""
+        if self.batch_left == 0 and not self.asking and not self.reading and self.records_left > 0:
+            self._next_record(writes=1)
+            return True
+        return False
+
     def _maybe_ask(self) -> None:
         """Ask for the next group when the code would: the group before the sending one settled, and the sending
         group's rebook instant reached (``rebook_at_ms``: before its last slot)."""
-        if self.asking or self.reading or self.wanted() == 0 or len(self.groups) >= GROUPS_IN_FLIGHT:
+        if self._moved_on() or self.asking or self.reading or self.wanted() == 0:
+            return
+        if len(self.groups) >= groups_in_flight(self.limit):
             return
         if self.groups and self.rebook_us is not None and self.sim.now < self.rebook_us:
             return  # an event at rebook_us comes back here
@@ -286,15 +319,20 @@ class Worker:
 
     def _wake(self, slot_ms: int, group: Group) -> None:
         sim = self.sim
+        if self.cpu_free_us > sim.now:  # another send call holds the interpreter: this one runs after it
+            sim.at(self.cpu_free_us, lambda: self._wake(slot_ms, group))
+            return
         if not on_time(slot_ms, self.clock_ms()):
             sim.late += 1
             self.batch_left += 1  # given back: asked for again in a later group
             self._answered(group, sim.now)
             return
-        sim.arrivals.append((sim.now + int(sim.rng.uniform(0, ARRIVAL_JITTER_MS) * US), self.parts))
+        left = sim.now + int(SEND_CPU_MS * US)  # serialised and signed: the request leaves
+        self.cpu_free_us = left
+        sim.arrivals.append((left + int(sim.rng.uniform(0, ARRIVAL_JITTER_MS) * US), self.parts))
         if self.on_sent is not None:
-            self.on_sent(sim.now)
-        self._answered(group, sim.now + int(sim.rng.uniform(20, 150) * US))
+            self.on_sent(left)
+        self._answered(group, left + int(sim.rng.uniform(20, 150) * US))
 
     def _answered(self, group: Group, at_us: int) -> None:
         """One message of ``group`` is done at ``at_us``; the last one done, the group's settle is written."""
@@ -305,9 +343,10 @@ class Worker:
 
     def _settled(self, group: Group) -> None:
         self.groups.remove(group)
-        if not self.groups and self.batch_left == 0 and not self.asking:
-            # The batch is done: complete_if_done, then the next batch.
-            self.sim.at(self.sim.now + self.sim.latency_us(6), self.start)
+        if not self.groups and self.batch_left == 0 and not self.asking and not self.reading and self.records_left == 0:
+            # The invocation is done: its last batch's completion write, then the poller's next invocation.
+            gap = self.sim.latency_us(6) + int(self.sim.rng.uniform(*POLL_GAP_MS) * US)
+            self.sim.at(self.sim.now + gap, self.start)
             return
         self._maybe_ask()
 

@@ -65,13 +65,15 @@ class SqsFunction:
     batching_window: int = 0
 
 
-# Sending is paced per shop by a shared sliding-window log (the shop's MPS), so more concurrent send workers
-# than that window admits would only sleep on it while holding their batches invisible; ten keeps several shops
-# moving at once. Jobs (start, plan a page, release a wave) are few and each one fans out to many sends,
-# so two (Lambda's minimum) is plenty and keeps the planner from flooding the sends queue.
+# Sending is paced per sender number by its pacer (domain/pacing.py), so more concurrent send workers than a
+# shop's numbers can keep busy would only wait on it while holding their batches invisible; ten keeps several shops
+# moving at once, and a 1,000 MPS number full (one worker alone reaches about 0.9 of it: bench/pacing.py). Jobs
+# (start, plan a page, release a wave) are few and each one fans out to many sends, so two (Lambda's minimum) is
+# plenty and keeps the planner from flooding the sends queue.
 SQS_FUNCTIONS: tuple[SqsFunction, ...] = (
     SqsFunction(CAMPAIGN_JOBS, "campaign_jobs", batch_size=10, max_concurrency=2),
-    # five batches of recipients per invocation keep one invocation well inside its timeout while paced
+    # five batches of recipients per invocation, sent through one pipeline (services/sending.py); what a slow number
+    # cannot send by the deadline goes back to the queue
     SqsFunction(CAMPAIGN_SENDS, "campaign_sends", batch_size=5, max_concurrency=10),
     # webhooks are light (a few reads and writes each); ten per invocation, two at a time keeps bursts gentle
     SqsFunction(SHOPIFY_WEBHOOKS, "shopify_webhooks", batch_size=10, max_concurrency=2),

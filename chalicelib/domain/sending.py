@@ -25,12 +25,24 @@ SEND_LEASE = timedelta(seconds=3)
 # TransactWriteItems; a claim writes two per recipient (ledger row, contact window) plus the campaign's status
 # check, an outcome two (ledger row, thread line) plus the campaign's and the shop's counters.
 GROUP_SIZE = 49
-# Groups one worker holds claimed and unsettled at once: the one sending, and the next, claimed while the first
-# one's last slots are still ahead (at the pacer's rebook instant) so that a worker alone on a number keeps it
-# busy instead of idling while a group's last sends return and settle. A crash costs at most this many groups
-# (GROUPS_IN_FLIGHT * GROUP_SIZE recipients, about a second of grants at 100 MPS) as "interrupted".
-GROUPS_IN_FLIGHT = 2
-SENDS_IN_FLIGHT = GROUPS_IN_FLIGHT * GROUP_SIZE
+# Groups one worker holds claimed and unsettled at once: the one sending, and the next ones, claimed while the
+# earlier ones' last slots are still ahead (at the pacer's rebook instant) so that a worker alone on a number keeps
+# it busy instead of idling while a group's last sends return and settle. A fast number needs more of them: its
+# groups go out in tens of milliseconds, but each stays unsettled until its slowest answer is back (up to about
+# 150 ms), so a worker holds what the number grants in IN_FLIGHT_SECONDS (``groups_in_flight``). A crash costs at
+# most that many groups as "interrupted": two at 100 MPS, six at 1,000 MPS, always under a second of grants.
+MIN_GROUPS_IN_FLIGHT = 2
+MAX_GROUPS_IN_FLIGHT = 8
+IN_FLIGHT_SECONDS = 0.25
+SENDS_IN_FLIGHT = MAX_GROUPS_IN_FLIGHT * GROUP_SIZE  # the most sends one worker may have started and unanswered
+
+
+def groups_in_flight(mps: int) -> int:
+    """How many groups a worker sending from a number of ``mps`` may hold claimed and unsettled at once."""
+    wanted = -(-int(mps * IN_FLIGHT_SECONDS * 1000) // (GROUP_SIZE * 1000))
+    return max(MIN_GROUPS_IN_FLIGHT, min(MAX_GROUPS_IN_FLIGHT, wanted))
+
+
 # Campaign messages remembered per subscriber for the frequency cap: longer than any cap a merchant can set.
 CONTACT_MEMORY = timedelta(days=100)
 

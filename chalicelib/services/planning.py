@@ -29,10 +29,13 @@ from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Ports
 
-PLAN_PAGE_SIZE = 200  # subscribers read per planning job (the store pages at most 200): well inside one Lambda run
-# Phones per SQS message: two full send groups, so the batch's reads (campaign, shop, subscribers, ledger rows,
-# contact windows: one call each while a batched read's 100 keys hold them) serve as many recipients as they can.
-RECIPIENTS_PER_BATCH = 2 * GROUP_SIZE
+# Phones per SQS message: ten full send groups. A send worker pipelines the records of an invocation (five),
+# and idles only between invocations (its last answers, the poller, the next reads: about a quarter of a second),
+# so an invocation must hold many seconds of a fast number's sending: 2,450 recipients are 24.5 s at 100 MPS
+# (0.98 of the limit for one worker alone; bench/pacing.py). The batch's reads cost one call per 100 keys either way.
+RECIPIENTS_PER_BATCH = 10 * GROUP_SIZE
+PLAN_PAGE_SIZE = 2 * RECIPIENTS_PER_BATCH  # subscribers read per planning job: a few store pages, one Lambda run
+STORE_PAGE_LIMIT = 200  # the most one page of a store (subscribers, a quiet-hours wave) holds
 EARLY_TOLERANCE = timedelta(seconds=60)
 NOT_YET_DELAY_SECONDS = 30
 # How much of the sender number's sending a campaign may have queued ahead of its progress: enough that the
@@ -126,14 +129,17 @@ def _read_page(ports: Ports, campaign: Campaign, page_number: int) -> PagePlan:
     exactly the recipients whose batches went out, and a second read (after a STOP, an edit, a deletion) may
     find others. A re-run or a duplicate job gets the first read back (one conditional put on the usual path)."""
     assert campaign.started_at is not None and campaign.audience_rule is not None
-    page = ports.subscribers.page(campaign.shop_id, limit=PLAN_PAGE_SIZE, cursor=campaign.plan_cursor)
-    phones = tuple(
-        s.phone
-        for s in page.items
+    started_at, rule = campaign.started_at, campaign.audience_rule
+    phones: list[str] = []
+    cursor, left = campaign.plan_cursor, PLAN_PAGE_SIZE
+    while True:
+        page = ports.subscribers.page(campaign.shop_id, limit=min(left, STORE_PAGE_LIMIT), cursor=cursor)
         # fixed at start: nobody who joined afterwards, the rule as it was when the campaign started
-        if s.joined_at <= campaign.started_at and matches(campaign.audience_rule, s, campaign.started_at)
-    )
-    read = PagePlan(page=page_number, phones=phones, next_cursor=page.cursor)
+        phones.extend(s.phone for s in page.items if s.joined_at <= started_at and matches(rule, s, started_at))
+        cursor, left = page.cursor, left - len(page.items)
+        if cursor is None or left <= 0:
+            break
+    read = PagePlan(page=page_number, phones=tuple(phones), next_cursor=cursor)
     return ports.campaigns.keep_page_plan(campaign.shop_id, campaign.campaign_id, read, ports.clock.now())
 
 
@@ -176,7 +182,7 @@ def release_wave(ports: Ports, job: ReleaseWave) -> None:
         return
     if campaign.status is not CampaignStatus.IN_PROGRESS:
         return  # ended: the waiting recipients stay unsent
-    page = ports.ledger.wave(job.shop_id, job.campaign_id, job.release_at, limit=PLAN_PAGE_SIZE, cursor=job.cursor)
+    page = ports.ledger.wave(job.shop_id, job.campaign_id, job.release_at, limit=STORE_PAGE_LIMIT, cursor=job.cursor)
     if page.items:
         ports.jobs.enqueue_sends(batches(job.shop_id, job.campaign_id, list(page.items)))
     if page.cursor is not None:

@@ -599,8 +599,8 @@ class Ports:
     allow_fictional_numbers: bool = False
     link_base: str = DEFAULT_LINK_BASE  # where short links point: the deployment's link domain
     # Campaign messages in flight at once, each started at its own slot: one provider call takes tens of
-    # milliseconds, far longer than the gap between slots at a short code's rate, and a worker has up to
-    # GROUPS_IN_FLIGHT groups sending. Tests keep 1 (sent one after another on the calling thread).
+    # milliseconds, far longer than the gap between slots at a short code's rate, and a worker has
+    # up to MAX_GROUPS_IN_FLIGHT groups sending. Tests keep 1 (sent one after another on the calling thread).
     concurrent_sends: int = 1
     # Where those concurrent sends run (tests run them on virtual time): called with ``concurrent_sends``.
     send_pool: Callable[[int], Executor] = field(default=thread_pool)

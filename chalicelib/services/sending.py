@@ -12,17 +12,19 @@ Recipients to send go out in groups of at most GROUP_SIZE, and each group costs 
 size: the sender number's pacer grants evenly spaced send instants for the group; one transaction claims
 the granted recipients (campaign still running, subscriber still active, row untouched, frequency cap) and
 starts a lease of SEND_LEASE; each message is sent at its instant, never after the lease; one transaction
-settles the group's outcomes, counters and thread lines. The next group is granted and claimed while the
-last slots of the one sending are still ahead (``_send_groups``), so a worker alone on a number keeps it at
-its limit; so a crash between claim and settle leaves at most GROUPS_IN_FLIGHT (two) groups claimed, and a
-later delivery settles them as failed "interrupted": at most once wins.
+settles the group's outcomes, counters and thread lines. The next groups are granted and claimed while the
+last slots of the one sending are still ahead, and the next batch of the invocation is read while its
+predecessor's last groups are sending (``_Pipeline``), so a worker alone on a number keeps it at its limit. So
+a crash between claim and settle leaves at most ``groups_in_flight`` groups claimed (two up to 196 MPS, under
+a second of the number's grants at any rate), and a later delivery settles them as failed "interrupted": at
+most once wins.
 Provider throttling gives those recipients back and retries them later with backoff, which cannot
 double-send because the provider definitely did not accept them.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
@@ -55,6 +57,7 @@ from chalicelib.domain.sending import (
     SendState,
     Settlement,
     SkipReason,
+    groups_in_flight,
 )
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
@@ -187,26 +190,64 @@ class Invocation:
         return self.shops[shop_id]
 
 
+def send_batches(
+    ports: Ports, batches: Sequence[SendBatch], *, deadline: datetime | None = None, invocation: Invocation | None = None
+) -> list[BatchReport | Exception]:
+    """Send the batches of one worker invocation through one pipeline; safe under redelivery.
+
+    The next batch is read and its first groups claimed while the last groups of the batch before are still
+    sending, so a worker alone on a number keeps it at its limit from one batch to the next and idles only
+    between invocations. Each batch comes out as its report, or as the exception that stopped it: its record
+    is then delivered again, and the other batches are not held back by it. ``deadline`` bounds the run
+    (Lambda's remaining time); ``invocation`` shares the campaign and shop reads of the batches."""
+    return _Pipeline(ports, deadline, invocation or Invocation()).run(batches)
+
+
 def send_batch(
     ports: Ports, batch: SendBatch, *, deadline: datetime | None = None, invocation: Invocation | None = None
 ) -> BatchReport:
-    """Send one batch; safe under redelivery. ``deadline`` bounds the run (Lambda's remaining time);
-    ``invocation`` shares the campaign and shop reads with the other batches of the same invocation."""
-    report = BatchReport(deadline=deadline)
-    invocation = invocation or Invocation()
+    """Send one batch (``send_batches`` of one); what stopped it is raised."""
+    outcome = send_batches(ports, [batch], deadline=deadline, invocation=invocation)[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+@dataclass
+class _Unit:
+    """One batch in an invocation's pipeline: what it has read and decided, and what is left of it."""
+
+    batch: SendBatch
+    report: BatchReport
+    number: str = ""
+    limit: int = 0
+    queue: list[Outgoing] = field(default_factory=list)  # to send, not claimed yet (sorted by parts)
+    throttled: list[str] = field(default_factory=list)
+    first: bool = True  # the batch's own subscriber read is its first group's consent check
+    error: Exception | None = None
+    done: bool = False  # nothing left to do: finished, or stopped before it sent anything
+
+
+def _prepare(ports: Ports, unit: _Unit, invocation: Invocation) -> None:
+    """Read the batch once, decide every recipient, settle and defer those not to send now, and queue the rest."""
+    batch, report = unit.batch, unit.report
+    phones = list(dict.fromkeys(batch.phones))
+    if report.deadline is not None and ports.clock.now() >= report.deadline:
+        report.requeued.extend(phones)  # no time left to start it: handed back whole, nothing read
+        return
     try:
         campaign = invocation.campaign(ports, batch.shop_id, batch.campaign_id)
     except NotFound:
-        return report
+        unit.done = True
+        return
     if campaign.status is not CampaignStatus.IN_PROGRESS:
-        report.stopped = True
-        return report
+        report.stopped = unit.done = True
+        return
     shop = invocation.shop(ports, batch.shop_id)
     if not shop.installed:
         # app/uninstalled ends the campaign too; this stops a batch read just before that landed.
-        report.stopped = True
-        return report
-    phones = list(dict.fromkeys(batch.phones))
+        report.stopped = unit.done = True
+        return
     subscribers = ports.subscribers.get_many(batch.shop_id, phones)
     entries = ports.ledger.get_many(batch.shop_id, batch.campaign_id, phones)
     windows = ports.contacts.windows(batch.shop_id, phones)
@@ -229,21 +270,29 @@ def send_batch(
             deferrals.append(Deferral(phone, decision.release_at, decision.previous, moved_from))
         else:
             sendable.append((subscribers[phone], decision.previous))
-    # One number of the pool for the whole batch (sendable is empty when the shop has none: _decide skipped them).
-    sender = choose(shop.numbers, batch_key(batch.campaign_id, phones)) if sendable else None
-    outgoing = _compose(ports, shop, campaign, sendable, windows, from_number=sender.number) if sender else []
     if settlements:
         _settle(ports, batch, settlements, report)
     if deferrals:
         _defer(ports, batch, deferrals, now, report)
-    throttled = _send_groups(ports, shop, batch, outgoing, report, number=sender.number, limit=sender.mps) if sender else []
+    if not sendable:
+        return  # sendable is empty when the shop has no number: _decide skipped them
+    # One number of the pool for the whole batch.
+    sender = choose(shop.numbers, batch_key(batch.campaign_id, phones))
+    unit.number, unit.limit = sender.number, sender.mps
+    # Messages of one part count together: the pacer spaces a change of part count by half a window.
+    unit.queue = sorted(_compose(ports, shop, campaign, sendable, windows, from_number=sender.number), key=lambda o: o.parts)
+
+
+def _finish(ports: Ports, unit: _Unit) -> None:
+    """Everything of the batch is settled or handed back: queue what is left, and complete the campaign if done."""
+    batch, report = unit.batch, unit.report
     if report.requeued:
         # Out of time, waiting on pacing or on a changed contact window: hand the rest back for a fresh worker.
         ports.jobs.enqueue_sends(batches(batch.shop_id, batch.campaign_id, report.requeued, batch.attempt), delay_seconds=1)
-    if throttled:
-        _retry_throttled(ports, batch, throttled, report)
+    if unit.throttled:
+        _retry_throttled(ports, batch, unit.throttled, report)
     ports.campaigns.complete_if_done(batch.shop_id, batch.campaign_id, ports.clock.now())
-    return report
+    unit.done = True
 
 
 def _compose(
@@ -341,96 +390,128 @@ def _defer(ports: Ports, batch: SendBatch, deferrals: Sequence[Deferral], now: d
 # --- groups ----------------------------------------------------------------------------------------------
 
 
-def _send_groups(
-    ports: Ports, shop: Shop, batch: SendBatch, outgoing: list[Outgoing], report: BatchReport, *, number: str, limit: int
-) -> list[str]:
-    """Pace, claim, send and settle ``outgoing`` a group at a time; returns the phones the provider throttled."""
-    # Messages of one part count together: the pacer spaces a change of part count by half a window.
-    queue = sorted(outgoing, key=lambda o: o.parts)
-    return _Pipeline(ports, batch, report, number=number, limit=limit).run(queue)
-
-
 class _Pipeline:
-    """A batch's groups, pipelined one group deep.
+    """An invocation's batches, sent group by group with several groups in flight.
 
-    While a group's sends are in flight, the next group is granted at the pacer's rebook instant (``rebook_at_ms``,
-    before the sending group's last slot), claimed and started, so a worker alone on a number keeps its slots back
-    to back; then the earlier group, its sends done, is settled. So at most GROUPS_IN_FLIGHT groups are claimed
-    and unsettled at any moment: a claim always comes after the settle of the group before the sending one.
-    Only the batch's thread asks the pacer, reads and writes; the pool's threads only send.
+    While a group's sends are under way, the next group is granted at the pacer's rebook instant
+    (``rebook_at_ms``, before the sending group's last slot), claimed and started, so a worker alone on a number
+    keeps its slots back to back; the earliest group, its sends done, is settled before a claim would make more
+    than ``groups_in_flight`` (of the number's MPS) claimed and unsettled. When a batch has nothing left to claim,
+    the next batch is read and decided while its last groups are still sending, and its groups follow theirs.
+    Only the invocation's thread asks the pacer, reads and writes; the pool's threads only send.
     """
 
-    def __init__(self, ports: Ports, batch: SendBatch, report: BatchReport, *, number: str, limit: int) -> None:
-        self.ports, self.batch, self.report = ports, batch, report
-        self.number, self.limit = number, limit
-        self.queue: list[Outgoing] = []
-        self.throttled: list[str] = []
-        self.sending: _Group | None = None  # the group whose sends are under way, not settled yet
+    def __init__(self, ports: Ports, deadline: datetime | None, invocation: Invocation) -> None:
+        self.ports, self.deadline, self.invocation = ports, deadline, invocation
+        self.units: list[_Unit] = []
+        self.sending: deque[tuple[_Unit, _Group]] = deque()  # claimed and not settled, oldest first
+        self.granted_before = False  # by the pacer, in this invocation: newcomers ask first (domain/pacing.py)
 
-    def run(self, queue: list[Outgoing]) -> list[str]:
-        """Send ``queue``; the phones the provider throttled."""
-        ports, report = self.ports, self.report
-        self.queue = queue
+    def run(self, batches: Sequence[SendBatch]) -> list[BatchReport | Exception]:
+        with _send_pool(self.ports) as pool:
+            self.pool = pool
+            for batch in batches:
+                unit = _Unit(batch, BatchReport(deadline=self.deadline))
+                self.units.append(unit)
+                self._guarded(unit, _prepare, self.ports, unit, self.invocation)
+                self._guarded(unit, self._pump, unit)
+                self._catch_up()
+            while self.sending or not all(u.done or u.error for u in self.units):
+                if self.sending:
+                    self._settle_oldest()
+                self._catch_up()
+        return [unit.error or unit.report for unit in self.units]
+
+    def _guarded(self, unit: _Unit, step: Callable[..., None], *args: object) -> None:
+        """Run one step of ``unit``; what it raises stops that batch only (its record comes back)."""
+        if unit.error is not None:
+            return
+        try:
+            step(*args)
+        except Exception as error:  # reported per batch: its record is delivered again
+            logger.exception("send batch stopped", extra={"shop_id": unit.batch.shop_id, "campaign_id": unit.batch.campaign_id})
+            unit.error = error
+            unit.queue = []
+
+    def _catch_up(self) -> None:
+        """Send what settled groups gave back to earlier batches, and finish the batches with nothing in flight."""
+        for unit in self.units:
+            if unit.done or unit.error is not None:
+                continue
+            if unit.queue:
+                self._guarded(unit, self._pump, unit)
+            if not unit.queue and not any(u is unit for u, _ in self.sending):
+                self._guarded(unit, _finish, self.ports, unit)
+
+    def _pump(self, unit: _Unit) -> None:
+        """Grant, claim and start ``unit``'s groups until none is left to claim (the last ones still sending)."""
+        ports, report = self.ports, unit.report
+        in_flight = groups_in_flight(unit.limit)
         waited = timedelta(0)
-        granted_before = False
-        first = True  # the batch's own subscriber read is the first group's consent check
-        with _send_pool(ports) as pool:
-            while self.queue or self.sending is not None:
-                if not self.queue:
-                    self._settle_sending()  # the last group: what it gives back goes round again
-                    continue
-                if self.sending is not None:
-                    # Ask while the sending group's last slots are still ahead, so the next ones follow them.
-                    wait = (self.sending.rebook_at - ports.clock.now()).total_seconds()
-                    if wait > 0:
-                        ports.sleep(wait)
-                now = ports.clock.now()
-                if report.deadline is not None and now >= report.deadline:
-                    self._hand_back()
-                    break
-                group = self.queue[:GROUP_SIZE]
-                slots = ports.pacer.grant(self.number, self.limit, [o.parts for o in group])
-                if not slots.at:
-                    # A worker granted before lets newcomers ask first (domain/pacing.py's asking order).
-                    wait_for = timedelta(milliseconds=retry_ms(_ms_of(slots.retry_after), granted_before=granted_before))
-                    if waited + wait_for > MAX_PACING_WAIT or (report.deadline is not None and now + wait_for >= report.deadline):
-                        self._hand_back()
-                        break
-                    ports.sleep(wait_for.total_seconds())
-                    waited += wait_for
-                    continue
-                granted_before, waited = True, timedelta(0)  # MAX_PACING_WAIT bounds one wait, not a batch's pacing
-                granted, self.queue = group[: len(slots.at)], group[len(slots.at) :] + self.queue[GROUP_SIZE:]
-                items = list(zip(granted, slots.at, strict=True))
-                claimed = _claim_group(
-                    ports, pool, self.batch, items, report, number=self.number, limit=self.limit, read_consent=not first
-                )
-                first = False
-                # The earlier group's slots all came before this one's first, so its sends are done or nearly:
-                # settle it now, before the next claim could make a third group claimed and unsettled.
-                self._settle_sending()
-                if claimed is None:
-                    report.stopped = True  # End Campaign: nothing more is claimed; what was claimed is settled
-                    break
-                if claimed.sends:
-                    self.sending = claimed
-                else:
-                    claimed.finish(report)  # nothing of it to send (taken, stopped, refused): settle what it decided
-        return self.throttled
+        while unit.queue and unit.error is None:
+            while len(self.sending) >= in_flight:
+                self._settle_oldest()  # before a claim could hold more than in_flight groups
+            if unit.error is not None or not unit.queue:
+                return  # its own settle failed, or gave nothing back
+            latest = self.sending[-1][1] if self.sending else None
+            if latest is not None and latest.number == unit.number:
+                # Ask while the sending group's last slots are still ahead, so the next ones follow them.
+                wait = (latest.rebook_at - ports.clock.now()).total_seconds()
+                if wait > 0:
+                    ports.sleep(wait)
+            now = ports.clock.now()
+            if report.deadline is not None and now >= report.deadline:
+                self._hand_back(unit)
+                return
+            group = unit.queue[:GROUP_SIZE]
+            slots = ports.pacer.grant(unit.number, unit.limit, [o.parts for o in group])
+            if not slots.at:
+                # A worker granted before lets newcomers ask first (domain/pacing.py's asking order).
+                wait_for = timedelta(milliseconds=retry_ms(_ms_of(slots.retry_after), granted_before=self.granted_before))
+                if waited + wait_for > MAX_PACING_WAIT or (report.deadline is not None and now + wait_for >= report.deadline):
+                    self._hand_back(unit)
+                    return
+                ports.sleep(wait_for.total_seconds())
+                waited += wait_for
+                continue
+            self.granted_before, waited = True, timedelta(0)  # MAX_PACING_WAIT bounds one wait, not a batch's pacing
+            granted, unit.queue = group[: len(slots.at)], group[len(slots.at) :] + unit.queue[GROUP_SIZE:]
+            items = list(zip(granted, slots.at, strict=True))
+            claimed = _claim_group(
+                ports, self.pool, unit.batch, items, report, number=unit.number, limit=unit.limit, read_consent=not unit.first
+            )
+            unit.first = False
+            if claimed is None:
+                report.stopped = True  # End Campaign: nothing more is claimed; what was claimed is settled
+                unit.queue = []
+            elif claimed.sends:
+                self.sending.append((unit, claimed))
+            else:
+                claimed.finish(report)  # nothing of it to send (taken, stopped, refused): settle what it decided
 
-    def _settle_sending(self) -> None:
-        """Wait for the sending group's sends and settle it; what it gave back unsent goes first in line."""
-        if self.sending is not None:
-            outcome = self.sending.finish(self.report)
-            self.sending = None
-            self.throttled.extend(outcome.throttled)
-            self.queue = outcome.again + self.queue
+    def _settle_oldest(self) -> None:
+        """Wait for the earliest group's sends and settle it; what it gave back unsent goes first in its batch's line."""
+        unit, group = self.sending.popleft()
+        if unit.error is not None:
+            # Its batch stopped: settle what was sent all the same, so the redelivery finds it done, not "interrupted".
+            try:
+                group.finish(unit.report)
+            except Exception:  # its record comes back; a claim left behind settles as interrupted
+                logger.exception("group of a stopped batch not settled")
+            return
+        try:
+            outcome = group.finish(unit.report)
+        except Exception as error:  # reported per batch
+            logger.exception("send batch stopped", extra={"shop_id": unit.batch.shop_id, "campaign_id": unit.batch.campaign_id})
+            unit.error, unit.queue = error, []
+            return
+        unit.throttled.extend(outcome.throttled)
+        unit.queue = outcome.again + unit.queue
 
-    def _hand_back(self) -> None:
-        """Out of time or of patience with the pacer: settle what is claimed, hand the unclaimed back untouched."""
-        self._settle_sending()
-        self.report.requeued.extend(o.phone for o in self.queue)
-        self.queue = []
+    def _hand_back(self, unit: _Unit) -> None:
+        """Out of time or of patience with the pacer: hand the unclaimed back untouched (claimed groups still settle)."""
+        unit.report.requeued.extend(o.phone for o in unit.queue)
+        unit.queue = []
 
 
 @dataclass
@@ -604,7 +685,7 @@ class _Inline(Executor):
 
 
 def _send_pool(ports: Ports) -> Executor:
-    """Where a batch's sends run: sized by ``concurrent_sends`` for GROUPS_IN_FLIGHT groups, or inline."""
+    """Where an invocation's sends run: sized by ``concurrent_sends`` for the most groups in flight, or inline."""
     return _Inline() if ports.concurrent_sends <= 1 else ports.send_pool(ports.concurrent_sends)
 
 

@@ -16,23 +16,25 @@ T0 = 1_740_830_400_000
 
 
 @pytest.mark.parametrize(
-    ("workers", "limit", "parts"), [(1, 3, 2), (1, 10, 1), (10, 10, 1), (10, 100, 2), (50, 100, 1), (10, 1000, 1)]
+    ("workers", "limit", "parts"),
+    [(1, 3, 2), (1, 10, 1), (1, 100, 1), (1, 100, 2), (10, 10, 1), (10, 100, 2), (50, 100, 1), (10, 1000, 1)],
 )
 def test_simulated_rows_hold_the_limit_at_the_provider_and_reach_it(workers: int, limit: int, parts: int) -> None:
+    # One worker alone at 100 MPS used to reach 0.848: its pipeline drained between batches of 98. Now the records
+    # of an invocation go through one pipeline and it drains only between invocations (2,450 recipients).
     row = simulate(workers, limit, parts)
     assert row.fullest <= limit
     assert row.rate >= 0.98
     assert row.messages > 0
 
 
-@pytest.mark.parametrize(("limit", "floor"), [(100, 0.8), (1000, 0.3)])
-def test_one_worker_alone_at_a_high_rate_holds_the_limit_and_keeps_what_the_pipeline_gives(limit: int, floor: float) -> None:
-    # The simulated worker does what services.sending does: groups of 49, pipelined one group deep inside a batch
-    # of 98, the pipeline drained between batches. So a lone worker loses about a group's answers and settle per
-    # batch (0.848 at 100 MPS), and cannot hold 1,000 MPS at all (0.328): a campaign that fast has many workers.
-    row = simulate(1, limit, 1)
-    assert row.fullest <= limit
-    assert row.rate >= floor
+def test_one_worker_alone_at_1000_mps_holds_the_limit_and_keeps_what_its_invocations_give() -> None:
+    # Six groups in flight keep a 1,000 MPS number full inside an invocation (two gave 0.44 of it), but an
+    # invocation holds only 2.45 s of its sending and each ends with about a quarter of a second of last answers,
+    # the poller and the next reads: 0.89. Lambda gives a busy number up to ten workers (the 10-worker row).
+    row = simulate(1, 1000, 1)
+    assert row.fullest <= 1000
+    assert row.rate >= 0.85
 
 
 def test_a_clock_moved_back_by_hours_does_not_livelock_a_number() -> None:

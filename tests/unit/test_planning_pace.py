@@ -3,8 +3,11 @@ queue, for its audience pages and its quiet-hours waves, and still never stalls,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from chalicelib.domain.campaigns import CampaignStats, CampaignStatus
 from chalicelib.domain.jobs import Job, PlanPage, ReleaseWave, job_from_json, job_to_json
@@ -124,13 +127,16 @@ class TestAudiencePages:
         assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
 
     def test_the_next_page_waits_until_sending_catches_up(self) -> None:
-        ports = make_ports(mps=5)  # 225 recipients of sending in PLAN_AHEAD
-        seed(ports, new_york(1000))
+        mps = 25  # 1,125 recipients of sending in PLAN_AHEAD: one page (980) fits, two do not
+        assert PLAN_PAGE_SIZE <= AHEAD * mps < 2 * PLAN_PAGE_SIZE
+        ports = make_ports(mps=mps)
+        seed(ports, new_york(3 * PLAN_PAGE_SIZE))
         cid = send_now(ports)
-        planning.plan_page(ports, PlanPage(SHOP, cid, 0))  # 200 queued: within
-        planning.plan_page(ports, PlanPage(SHOP, cid, 1))  # 400 queued: 175 too many, 35 s at 5 a second
+        planning.plan_page(ports, PlanPage(SHOP, cid, 0))  # one page queued: within
+        planning.plan_page(ports, PlanPage(SHOP, cid, 1))  # two pages queued: the excess waits for the number
         pages = [(job, delay) for job, delay in jobs(ports).history if isinstance(job, PlanPage)]
-        assert pages == [(PlanPage(SHOP, cid, 0), 0), (PlanPage(SHOP, cid, 1), 0), (PlanPage(SHOP, cid, 2), 35)]
+        wait = math.ceil((2 * PLAN_PAGE_SIZE - AHEAD * mps) / mps)  # 835 too many: 34 s at 25 a second
+        assert pages == [(PlanPage(SHOP, cid, 0), 0), (PlanPage(SHOP, cid, 1), 0), (PlanPage(SHOP, cid, 2), wait)]
 
     def test_the_queue_stays_bounded_and_the_campaign_runs_at_the_limit(self) -> None:
         mps, audience = 5, 3000
@@ -167,7 +173,7 @@ class TestAudiencePages:
 
     def test_a_late_duplicate_of_a_delayed_page_is_a_no_op(self) -> None:
         ports = make_ports(mps=1)
-        seed(ports, new_york(1000))
+        seed(ports, new_york(3 * PLAN_PAGE_SIZE + 1))
         cid = send_now(ports)
         for page in range(3):
             planning.plan_page(ports, PlanPage(SHOP, cid, page))
@@ -176,7 +182,10 @@ class TestAudiencePages:
         assert len(jobs(ports).sends) == sends_before
         assert campaigns.get_campaign(ports, SHOP, cid).plan_page == 3
 
-    def test_a_crash_between_queueing_the_next_page_and_the_checkpoint_loses_and_doubles_nobody(self) -> None:
+    def test_a_crash_between_queueing_the_next_page_and_the_checkpoint_loses_and_doubles_nobody(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(planning, "PLAN_PAGE_SIZE", 300)  # five pages, so pages 2 and 4 exist to crash in
         mps, audience = 5, 1500
         ports = make_ports(mps=mps)
         phones = new_york(audience)
