@@ -86,7 +86,7 @@ class Webhook:
         """The JSON object Shopify sent; InvalidInput when it is not an object."""
         try:
             data = json.loads(self.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
             raise InvalidInput("webhook body is not JSON", code="invalid_json") from exc
         if not isinstance(data, dict):
             raise InvalidInput("webhook body is not a JSON object", code="invalid_json")
@@ -153,7 +153,7 @@ def slim(topic: Topic, body: str) -> str:
     InvalidInput when it is not a JSON object."""
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise InvalidInput("webhook body is not JSON", code="invalid_json") from exc
     if not isinstance(data, dict):
         raise InvalidInput("webhook body is not a JSON object", code="invalid_json")
