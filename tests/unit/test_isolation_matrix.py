@@ -24,7 +24,9 @@ import pytest
 from app import app
 from chalicelib.api.http import SPECS, RouteSpec
 from chalicelib.api.webhooks import WEBHOOK_MAX_BODY
+from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.shopify import sign
+from chalicelib.services.auth import ShopifyApp, authenticate
 from chalicelib.services.webhooks import Handled
 from chalicelib.workers import shopify_webhooks
 from devstack.pumps import LocalLambdaContext
@@ -44,7 +46,7 @@ from tests.isolation import (
     spy_on,
 )
 from tests.numbers import create_shop
-from tests.unit.conftest import SHOPIFY_SECRET, body, openapi
+from tests.unit.conftest import SHOPIFY_KEY, SHOPIFY_SECRET, body, openapi
 
 # --- the routes ---------------------------------------------------------------------------------------------
 
@@ -206,6 +208,9 @@ CREDENTIALS: dict[str, Credential] = {
     "two-headers-merged": lambda w, g: f"Bearer {_key(w)}, Bearer {_key(w)}",
     "non-ascii-key": lambda w, g: "Bearer sk_ünïcødé-🔑",
     "non-ascii-jwt": lambda w, g: "Bearer é.é.é",
+    "lone-surrogate-key": lambda w, g: "Bearer sk_\ud800",  # JSON (the Lambda event) can carry one
+    "lone-surrogate-jwt": lambda w, g: "Bearer " + session_token(A) + "\udfff",
+    "nul-in-key": lambda w, g: f"Bearer {_key(w)}\x00",
     "very-long-key": lambda w, g: "Bearer sk_" + "A" * 16_000,
     "very-long-jwt": lambda w, g: "Bearer " + session_token(A, padding="x" * 16_000, secret="wrong-secret-0123456789abcdef01"),
     # API keys
@@ -880,3 +885,21 @@ class TestPoisonWebhooks:
         }
         answer = shopify_webhooks.handle_sqs_event({"Records": [record]}, LocalLambdaContext(function_name="shopify_webhooks"))
         assert answer == {"batchItemFailures": []}
+
+
+class TestTokenText:
+    """Regression: a bearer token holding a lone surrogate (which the Lambda event's JSON can carry) failed to
+    encode while being hashed or decoded, and the route answered 500 instead of 401."""
+
+    @pytest.mark.parametrize(
+        "token", ["sk_\ud800", "\ud800.\ud800.\ud800", "eyJhbGciOiJIUzI1NiJ9.e30.\udfff", "sk_\x00", "sk_\u0660"], ids=repr
+    )
+    def test_a_token_that_is_not_ascii_text_is_unauthorized_not_a_crash(self, world: World, token: str) -> None:
+        with pytest.raises(Unauthorized) as refused:
+            authenticate(world.api.ports, f"Bearer {token}", ShopifyApp(SHOPIFY_KEY, SHOPIFY_SECRET))
+        assert refused.value.code == "invalid_token"
+
+    def test_real_keys_and_session_tokens_are_still_accepted(self, world: World) -> None:
+        app_ = ShopifyApp(SHOPIFY_KEY, SHOPIFY_SECRET)
+        assert authenticate(world.api.ports, f"Bearer {world.shops[B].key}", app_).shop_id == B
+        assert authenticate(world.api.ports, f"Bearer {session_token(A)}", app_).shop_id == A
