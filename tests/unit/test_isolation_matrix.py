@@ -903,3 +903,29 @@ class TestTokenText:
         app_ = ShopifyApp(SHOPIFY_KEY, SHOPIFY_SECRET)
         assert authenticate(world.api.ports, f"Bearer {world.shops[B].key}", app_).shop_id == B
         assert authenticate(world.api.ports, f"Bearer {session_token(A)}", app_).shop_id == A
+
+
+UNROUTED = sorted(
+    (method, path)
+    for path in {p for _, p in ROUTES}
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+    if (method, path) not in ROUTES
+)
+
+
+@pytest.mark.parametrize("route", UNROUTED, ids=_id)
+def test_a_method_a_path_does_not_take_is_405_and_reaches_no_view(world: World, route: tuple[str, str]) -> None:
+    """Chalice answers a method a path does not take (405) before any view runs, credential or not. (OPTIONS is
+    left out: Chalice's local gateway answers it with a CORS preflight its test client cannot render.)"""
+    method, template = route
+    everything = rows(world.api.ports, world.api.idempotency)
+    seen = spy_on(world, None)
+    try:
+        response = world.api.client.http.request(
+            method, _path(template, own_ids(world, A)), headers={"Authorization": f"Bearer {world.shops[A].key}"}, body=b"{}"
+        )
+    finally:
+        world.use()
+    assert response.status_code == 405, (response.status_code, response.body)
+    assert seen == []
+    assert rows(world.api.ports, world.api.idempotency) == everything
