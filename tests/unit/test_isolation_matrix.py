@@ -24,8 +24,8 @@ import pytest
 from app import app
 from chalicelib.api.http import SPECS, RouteSpec
 from chalicelib.api.webhooks import WEBHOOK_MAX_BODY
-from chalicelib.domain.errors import Unauthorized
-from chalicelib.domain.shopify import sign
+from chalicelib.domain.errors import InvalidInput, Unauthorized
+from chalicelib.domain.shopify import Topic, Webhook, sign
 from chalicelib.services.auth import ShopifyApp, authenticate
 from chalicelib.services.webhooks import Handled
 from chalicelib.workers import shopify_webhooks
@@ -673,6 +673,7 @@ ENCODINGS: dict[str, tuple[bytes, str]] = {
     "gzip-without-header": (gzip.compress(_customer("+12125558813")), "application/json"),
     "form-encoded": (b"id=1&phone=%2B12125558814&sms_marketing_consent=subscribed", "application/x-www-form-urlencoded"),
     "lone-surrogate": (b'{"id": 1, "phone": "\\ud800", "first_name": "\\udfff"}', "application/json"),
+    "lone-surrogate-in-a-name": (_customer("+12125558817").replace(b'"Ada"', b'"Ada\\udfff"'), "application/json"),
     "nul-bytes": (b'{"id": 1, "phone": "+1212555\\u00008815"}', "application/json"),
     "empty": (b"", "application/json"),
     "null": (b"null", "application/json"),
@@ -683,21 +684,59 @@ ENCODINGS: dict[str, tuple[bytes, str]] = {
 }
 
 
+# What becomes of each: the route's status, and what the worker did. DONE with garbage in it means the fields
+# that matter (the phone) were refused one by one and nothing was stored; DROPPED is "not a JSON object of text".
+OUTCOMES: dict[str, tuple[int, list[Handled]]] = {
+    "array": (200, [Handled.DROPPED]),
+    "deeply-nested": (200, [Handled.DROPPED]),
+    "deeply-nested-over-queue-size": (400, []),
+    "empty": (200, [Handled.DROPPED]),
+    "form-encoded": (200, [Handled.DROPPED]),
+    "gzip-without-header": (200, [Handled.DROPPED]),
+    "huge-number": (200, [Handled.DROPPED]),
+    "invalid-utf8": (200, [Handled.DONE]),  # the bytes are replaced (U+FFFD), so the phone is no phone
+    "lone-surrogate": (200, [Handled.DROPPED]),
+    "lone-surrogate-in-a-name": (200, [Handled.DROPPED]),
+    "nul-bytes": (200, [Handled.DONE]),  # the phone with a NUL in it is no phone
+    "null": (200, [Handled.DROPPED]),
+    "utf16": (200, [Handled.DROPPED]),
+    "utf8-bom": (200, [Handled.DROPPED]),
+}
+
+
+def test_every_encoding_has_an_expected_outcome() -> None:
+    assert set(OUTCOMES) == set(ENCODINGS)
+
+
 @pytest.mark.parametrize("encoding", sorted(ENCODINGS))
 def test_a_signed_webhook_in_an_odd_encoding_never_fails_and_never_loops(world: World, encoding: str) -> None:
     """A webhook_never_5xx and poison_webhook_dropped regression: whatever signed bytes arrive, the route answers
     200 or 400 (never 5xx), and the worker does the work or drops the message (it never raises, which would
-    have SQS deliver it again until it lands on the dead-letter queue)."""
+    have SQS deliver it again until it lands on the dead-letter queue). Nothing is stored from garbage."""
     raw, content_type = ENCODINGS[encoding]
+    everything_of_a = world.api.ports.subscribers.rows.copy()  # type: ignore[attr-defined]
     other = shop_rows(world, B)
     headers = {**_signed(raw), "Content-Type": content_type}
     response = world.api.call("POST", WEBHOOK, shop=None, raw=raw, headers=headers)
-    assert response.status_code in (200, 400), response.body[:300]
+    status, handled = OUTCOMES[encoding]
+    assert response.status_code == status, response.body[:300]
     if response.status_code == 400:
         error_of(response)
         assert world.api.ports.webhooks.webhooks == []  # type: ignore[attr-defined]
-    assert set(deliver(world.api)) <= {Handled.DONE, Handled.DROPPED}
+    assert deliver(world.api) == handled
+    assert world.api.ports.subscribers.rows == everything_of_a  # type: ignore[attr-defined]
     assert shop_rows(world, B) == other
+
+
+def test_a_webhook_with_text_that_is_not_unicode_is_dropped_not_retried() -> None:
+    """Regression (lowest layer): a signed payload holding a lone surrogate parsed fine, and its write failed on
+    every delivery (moto's DynamoDB refuses it), sending the message round until the dead-letter queue."""
+    received = datetime(2026, 11, 20, 15, tzinfo=timezone.utc)
+    for text in ('{"id": 1, "first_name": "Ada\\udfff"}', '{"id": 1, "note": ["\\ud800"]}', '{"\\ud83d": 1}'):
+        with pytest.raises(InvalidInput):
+            Webhook(A, Topic.CUSTOMERS_CREATE, "wh-s", text, received).payload()
+    fine = '{"id": 1, "first_name": "Zo\\u00eb \\ud83c\\udf89"}'  # a pair is one character (🎉)
+    assert Webhook(A, Topic.CUSTOMERS_CREATE, "wh-s", fine, received).payload()["first_name"] == "Zoë 🎉"
 
 
 @pytest.mark.parametrize(
