@@ -968,3 +968,33 @@ def test_a_method_a_path_does_not_take_is_405_and_reaches_no_view(world: World, 
     assert response.status_code == 405, (response.status_code, response.body)
     assert seen == []
     assert rows(world.api.ports, world.api.idempotency) == everything
+
+
+@pytest.mark.parametrize(
+    "webhook_id, status",
+    [
+        ("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", 200),  # Shopify's: a UUID
+        ("", 400),
+        ("x" * 201, 400),
+        ("wh-\ud800", 400),  # a lone surrogate: the claim's write fails (moto: UnicodeEncodeError) after queueing
+        ("wh-é€", 400),
+        ("wh-\x00", 400),
+        ("wh-1\r\nX-Injected: 1", 400),
+    ],
+    ids=["uuid", "empty", "too-long", "lone-surrogate", "non-ascii", "nul", "crlf"],
+)
+def test_a_webhook_id_that_is_not_printable_ascii_is_refused_before_anything_is_kept(
+    world: World, webhook_id: str, status: int
+) -> None:
+    """Regression for the lone-surrogate id: the route queued the webhook, then failed to write its claim (500),
+    and Shopify's retry queued it again."""
+    raw = _customer()
+    before = _webhook_state(world)
+    response = world.api.call("POST", WEBHOOK, shop=None, raw=raw, headers={**_signed(raw), "X-Shopify-Webhook-Id": webhook_id})
+    assert response.status_code == status, response.body
+    if status == 400:
+        assert error_of(response)["code"] == "invalid_webhook"
+        assert _webhook_state(world) == before
+    else:
+        assert len(world.api.ports.webhooks.webhooks) == 1  # type: ignore[attr-defined]
+        assert deliver(world.api) == [Handled.DONE]
