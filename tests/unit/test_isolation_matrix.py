@@ -317,6 +317,13 @@ def other_ids(world: World) -> list[tuple[str, dict[str, str]]]:
     ]
 
 
+# Identifiers of things no shop has, shaped like real ones.
+NOBODYS = {
+    "phone": quote("+12125550000"),
+    "campaign_id": "cmp_00000000000000000000",
+    "segment_id": "seg_0000000000000000",
+    "export_id": "dr_0",
+}
 NAMING = sorted(route for route in AUTHENTICATED if ROUTES[route].path_params)
 KINDS = {
     "phone": ("phone-in-thread", "phone-subscriber"),
@@ -349,10 +356,14 @@ def test_another_shops_identifier_is_404_and_its_data_is_never_read_or_changed(
     finally:
         world.use()
     assert response.status_code == 404, (response.status_code, response.body)
-    error_of(response)
+    code = error_of(response)["code"]
     assert seen == [], "shop A's request named shop B at a port"
     assert shop_rows(world, B) == before
     assert rows(world.api.ports, world.api.idempotency) == everything  # a 404 writes nothing, for anyone
+    # The same answer as for a thing nobody has: the 404 does not tell A that B's thing exists.
+    nobody = request(world, route, GOOD[credential](world), {**ids, **NOBODYS})
+    assert (nobody.status_code, error_of(nobody)["code"]) == (404, code)
+    assert rows(world.api.ports, world.api.idempotency) == everything
 
 
 LISTS = [
