@@ -83,13 +83,19 @@ class Webhook:
             raise ValueError(f"not a webhook message: {exc}") from exc
 
     def payload(self) -> dict[str, Any]:
-        """The JSON object Shopify sent; InvalidInput when it is not an object."""
+        """The JSON object Shopify sent; InvalidInput when it is not an object of Unicode text."""
         try:
             data = json.loads(self.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
             raise InvalidInput("webhook body is not JSON", code="invalid_json") from exc
         if not isinstance(data, dict):
             raise InvalidInput("webhook body is not a JSON object", code="invalid_json")
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        # A lone surrogate ("\ud800") is no Unicode text: its write fails (moto's DynamoDB refuses it) on every
+        # delivery, so the message would go round until the dead-letter queue; drop it now instead.
+        except UnicodeEncodeError as exc:
+            raise InvalidInput("webhook body holds text that is not Unicode", code="invalid_json") from exc
         return data
 
 
@@ -153,7 +159,7 @@ def slim(topic: Topic, body: str) -> str:
     InvalidInput when it is not a JSON object."""
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise InvalidInput("webhook body is not JSON", code="invalid_json") from exc
     if not isinstance(data, dict):
         raise InvalidInput("webhook body is not a JSON object", code="invalid_json")

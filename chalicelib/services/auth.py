@@ -40,6 +40,10 @@ def authenticate(ports: Ports, authorization: str | None, shopify: ShopifyApp | 
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Authorization must be 'Bearer <token>'", code="invalid_token")
+    # Keys and session tokens are printable ASCII; anything else (a lone surrogate from the event's JSON, say)
+    # is refused here, before hashing or decoding it could fail with something other than Unauthorized.
+    if not (token.isascii() and token.isprintable()):
+        raise Unauthorized("the token is not one this service issued", code="invalid_token")
     if token.startswith(API_KEY_PREFIX):
         shop_id = ports.shops.shop_for_api_key(hash_api_key(token))
         if shop_id is None:

@@ -62,7 +62,10 @@ def accept(ports: Ports, *, shop_domain: str | None, topic: str | None, webhook_
     if wanted is None:
         logger.info("shopify webhook topic not handled", extra={"topic": (topic or "")[:100]})
         return Acceptance.UNKNOWN_TOPIC
-    if not webhook_id or len(webhook_id) > _MAX_WEBHOOK_ID or not shop_id:
+    # Shopify's ids are UUIDs; a lone surrogate in one would fail the claim's write after the webhook was queued.
+    if not webhook_id or len(webhook_id) > _MAX_WEBHOOK_ID or not (webhook_id.isascii() and webhook_id.isprintable()):
+        raise InvalidInput("X-Shopify-Webhook-Id must be printable ASCII, up to 200 characters", code="invalid_webhook")
+    if not shop_id:
         raise InvalidInput("X-Shopify-Webhook-Id and X-Shopify-Shop-Domain are required", code="invalid_webhook")
     try:
         ports.shops.get(validate_shop_id(shop_id))
