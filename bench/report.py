@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The per-recipient send path as issue 10 found it (7.2 AWS calls per recipient with the send): the design the
 # batch-amortised rewrite is measured against. A commit, not a branch, so the baseline never moves.
 BASELINE_COMMIT = "941c875"
-# Three full send batches. moto copies whole tables per transaction: run time grows with the square of this.
+# Six send groups (one batch of 490 holds them). moto copies whole tables per transaction: run time grows with the
+# square of this.
 DEFAULT_SUBSCRIBERS = 294
 SHORT_CODE_MPS = 100  # a short code's rate: the main runs
 LOW_MPS = 20  # one row at a lower rate, since the send groups follow what the pacer grants
