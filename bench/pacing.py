@@ -57,13 +57,15 @@ from chalicelib.domain.pacing import (
     retry_ms,
     window_peak,
 )
-from chalicelib.domain.sending import GROUP_SIZE, groups_in_flight
+from chalicelib.domain.sending import GROUP_SIZE, next_group_size
 from chalicelib.services.planning import RECIPIENTS_PER_BATCH
 from infra.template import CAMPAIGN_SENDS, SQS_FUNCTIONS
 
 US = 1000  # microseconds per millisecond
 # The records Lambda hands one campaign_sends invocation (its event source mapping's batch size).
 RECORDS_PER_INVOCATION = next(f.batch_size for f in SQS_FUNCTIONS if f.queue is CAMPAIGN_SENDS)
+# An invocation starts no group after this (campaign_sends' 60 s timeout less its 5 s margin): the rest is handed back.
+INVOCATION_BUDGET_S = 55
 POLL_GAP_MS = (20, 60)  # from an invocation's return to the next one's start: the poller's receive and the invoke
 # CPU one SendTextMessage call holds the worker's interpreter (the GIL) for, before its request leaves: botocore's
 # serialisation, SigV4 signing and parsing, measured at 0.66 ms on this machine (`send_call_cpu_ms`), rounded up.
@@ -170,6 +172,7 @@ class Group:
     """One claimed group of a worker: its messages not yet answered (or given up), and the latest answer."""
 
     outstanding: int
+    size: int = 0  # recipients claimed
     done_us: int = 0
 
 
@@ -183,7 +186,9 @@ class Worker:
         self.sim, self.limit, self.parts = sim, limit, parts
         self.backlog = backlog  # recipients in batches not started yet; None: endless (the million-recipient campaign)
         self.records_left = 0  # records of the current invocation not started yet
+        self.deadline_us = 0  # the current invocation's: no group is asked for after it
         self.cpu_free_us = 0  # when the interpreter is free again (a send call holds it SEND_CPU_MS)
+        self.full = GROUP_SIZE  # the most one grant gave: what a full group is on this number
         self.skew_us = int(sim.rng.uniform(-CLOCK_SKEW_MS / 2, CLOCK_SKEW_MS / 2) * US)
         self.on_sent = on_sent
         self.batch_left = 0  # recipients of the current batch not claimed yet (given-back ones included)
@@ -199,11 +204,15 @@ class Worker:
         return (self.sim.now + self.skew_us) // US
 
     def wanted(self) -> int:
-        return min(GROUP_SIZE, self.batch_left)
+        """The next group's size (``next_group_size``): 0 while the groups in flight leave too little room."""
+        unsettled = sum(g.size for g in self.groups)
+        return next_group_size(self.batch_left, unsettled, self.limit, self.full)
 
     def start(self) -> None:
         """A new invocation: its records, one after another through one pipeline."""
         self.records_left = RECORDS_PER_INVOCATION
+        self.deadline_us = self.sim.now + INVOCATION_BUDGET_S * 1_000_000
+        self.granted_before, self.full = False, GROUP_SIZE  # the pipeline's, new with each invocation
         self._next_record(writes=0)
 
     def _next_record(self, *, writes: int) -> None:
@@ -235,10 +244,14 @@ class Worker:
     def _maybe_ask(self) -> None:
         """Ask for the next group when the code would: the group before the sending one settled, and the sending
         group's rebook instant reached (``rebook_at_ms``: before its last slot)."""
+        if self.sim.now >= self.deadline_us and not self.asking and not self.reading:
+            # Out of time: what is not claimed goes back to the queue; the invocation ends once its groups settle.
+            self.batch_left = self.records_left = 0
+            if not self.groups:
+                self._settled(None)
+            return
         if self._moved_on() or self.asking or self.reading or self.wanted() == 0:
-            return
-        if len(self.groups) >= groups_in_flight(self.limit):
-            return
+            return  # a settle comes back here
         if self.groups and self.rebook_us is not None and self.sim.now < self.rebook_us:
             return  # an event at rebook_us comes back here
         self.ask()
@@ -290,6 +303,7 @@ class Worker:
                 sim.at(sim.now + CONTENDED_WAIT_MS * US, self.ask)
             return
         self.batch_left -= len(slots)
+        self.full = max(self.full if self.granted_before else 0, len(slots))
         self.granted_before = True
         # The group's claim (one transaction), after a consent read for every group but the batch's first.
         claim_us = sim.latency_us(6) + (0 if self.first else sim.latency_us(5))
@@ -298,7 +312,7 @@ class Worker:
 
     def _claimed(self, slots: tuple[int, ...]) -> None:
         sim = self.sim
-        group = Group(outstanding=len(slots))
+        group = Group(outstanding=len(slots), size=len(slots))
         self.groups.append(group)
         for slot in slots:
             self._sleep_until(slot, group)
@@ -341,8 +355,9 @@ class Worker:
         if group.outstanding == 0:
             self.sim.at(group.done_us + self.sim.latency_us(6), lambda: self._settled(group))
 
-    def _settled(self, group: Group) -> None:
-        self.groups.remove(group)
+    def _settled(self, group: Group | None) -> None:
+        if group is not None:
+            self.groups.remove(group)
         if not self.groups and self.batch_left == 0 and not self.asking and not self.reading and self.records_left == 0:
             # The invocation is done: its last batch's completion write, then the poller's next invocation.
             gap = self.sim.latency_us(6) + int(self.sim.rng.uniform(*POLL_GAP_MS) * US)

@@ -67,14 +67,17 @@ class SqsFunction:
 
 # Sending is paced per sender number by its pacer (domain/pacing.py), so more concurrent send workers than a
 # shop's numbers can keep busy would only wait on it while holding their batches invisible; ten keeps several shops
-# moving at once, and a 1,000 MPS number full (one worker alone reaches about 0.9 of it: bench/pacing.py). Jobs
-# (start, plan a page, release a wave) are few and each one fans out to many sends, so two (Lambda's minimum) is
-# plenty and keeps the planner from flooding the sends queue.
+# moving at once. Jobs (start, plan a page, release a wave) are few and each one fans out to many sends, so two
+# (Lambda's minimum) is plenty and keeps the planner from flooding the sends queue.
 SQS_FUNCTIONS: tuple[SqsFunction, ...] = (
     SqsFunction(CAMPAIGN_JOBS, "campaign_jobs", batch_size=10, max_concurrency=2),
-    # five batches of recipients per invocation, sent through one pipeline (services/sending.py); what a slow number
-    # cannot send by the deadline goes back to the queue
-    SqsFunction(CAMPAIGN_SENDS, "campaign_sends", batch_size=5, max_concurrency=10),
+    # Fifty batches (up to 24,500 recipients) per invocation, sent through one pipeline (services/sending.py): a
+    # worker idles only between invocations (its last answers, the poller, the next reads: about a quarter of a
+    # second), so an invocation must hold many seconds of a fast number's sending (24.5 s at 1,000 MPS; five
+    # batches gave one worker 0.89 of it, fifty 0.99: bench/pacing.py). What a slower number cannot send by the
+    # deadline is handed back to the queue unread. Over ten records Lambda needs a batching window: a Send Now's
+    # first batch may wait up to that second for company when the queue is short.
+    SqsFunction(CAMPAIGN_SENDS, "campaign_sends", batch_size=50, max_concurrency=10, batching_window=1),
     # webhooks are light (a few reads and writes each); ten per invocation, two at a time keeps bursts gentle
     SqsFunction(SHOPIFY_WEBHOOKS, "shopify_webhooks", batch_size=10, max_concurrency=2),
     # receipts follow a campaign at its sending rate: 100 per poll go into a few ledger transactions

@@ -43,6 +43,21 @@ def groups_in_flight(mps: int) -> int:
     return max(MIN_GROUPS_IN_FLIGHT, min(MAX_GROUPS_IN_FLIGHT, wanted))
 
 
+def next_group_size(queued: int, unsettled: int, mps: int, full: int = GROUP_SIZE) -> int:
+    """How many of ``queued`` recipients to ask the pacer for next, with ``unsettled`` claimed and not settled yet
+    and ``full`` the most one grant on this number has given (GROUP_SIZE before any); 0: settle the earliest group
+    first.
+
+    The bound is in recipients, ``groups_in_flight`` full groups, not a count of groups: a short group (a batch's
+    tail, messages given back for a missed slot) must not hold a whole group's room, or the next full group waits
+    for a settle and the number idles. A group is asked for short to fit, but never under half a full group
+    unless that is all there is, so a blip costs one extra claim, not a run of small ones."""
+    room = groups_in_flight(mps) * full - unsettled
+    whole = min(GROUP_SIZE, queued)
+    size = min(whole, room)
+    return size if size > 0 and (size == whole or size >= full // 2) else 0
+
+
 # Campaign messages remembered per subscriber for the frequency cap: longer than any cap a merchant can set.
 CONTACT_MEMORY = timedelta(days=100)
 

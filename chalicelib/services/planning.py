@@ -29,10 +29,10 @@ from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Ports
 
-# Phones per SQS message: ten full send groups. A send worker pipelines the records of an invocation (five),
-# and idles only between invocations (its last answers, the poller, the next reads: about a quarter of a second),
-# so an invocation must hold many seconds of a fast number's sending: 2,450 recipients are 24.5 s at 100 MPS
-# (0.98 of the limit for one worker alone; bench/pacing.py). The batch's reads cost one call per 100 keys either way.
+# Phones per SQS message: ten full send groups, so the batch's reads (one call per 100 keys) are full and a record
+# is seconds of a number's sending. A send worker pipelines the records of an invocation (up to fifty) and idles
+# only between invocations (bench/pacing.py); a record is read whole before its first claim, so it stays small
+# enough that its reads hide behind the groups still in flight from the record before.
 RECIPIENTS_PER_BATCH = 10 * GROUP_SIZE
 PLAN_PAGE_SIZE = 2 * RECIPIENTS_PER_BATCH  # subscribers read per planning job: a few store pages, one Lambda run
 STORE_PAGE_LIMIT = 200  # the most one page of a store (subscribers, a quiet-hours wave) holds

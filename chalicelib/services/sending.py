@@ -57,7 +57,7 @@ from chalicelib.domain.sending import (
     SendState,
     Settlement,
     SkipReason,
-    groups_in_flight,
+    next_group_size,
 )
 from chalicelib.domain.shops import Shop
 from chalicelib.domain.subscribers import Subscriber, SubscriberStatus
@@ -406,6 +406,7 @@ class _Pipeline:
         self.units: list[_Unit] = []
         self.sending: deque[tuple[_Unit, _Group]] = deque()  # claimed and not settled, oldest first
         self.granted_before = False  # by the pacer, in this invocation: newcomers ask first (domain/pacing.py)
+        self.full: dict[str, int] = {}  # by number: the most one grant gave (a second of slots at 10 MPS is 10)
 
     def run(self, batches: Sequence[SendBatch]) -> list[BatchReport | Exception]:
         with _send_pool(self.ports) as pool:
@@ -446,11 +447,10 @@ class _Pipeline:
     def _pump(self, unit: _Unit) -> None:
         """Grant, claim and start ``unit``'s groups until none is left to claim (the last ones still sending)."""
         ports, report = self.ports, unit.report
-        in_flight = groups_in_flight(unit.limit)
         waited = timedelta(0)
         while unit.queue and unit.error is None:
-            while len(self.sending) >= in_flight:
-                self._settle_oldest()  # before a claim could hold more than in_flight groups
+            while self.sending and self._next_size(unit) == 0:
+                self._settle_oldest()  # before a claim could hold more than groups_in_flight groups' recipients
             if unit.error is not None or not unit.queue:
                 return  # its own settle failed, or gave nothing back
             latest = self.sending[-1][1] if self.sending else None
@@ -463,7 +463,8 @@ class _Pipeline:
             if report.deadline is not None and now >= report.deadline:
                 self._hand_back(unit)
                 return
-            group = unit.queue[:GROUP_SIZE]
+            size = self._next_size(unit)
+            group = unit.queue[:size]
             slots = ports.pacer.grant(unit.number, unit.limit, [o.parts for o in group])
             if not slots.at:
                 # A worker granted before lets newcomers ask first (domain/pacing.py's asking order).
@@ -475,7 +476,8 @@ class _Pipeline:
                 waited += wait_for
                 continue
             self.granted_before, waited = True, timedelta(0)  # MAX_PACING_WAIT bounds one wait, not a batch's pacing
-            granted, unit.queue = group[: len(slots.at)], group[len(slots.at) :] + unit.queue[GROUP_SIZE:]
+            self.full[unit.number] = max(self.full.get(unit.number, 0), len(slots.at))
+            granted, unit.queue = group[: len(slots.at)], group[len(slots.at) :] + unit.queue[size:]
             items = list(zip(granted, slots.at, strict=True))
             claimed = _claim_group(
                 ports, self.pool, unit.batch, items, report, number=unit.number, limit=unit.limit, read_consent=not unit.first
@@ -488,6 +490,11 @@ class _Pipeline:
                 self.sending.append((unit, claimed))
             else:
                 claimed.finish(report)  # nothing of it to send (taken, stopped, refused): settle what it decided
+
+    def _next_size(self, unit: _Unit) -> int:
+        """How many of ``unit``'s queue to ask for next (0: settle first), with what every batch has in flight."""
+        unsettled = sum(len(group.sends) for _, group in self.sending)
+        return next_group_size(len(unit.queue), unsettled, unit.limit, self.full.get(unit.number, GROUP_SIZE))
 
     def _settle_oldest(self) -> None:
         """Wait for the earliest group's sends and settle it; what it gave back unsent goes first in its batch's line."""
@@ -614,28 +621,23 @@ class _Group:
         self.sends = [(o, slot, self.pool.submit(_send_at, self.ports, o, slot, self.lease_until)) for o, slot in items]
 
     def finish(self, report: BatchReport) -> GroupOutcome:
-        """Wait for the sends, send the late ones again on fresh slots within the lease, and settle the group."""
+        """Wait for the sends and settle the group; the late ones are given back unsent, to go in a later group.
+
+        Not sent again here on fresh slots: those would come after the slots already booked for the next groups
+        (up to a quarter of a second ahead), and the settle, which the next claim may be waiting for, with them."""
         outcome = GroupOutcome()
-        while self.sends:
-            late: list[Outgoing] = []
-            for o, _, future in self.sends:
-                delivered = future.result()
-                if delivered is None:
-                    late.append(o)  # missed its slot (the claim took longer than the pacer's lead): still ours
-                elif delivered.outcome.retry_later:
-                    self.released.append(Release(o.phone, o.window.with_send(self.claimed_at), self.claimed_at))
-                    outcome.throttled.append(o.phone)
-                else:
-                    self.settlements.append(_settlement(self.batch, o, delivered))
-            # Fresh slots for the late ones while the lease lasts; what it cannot cover is given back unsent.
-            regranted = _regrant(self.ports, self.number, self.limit, late, self.lease_until) if late else []
-            self.start(regranted)
-            sent_or_given_up = {o.phone for o, _ in regranted}
-            for o in late:
-                if o.phone not in sent_or_given_up:
-                    release = Release(o.phone, o.window.with_send(self.claimed_at), self.claimed_at)
-                    self.released.append(release)
-                    outcome.again.append(replace(o, previous=None, window=release.restored))
+        for o, _, future in self.sends:
+            delivered = future.result()
+            if delivered is None:
+                # Missed its slot (woke too late, or the lease ran out): still ours, and never sent.
+                release = Release(o.phone, o.window.with_send(self.claimed_at), self.claimed_at)
+                self.released.append(release)
+                outcome.again.append(replace(o, previous=None, window=release.restored))
+            elif delivered.outcome.retry_later:
+                self.released.append(Release(o.phone, o.window.with_send(self.claimed_at), self.claimed_at))
+                outcome.throttled.append(o.phone)
+            else:
+                self.settlements.append(_settlement(self.batch, o, delivered))
         if self.settlements or self.released:
             _settle(self.ports, self.batch, self.settlements, report, released=self.released)
         return outcome

@@ -286,7 +286,7 @@ def test_campaign_queues_feed_their_functions_with_partial_batch_failures() -> N
     }
     expected = {
         "CampaignJobs": ("campaign-jobs", 10, 2),
-        "CampaignSends": ("campaign-sends", 5, 10),
+        "CampaignSends": ("campaign-sends", 50, 10),
         "ShopifyWebhooks": ("shopify-webhooks", 10, 2),
         "DeliveryReceipts": ("delivery-receipts", 100, 5),
     }

@@ -28,6 +28,7 @@ from chalicelib.domain.sending import (
     SendState,
     Settlement,
     groups_in_flight,
+    next_group_size,
 )
 from chalicelib.domain.subscribers import Subscriber
 from chalicelib.services import campaigns, sending
@@ -348,3 +349,44 @@ def test_claims_slower_than_the_pacers_head_start_still_send_every_message_on_ti
     sent = texts(run.ports)
     assert report.requeued == [] and sorted(sent) == sorted(audience) and len(sent) == len(set(sent))
     assert window_peak([(_us(at), 1) for at in run.sends()], WINDOW_MS * 1000) <= 100
+
+
+class TestNextGroupSize:
+    def test_a_full_group_while_there_is_room_for_one(self) -> None:
+        assert next_group_size(500, 0, 100) == GROUP_SIZE
+        assert next_group_size(500, GROUP_SIZE, 100) == GROUP_SIZE  # the second of two at 100 MPS
+        assert next_group_size(500, 2 * GROUP_SIZE, 100) == 0  # settle the earliest first
+
+    def test_a_short_group_in_flight_holds_only_its_own_room(self) -> None:
+        # A batch's tail of 3 and a full group in flight: the next group is claimed 3 short, not after a settle.
+        assert next_group_size(500, GROUP_SIZE + 3, 100) == GROUP_SIZE - 3
+        # ... but never a sliver: under half a group of room waits for the earliest group's settle.
+        assert next_group_size(500, 2 * GROUP_SIZE - 20, 100) == 0
+
+    def test_what_is_left_goes_whole_when_it_fits(self) -> None:
+        assert next_group_size(7, 2 * GROUP_SIZE - 10, 100) == 7
+        assert next_group_size(0, 0, 100) == 0
+
+    def test_the_bound_follows_what_one_grant_gives_at_a_slow_number(self) -> None:
+        # At 10 MPS one grant is a second of slots, 10 messages: two groups in flight are 20 recipients, not 98.
+        assert next_group_size(500, 0, 10, full=10) == 20  # asked for; the pacer grants 10 of them
+        assert next_group_size(500, 10, 10, full=10) == 10
+        assert next_group_size(500, 20, 10, full=10) == 0
+
+    def test_a_fast_number_holds_six_groups(self) -> None:
+        assert next_group_size(5000, 5 * GROUP_SIZE, 1000) == GROUP_SIZE
+        assert next_group_size(5000, 6 * GROUP_SIZE, 1000) == 0
+
+
+def test_batches_with_short_tails_follow_each_other_without_a_gap() -> None:
+    # Records of 60 (a group and a tail of 11): the tail in flight must not make the next record's first group wait
+    # for a settle.
+    run = Pipeline(100)
+    audience = phones(8 * 60)
+    add(run.ports, audience)
+    cid = start(run.ports)
+    records = [SendBatch(SHOP, cid, tuple(audience[i : i + 60])) for i in range(0, len(audience), 60)]
+    outcomes = sending.send_batches(run.ports, records)
+    assert all(isinstance(o, sending.BatchReport) and o.sent == 60 for o in outcomes)
+    assert window_peak([(_us(at), 1) for at in run.sends()], WINDOW_MS * 1000) <= 100
+    assert _warm_rate(run.sends(), 100) >= 0.98
