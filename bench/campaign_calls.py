@@ -383,12 +383,7 @@ class Harness:
             delivered = False
             for worker in self.workers:
                 with self.meter.phase(HARNESS):
-                    messages = self.sqs.receive_message(
-                        QueueUrl=worker.url,
-                        MaxNumberOfMessages=worker.batch_size,
-                        AttributeNames=["All"],
-                        MessageAttributeNames=["All"],
-                    ).get("Messages", [])
+                    messages = self._receive(worker)
                 if messages:
                     self._deliver(worker, messages)
                     delivered = True
@@ -403,6 +398,21 @@ class Harness:
                     return
                 if not self._fire_next_schedule():
                     raise RuntimeError(f"campaign {campaign_id} is {status.value} with nothing queued or scheduled")
+
+    def _receive(self, worker: Worker) -> list[Mapping[str, Any]]:
+        """Up to the mapping's batch size, ten per ReceiveMessage (the API's most), as Lambda's poller gathers one."""
+        messages: list[Mapping[str, Any]] = []
+        while len(messages) < worker.batch_size:
+            got = self.sqs.receive_message(
+                QueueUrl=worker.url,
+                MaxNumberOfMessages=min(10, worker.batch_size - len(messages)),
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            messages += got
+            if len(got) < 10:
+                break
+        return messages
 
     def _deliver(self, worker: Worker, messages: list[Mapping[str, Any]]) -> None:
         event = sqs_event(messages, worker.arn, REGION)
