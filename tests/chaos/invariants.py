@@ -80,9 +80,8 @@ def consent_log_matches_store(world: World) -> list[str]:
         for phone in phones:
             stored = [e.event_id for e in world.ports.subscribers.consent_history(shop_id, phone)]
             if sorted(stored) != sorted(logged.get((shop_id, phone), [])):
-                found.append(
-                    f"consent history of {phone} at {shop_id} is {stored}, but the commits seen were {logged.get((shop_id, phone))}"
-                )
+                seen = logged.get((shop_id, phone))
+                found.append(f"consent history of {phone} at {shop_id} is {stored}, but the commits seen were {seen}")
     return found
 
 
@@ -208,13 +207,13 @@ def counters_match_ledger(world: World) -> list[str]:
             if row.state is SendState.SENT and row.provider_message_id not in outbox_of.get(phone, []):
                 found.append(f"campaign {c.campaign_id}: {phone} recorded sent as {row.provider_message_id}, not in the outbox")
         for phone, ids in outbox_of.items():
-            row = rows.get(phone)
+            found_row = rows.get(phone)
             # A worker that died after the provider took the message leaves the row claimed; a later delivery
             # settles it failed "interrupted", unless the campaign was ended first (then nothing runs again).
-            left_claimed = row is not None and row.state is SendState.CLAIMED and c.ended_early
-            if not left_claimed and (row is None or row.state not in (SendState.SENT, SendState.FAILED)):
-                state = row.state.value if row else "no row"
-                found.append(f"campaign {c.campaign_id}: the provider sent to {phone} ({ids}) but its ledger row is {state}")
+            left_claimed = found_row is not None and found_row.state is SendState.CLAIMED and c.ended_early
+            if not left_claimed and (found_row is None or found_row.state not in (SendState.SENT, SendState.FAILED)):
+                now = found_row.state.value if found_row else "no row"
+                found.append(f"campaign {c.campaign_id}: the provider sent to {phone} ({ids}) but its ledger row is {now}")
         clicks = world.clicks.get((c.shop_id, c.campaign_id), 0)
         if c.stats.clicks != clicks:
             found.append(f"campaign {c.campaign_id} of {c.shop_id} counts {c.stats.clicks} clicks, {clicks} were counted")

@@ -5,6 +5,8 @@ small shops with subscribers across timezones, a segment, and campaigns (now, sc
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import json
 import os
 import random
@@ -12,10 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from moto import mock_aws
+from moto.dynamodb import models as dynamo_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoResult
 
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
@@ -23,6 +28,7 @@ from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.tables import bind_tables, create_tables
 from chalicelib.adapters.sms.sandbox import SandboxProvider
 from chalicelib.composition import Container
+from chalicelib.domain import shops as shop_domain
 from chalicelib.services import audience, campaigns, planning, subscribers
 from chalicelib.services.ports import Ports
 from chalicelib.settings import Settings
@@ -135,17 +141,80 @@ def _dynamo_json(self: DynamoResult, context: Any) -> tuple[int, dict[str, str],
     return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(self.result, default=_wire)
 
 
+class _CopyTablesOnce:
+    """moto's ``copy`` inside one TransactWriteItems: a table is backed up once, not once per item (as
+    devstack/moto_main.py does for devstack's moto; here only while a round runs)."""
+
+    def __init__(self) -> None:
+        self.made: dict[int, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, obj: Any, memo: dict[int, Any] | None = None) -> Any:
+        if not isinstance(obj, Table):
+            return copy.deepcopy(obj, memo)
+        if id(obj) not in self.made:
+            self.made[id(obj)] = copy.deepcopy(obj, memo)
+        return self.made[id(obj)]
+
+
+class _Clientele(Container):
+    """The composition root, with the boto3 clients of earlier rounds: building one loads botocore's service
+    models again (seconds per round); moto intercepts them all the same."""
+
+    clients: ClassVar[dict[str, Any]] = {}
+
+    def client(self, service: str, config: Any = None) -> Any:
+        if service not in self.clients:
+            self.clients[service] = super().client(service, config)
+        return self.clients[service]
+
+
 @contextmanager
-def fast_dynamo_responses() -> Iterator[None]:
-    """moto's DynamoDB results are already in DynamoDB's JSON shape, yet moto 5.2 walks botocore's model for every
-    attribute of every item to serialise them: half of a round's time. Dumping them as they are gives the same
-    bytes on the wire (for the types these tables use), for this harness only."""
-    original = DynamoResult.execute_result
+def affordable_moto() -> Iterator[None]:
+    """Speed-ups for this harness only, each undone after the round: moto's DynamoDB results are already in
+    DynamoDB's JSON shape, yet moto 5.2 walks botocore's model for every attribute of every item to serialise
+    them (half of a round's time), so they are dumped as they are; a transaction backs each table up once; and
+    the settings check's list of IANA timezones (a walk of the tz database on every shop read) is read once."""
+    original_result, original_transact = DynamoResult.execute_result, DynamoDBBackend.transact_write_items
+    original_zones = shop_domain.available_timezones
+
+    def transact(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        dynamo_models.copy = _CopyTablesOnce()  # type: ignore[assignment]
+        try:
+            original_transact(self, transact_items)
+        finally:
+            dynamo_models.copy = copy
+
     DynamoResult.execute_result = _dynamo_json  # type: ignore[method-assign,assignment]
+    DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
+    shop_domain.available_timezones = functools.cache(original_zones)
     try:
         yield
     finally:
-        DynamoResult.execute_result = original  # type: ignore[method-assign]
+        DynamoResult.execute_result = original_result  # type: ignore[method-assign]
+        DynamoDBBackend.transact_write_items = original_transact  # type: ignore[method-assign]
+        shop_domain.available_timezones = original_zones
+
+
+@contextmanager
+def repeatable(rng: random.Random) -> Iterator[None]:
+    """Take the product's own randomness that changes what happens out of the dice's way: campaign ids pick
+    the pool number a batch goes out from, and the pacer jitters its slots with the global ``random``."""
+    saved_state, saved_id = random.getstate(), campaigns.new_campaign_id
+    random.seed(rng.random())
+    counter = iter(range(1, 1_000_000))
+
+    def campaign_id(now: datetime) -> str:
+        return f"cmp_{int(now.timestamp() * 1000):012x}{next(counter):08x}"
+
+    campaigns.new_campaign_id = campaign_id
+    try:
+        yield
+    finally:
+        random.setstate(saved_state)
+        campaigns.new_campaign_id = saved_id
 
 
 @contextmanager
@@ -172,7 +241,7 @@ def compose(start: datetime, chaos: Chaos, plant: Plant | None) -> World:
     )
     sandbox = SandboxProvider(clock)  # no delivery receipts: they are not what this harness checks
     provider = ChaosProvider(sandbox, DynamoShopRepository(clock), clock, chaos)
-    real = Container(settings, clock=clock, sms=provider).ports
+    real = _Clientele(settings, clock=clock, sms=provider).ports
     store = WatchedCampaigns(chaos)
     ports = replace(
         real,
