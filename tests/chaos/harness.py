@@ -205,9 +205,12 @@ class Round:
         sms = InboundSms(self.new_id("in"), phone, self.sender(shop_id), body, self.clock.now())
         self.world.inbound_ids.append((shop_id, phone, sms.message_id))
         if now:
-            inbound.receive_sms(self.ports, sms)
-        else:
-            self.put(sms)
+            try:
+                inbound.receive_sms(self.ports, sms)
+                return
+            except Exception as exc:  # its own invocation failed (a throttled answer): SNS/SQS delivers it again
+                self.counts[f"inbound error {type(exc).__name__}"] += 1
+        self.put(sms)
 
     def api(self, name: str, action: object) -> None:
         """A merchant's request: refusals (4xx) are part of the game."""
@@ -316,7 +319,10 @@ class Round:
             self.text_in(shop_id, self.rng.choice(list(phones)), self.rng.choice(STOP_WORDS), now=True)
             return "STOP between claim and send"
         if r < 0.55:
-            self.end(shop_id, cid)
+            try:
+                self.end(shop_id, cid)
+            except SmscastError:
+                return None
             return "End Campaign between claim and send"
         if r < 0.7:
             try:

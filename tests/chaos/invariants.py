@@ -34,8 +34,10 @@ def _all_phones(world: World) -> set[str]:
 
 
 def outbox(world: World) -> list[SandboxMessage]:
-    """Everything the sandbox provider recorded as sent: the ground truth of sends."""
-    return [m for phone in sorted(_all_phones(world)) for m in world.sandbox.received(phone)]
+    """Everything the sandbox provider recorded as sent: the ground truth of sends (read once, after the drain)."""
+    if world.outbox is None:
+        world.outbox = [m for phone in sorted(_all_phones(world)) for m in world.sandbox.received(phone)]
+    return world.outbox
 
 
 def planned_phones(world: World, shop_id: str, cid: str) -> list[str]:

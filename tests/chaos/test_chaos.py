@@ -11,8 +11,8 @@ from tests.chaos.plants import PLANTS
 pytestmark = pytest.mark.integration
 
 # CI-sized: small shops and a short game; the drain still runs every campaign, wave and retry to its end.
-CI = Config(steps=25, subscribers_per_shop=(8, 12))
-TINY = Config(steps=12, subscribers_per_shop=(5, 7))
+CI = Config(steps=20, subscribers_per_shop=(6, 9))
+TINY = Config(steps=8, subscribers_per_shop=(4, 6))
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
@@ -30,7 +30,7 @@ def test_a_claim_that_ignores_the_ledger_is_reported_as_duplicate_sends_with_a_r
 
 
 def test_a_send_path_without_its_stop_check_is_reported_as_sends_after_stop_with_a_replay() -> None:
-    stop_race = Config(steps=12, subscribers_per_shop=(5, 7), race_rate=0.6)
+    stop_race = Config(steps=16, subscribers_per_shop=(4, 6), race_rate=1.0)
     result = run_round(2, 0, config=stop_race, plant=PLANTS["skip-stop-check"], plant_name="skip-stop-check")
     after_stop = [v for v in result.violations if "send after STOP" in v]
     assert after_stop, result.violations

@@ -26,7 +26,7 @@ from moto.dynamodb.responses import DynamoResult
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.tables import bind_tables, create_tables
-from chalicelib.adapters.sms.sandbox import SandboxProvider
+from chalicelib.adapters.sms.sandbox import SandboxMessage, SandboxProvider
 from chalicelib.composition import Container
 from chalicelib.domain import shops as shop_domain
 from chalicelib.services import audience, campaigns, planning, subscribers
@@ -95,6 +95,7 @@ class World:
     inbound_ids: list[tuple[str, str, str]] = field(default_factory=list)  # (shop, phone, message id) sent in
     clicks: dict[tuple[str, str], int] = field(default_factory=dict)  # (shop, campaign) -> counted clicks
     orders: list[tuple[str, str]] = field(default_factory=list)  # (shop, order id)
+    outbox: list[SandboxMessage] | None = None  # the provider's record, read once by the checks after the drain
 
     @property
     def timeline(self) -> Timeline:
