@@ -18,12 +18,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds per seed")
     parser.add_argument("--round", type=int, default=0, help="the first round's index (a replay names it)")
     parser.add_argument("--steps", type=int, default=Config.steps, help="random actions per round before the drain")
+    parser.add_argument("--subscribers", default="{}-{}".format(*Config.subscribers_per_shop), help="per shop, MIN-MAX")
     parser.add_argument("--crash-rate", type=float, default=Config.crash_rate, help="chance a worker dies at each crash point")
     parser.add_argument("--race-rate", type=float, default=Config.race_rate, help="chance an action lands after each claim")
     parser.add_argument("--plant", choices=sorted(PLANTS), help="run with a deliberately broken port")
     parser.add_argument("--verbose", action="store_true", help="one line per round with what it exercised")
     args = parser.parse_args(argv)
-    config = Config(steps=args.steps, crash_rate=args.crash_rate, race_rate=args.race_rate)
+    low, _, high = args.subscribers.partition("-")
+    config = Config(
+        steps=args.steps,
+        subscribers_per_shop=(int(low), int(high or low)),
+        crash_rate=args.crash_rate,
+        race_rate=args.race_rate,
+    )
     plant = PLANTS[args.plant] if args.plant else None
     started = time.perf_counter()
     totals: Counter[str] = Counter()

@@ -411,9 +411,21 @@ class Round:
         )
 
 
-def replay_command(seed: int, index: int, plant: str | None = None) -> str:
-    planted = f" --plant {plant}" if plant else ""
-    return f".venv/bin/python -m tests.chaos --seed {seed} --round {index} --rounds 1{planted}"
+def replay_command(seed: int, index: int, config: Config, plant: str | None = None) -> str:
+    """The one line that runs this round again, with whatever differs from the CLI's defaults."""
+    default = Config()
+    flags = [f"--seed {seed} --round {index} --rounds 1"]
+    if config.steps != default.steps:
+        flags.append(f"--steps {config.steps}")
+    if config.subscribers_per_shop != default.subscribers_per_shop:
+        flags.append("--subscribers {}-{}".format(*config.subscribers_per_shop))
+    if config.crash_rate != default.crash_rate:
+        flags.append(f"--crash-rate {config.crash_rate}")
+    if config.race_rate != default.race_rate:
+        flags.append(f"--race-rate {config.race_rate}")
+    if plant:
+        flags.append(f"--plant {plant}")
+    return ".venv/bin/python -m tests.chaos " + " ".join(flags)
 
 
 def run_round(
@@ -439,6 +451,6 @@ def run_round(
     counts["sends"] = len(world.timeline.sends)
     counts.update({f"crash {k}": v for k, v in world.timeline.crashes.items()})
     counts.update({f"race {k}": v for k, v in world.timeline.races.items()})
-    where = f"seed {seed} round {index}: replay with `{replay_command(seed, index, plant_name)}`"
+    where = f"seed {seed} round {index}: replay with `{replay_command(seed, index, config, plant_name)}`"
     violations = [f"{v} [{where}]" for v in found]
     return RoundResult(seed, index, violations, time.perf_counter() - started, counts)

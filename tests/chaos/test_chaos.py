@@ -26,7 +26,7 @@ def test_a_claim_that_ignores_the_ledger_is_reported_as_duplicate_sends_with_a_r
     result = run_round(1, 0, config=TINY, plant=PLANTS["claim-ignores-ledger"], plant_name="claim-ignores-ledger")
     duplicates = [v for v in result.violations if "duplicate send" in v]
     assert duplicates, result.violations
-    assert "--seed 1 --round 0 --rounds 1 --plant claim-ignores-ledger" in duplicates[0]
+    assert "--seed 1 --round 0 --rounds 1 --steps 8 --subscribers 4-6 --plant claim-ignores-ledger" in duplicates[0]
 
 
 def test_a_send_path_without_its_stop_check_is_reported_as_sends_after_stop_with_a_replay() -> None:
@@ -34,7 +34,7 @@ def test_a_send_path_without_its_stop_check_is_reported_as_sends_after_stop_with
     result = run_round(2, 0, config=stop_race, plant=PLANTS["skip-stop-check"], plant_name="skip-stop-check")
     after_stop = [v for v in result.violations if "send after STOP" in v]
     assert after_stop, result.violations
-    assert "--seed 2 --round 0 --rounds 1 --plant skip-stop-check" in after_stop[0]
+    assert "--seed 2 --round 0 --rounds 1 --steps 16 --subscribers 4-6 --race-rate 1.0 --plant skip-stop-check" in after_stop[0]
 
 
 def test_a_seed_replays_the_same_round() -> None:
