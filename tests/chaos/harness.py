@@ -74,6 +74,7 @@ class Config:
     duplicate_rate: float = 0.15  # per message: delivered twice (and a third of that: again after success)
     double_fire_rate: float = 0.3  # per schedule firing
     subscribers_per_shop: tuple[int, int] = (20, 30)
+    storm: int = 150  # drain steps that still crash workers and race claims
     max_drain_steps: int = 4000
 
 
@@ -391,13 +392,18 @@ class Round:
     # --- the drain -----------------------------------------------------------------------------------
 
     def drain(self) -> None:
-        """Faults off; deliver everything (still out of order, still twice), moving the clock to whatever is
-        due next (quiet-hours waves, retries, redeliveries), until nothing is queued or scheduled."""
-        self.world.chaos.enabled = False
-        self.world.sandbox.clear_faults()
+        """Deliver everything (still out of order, still twice), moving the clock to whatever is due next
+        (quiet-hours waves, retries, redeliveries), until nothing is queued or scheduled. Workers keep dying and
+        actions keep racing claims for the first ``storm`` deliveries (most of a round's work happens here);
+        then faults are off, so the round must come to rest."""
         fake_schedules = self.ports.schedules
         assert isinstance(fake_schedules, FakeSchedules)
+        storm = self.config.storm
         for _ in range(self.config.max_drain_steps):
+            if storm == 0:
+                self.world.chaos.enabled = False
+                self.world.sandbox.clear_faults()
+            storm -= 1
             if self.deliver_some():
                 continue
             upcoming = [m.available_at for m in self.queue]
