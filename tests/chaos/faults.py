@@ -67,6 +67,7 @@ class Timeline:
     consents: list[ConsentRecord] = field(default_factory=list)
     claims: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)  # (shop, campaign, phone) -> seqs
     ended: dict[tuple[str, str], int] = field(default_factory=dict)  # End Campaign returned, first time
+    settings_changed: dict[str, list[int]] = field(default_factory=dict)  # shop -> when its settings were saved
     crashes: dict[str, int] = field(default_factory=dict)
     races: dict[str, int] = field(default_factory=dict)
 

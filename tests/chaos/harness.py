@@ -240,6 +240,7 @@ class Round:
         else:
             patch = {"timezone": self.rng.choice(["America/New_York", "America/Los_Angeles", "Europe/London"])}
         shops.update_settings(self.ports, shop_id, patch)
+        self.world.timeline.settings_changed.setdefault(shop_id, []).append(self.world.timeline.next())
 
     def jump_clock(self) -> None:
         r = self.rng.random()
