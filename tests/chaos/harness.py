@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -213,17 +213,17 @@ class Round:
                 self.counts[f"inbound error {type(exc).__name__}"] += 1
         self.put(sms)
 
-    def api(self, name: str, action: object) -> None:
+    def api(self, name: str, action: Callable[[], object]) -> None:
         """A merchant's request: refusals (4xx) are part of the game."""
-        assert callable(action)
         self.counts[f"api {name}"] += 1
-        self.world.chaos.enabled = False  # requests are not the workers under test
+        chaos, was = self.world.chaos, self.world.chaos.enabled
+        chaos.enabled = False  # requests are not the workers under test
         try:
             action()
         except SmscastError as exc:
             self.counts[f"api {name} refused {exc.code}"] += 1
         finally:
-            self.world.chaos.enabled = True
+            chaos.enabled = was
 
     def end(self, shop_id: str, cid: str) -> None:
         campaigns.end_campaign(self.ports, shop_id, cid)
@@ -454,6 +454,7 @@ def run_round(
             game.act()
         game.drain()
         found = game.violations + invariants.check_all(world, dead=[m.body for m in game.dead])
+        game.counts.update(invariants.observations(world))
     counts = game.counts
     counts["sends"] = len(world.timeline.sends)
     counts.update({f"crash {k}": v for k, v in world.timeline.crashes.items()})

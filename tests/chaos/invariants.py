@@ -279,6 +279,20 @@ def unresolved_count_matches_rows(world: World) -> list[str]:
     return found
 
 
+def observations(world: World) -> Counter[str]:
+    """What held only by the allowances above, counted for the report: sends whose group had the shop's quiet
+    hours changed under it, and rows an ended campaign left claimed (a worker died around the provider call)."""
+    seen: Counter[str] = Counter()
+    for s in world.timeline.sends:
+        if s.kind is MessageKind.CAMPAIGN and _quiet(s, s.shop.settings.quiet_hours) and _settings_raced(world, s):
+            seen["note: sent in the shop's quiet hours set while its group was in flight"] += 1
+    for c in _campaigns(world):
+        if c.ended_early:
+            rows = world.ports.ledger.get_many(c.shop_id, c.campaign_id, world.phones[c.shop_id])
+            seen["note: rows an ended campaign left claimed"] += sum(r.state is SendState.CLAIMED for r in rows.values())
+    return +seen  # without the zeros
+
+
 CHECKS: tuple[Check, ...] = (
     outbox_matches_timeline,
     duplicate_sends,
