@@ -286,10 +286,13 @@ def observations(world: World) -> Counter[str]:
     for s in world.timeline.sends:
         if s.kind is MessageKind.CAMPAIGN and _quiet(s, s.shop.settings.quiet_hours) and _settings_raced(world, s):
             seen["note: sent in the shop's quiet hours set while its group was in flight"] += 1
+    sent = {(m.shop_id, m.campaign_id, m.to_number) for m in outbox(world) if m.kind is MessageKind.CAMPAIGN}
     for c in _campaigns(world):
         if c.ended_early:
             rows = world.ports.ledger.get_many(c.shop_id, c.campaign_id, world.phones[c.shop_id])
-            seen["note: rows an ended campaign left claimed"] += sum(r.state is SendState.CLAIMED for r in rows.values())
+            claimed = [p for p, r in rows.items() if r.state is SendState.CLAIMED]
+            seen["note: rows an ended campaign left claimed"] += len(claimed)
+            seen["note: of which the provider sent (not in Sent)"] += sum((c.shop_id, c.campaign_id, p) in sent for p in claimed)
     return +seen  # without the zeros
 
 
