@@ -9,6 +9,7 @@ between a group's claim and its sends (``Chaos.race``).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -23,9 +24,9 @@ from chalicelib.domain.inbox import QuietHoursChoice
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.links import Visit
 from chalicelib.domain.messages import InboundSms, MessageKind
-from chalicelib.domain.orders import Order
 from chalicelib.domain.sending import SendBatch
-from chalicelib.services import campaigns, inbound, inbox, jobs, links, orders, sending, shops, subscribers
+from chalicelib.domain.shopify import Topic, Webhook
+from chalicelib.services import campaigns, inbound, inbox, jobs, links, sending, shops, subscribers, webhooks
 from chalicelib.services.inbox import ReplyRequest
 from chalicelib.services.ports import Ports
 from chalicelib.services.subscribers import ConsentSource
@@ -53,7 +54,7 @@ STOP_WORDS = ("STOP", "stop", " Unsubscribe ", "CANCEL", "end", "QUIT", "opt-out
 OTHER_WORDS = ("START", "UNSTOP", "HELP", "hi, is the sale still on?", "thanks", "what time do you close", "JOIN")
 CODE = r"/r/([0-9A-Za-z]{9})"
 
-Body = Job | SendBatch | InboundSms
+Body = Job | SendBatch | InboundSms | Webhook
 
 
 @dataclass
@@ -148,6 +149,8 @@ class Round:
                 _deliver_send(ports, message.body)
             elif isinstance(message.body, InboundSms):
                 inbound.receive_sms(ports, message.body)
+            elif isinstance(message.body, Webhook):
+                webhooks.handle(ports, message.body)
             else:
                 jobs.run_job(ports, message.body)
         except WorkerCrash:
@@ -274,24 +277,36 @@ class Round:
             self.world.clicks[shop_id, cid] = self.world.clicks.get((shop_id, cid), 0) + 1
 
     def order(self, shop_id: str) -> None:
+        """An orders/create webhook (sometimes a cancellation after it), queued for the webhook worker: Shopify
+        retries with the same webhook id and may send the same order again under a new one."""
         sent = self.sent_campaign_messages(shop_id)
         phone = self.rng.choice(sent)[0] if sent and self.rng.random() < 0.8 else self.any_phone(shop_id)
-        codes: tuple[str, ...] = ()
+        codes: list[dict[str, str]] = []
         if self.rng.random() < 0.3:
             campaign = self.world.campaign_store.get(shop_id, self.any_campaign(shop_id))
-            codes = (campaign.discount_code,) if campaign.discount_code else ()
-        if self.world.orders and self.rng.random() < 0.2:
-            _shop, order_id = self.rng.choice(self.world.orders)  # Shopify redelivers
-            if _shop != shop_id:
-                return
+            codes = [{"code": campaign.discount_code.lower()}] if campaign.discount_code else []
+        same = [o for o in self.world.orders if o[0] == shop_id]
+        if same and self.rng.random() < 0.2:
+            order_id = self.rng.choice(same)[1]  # the same order, a new webhook
         else:
             order_id = str(4_000_000 + self.next_id)
             self.next_id += 1
             self.world.orders.append((shop_id, order_id))
-        order = Order(shop_id, order_id, self.clock.now(), self.rng.randrange(500, 20_000), "USD", phone, None, codes)
-        orders.place_order(self.ports, order)
+        cents = self.rng.randrange(500, 20_000)
+        payload = {
+            "id": int(order_id),
+            "created_at": self.clock.now().isoformat(),
+            "total_price_set": {"shop_money": {"amount": f"{cents // 100}.{cents % 100:02d}", "currency_code": "USD"}},
+            "phone": phone,
+            "discount_codes": codes,
+        }
+        self.webhook(shop_id, Topic.ORDERS_CREATE, payload)
         if self.rng.random() < 0.1:
-            orders.order_cancelled(self.ports, shop_id, order_id, self.clock.now())
+            self.webhook(shop_id, Topic.ORDERS_CANCELLED, {**payload, "cancelled_at": self.clock.now().isoformat()})
+
+    def webhook(self, shop_id: str, topic: Topic, payload: dict[str, object]) -> None:
+        self.put(Webhook(shop_id, topic, self.new_id("wh"), json.dumps(payload), self.clock.now()))
+        self.counts[f"webhook {topic.value}"] += 1
 
     def reply(self, shop_id: str) -> None:
         phone = self.any_phone(shop_id)
@@ -382,7 +397,7 @@ class Round:
         elif r < 0.96:
             self.api("click", lambda: self.click(shop_id))
         else:
-            self.api("order", lambda: self.order(shop_id))
+            self.order(shop_id)
 
     def new_phone(self, shop_id: str) -> str:
         phone = f"+1312555{self.rng.randrange(1000, 10000):04d}"
