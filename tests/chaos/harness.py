@@ -311,7 +311,9 @@ class Round:
     def reply(self, shop_id: str) -> None:
         phone = self.any_phone(shop_id)
         choice = self.rng.choice(list(QuietHoursChoice))
-        request = ReplyRequest(f"Thanks for your message! {self.new_id('r')}", quiet_hours=choice)
+        tag = self.new_id("r")
+        self.world.reply_choices[tag] = choice
+        request = ReplyRequest(f"Thanks for your message! {tag}", quiet_hours=choice)
         inbox.reply(self.ports, shop_id, phone, request, request_key=self.new_id("key"))
 
     def edit(self, shop_id: str, cid: str) -> None:

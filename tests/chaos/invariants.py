@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from chalicelib.adapters.sms.sandbox import SandboxMessage
 from chalicelib.domain.campaigns import Campaign, CampaignStatus
-from chalicelib.domain.inbox import Conversation, ConversationStatus
+from chalicelib.domain.inbox import Conversation, ConversationStatus, QuietHoursChoice
 from chalicelib.domain.messages import ConversationMessage, InboundSms, MessageKind
 from chalicelib.domain.quiet_hours import Recipient, is_quiet
 from chalicelib.domain.sending import SendState
@@ -147,6 +147,19 @@ def sends_in_quiet_hours(world: World) -> list[str]:
                 f"(shop tz {s.shop.settings.timezone}, quiet hours {s.shop.settings.quiet_hours}, "
                 f"{'legal floor' if legal else 'the shop window'})"
             )
+    return found
+
+
+def replies_in_quiet_hours(world: World) -> list[str]:
+    """Only an explicit "Send Reply Now" overrides quiet hours: a reply asked or scheduled goes out outside them."""
+    found = []
+    for s in world.timeline.sends:
+        if s.kind is not MessageKind.REPLY:
+            continue
+        tag = s.body.rsplit(" ", 1)[-1]
+        choice = world.reply_choices.get(tag)
+        if choice is not QuietHoursChoice.SEND_NOW and _quiet(s, s.shop.settings.quiet_hours):
+            found.append(f"reply in quiet hours: {tag} ({choice.value if choice else '?'}) to {s.phone} at {s.at.isoformat()}")
     return found
 
 
@@ -303,6 +316,7 @@ CHECKS: tuple[Check, ...] = (
     sends_after_stop,
     sends_after_end,
     sends_in_quiet_hours,
+    replies_in_quiet_hours,
     every_recipient_settled,
     counters_match_ledger,
     unresolved_count_matches_rows,

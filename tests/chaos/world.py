@@ -29,6 +29,7 @@ from chalicelib.adapters.dynamo.tables import bind_tables, create_tables
 from chalicelib.adapters.sms.sandbox import SandboxMessage, SandboxProvider
 from chalicelib.composition import Container
 from chalicelib.domain import shops as shop_domain
+from chalicelib.domain.inbox import QuietHoursChoice
 from chalicelib.services import audience, campaigns, planning, subscribers
 from chalicelib.services.ports import Ports
 from chalicelib.settings import Settings
@@ -95,6 +96,7 @@ class World:
     inbound_ids: list[tuple[str, str, str]] = field(default_factory=list)  # (shop, phone, message id) sent in
     clicks: dict[tuple[str, str], int] = field(default_factory=dict)  # (shop, campaign) -> counted clicks
     orders: list[tuple[str, str]] = field(default_factory=list)  # (shop, order id)
+    reply_choices: dict[str, QuietHoursChoice] = field(default_factory=dict)  # a reply's tag -> its quiet-hours choice
     outbox: list[SandboxMessage] | None = None  # the provider's record, read once by the checks after the drain
 
     @property
