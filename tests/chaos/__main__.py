@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round", type=int, default=0, help="the first round's index (a replay names it)")
     parser.add_argument("--steps", type=int, default=Config.steps, help="random actions per round before the drain")
     parser.add_argument("--subscribers", default="{}-{}".format(*Config.subscribers_per_shop), help="per shop, MIN-MAX")
+    parser.add_argument("--storm", type=int, default=Config.storm, help="drain deliveries that still crash and race")
     parser.add_argument("--crash-rate", type=float, default=Config.crash_rate, help="chance a worker dies at each crash point")
     parser.add_argument("--race-rate", type=float, default=Config.race_rate, help="chance an action lands after each claim")
     parser.add_argument("--plant", choices=sorted(PLANTS), help="run with a deliberately broken port")
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Config(
         steps=args.steps,
         subscribers_per_shop=(int(low), int(high or low)),
+        storm=args.storm,
         crash_rate=args.crash_rate,
         race_rate=args.race_rate,
     )

@@ -443,6 +443,8 @@ def replay_command(seed: int, index: int, config: Config, plant: str | None = No
         flags.append(f"--steps {config.steps}")
     if config.subscribers_per_shop != default.subscribers_per_shop:
         flags.append("--subscribers {}-{}".format(*config.subscribers_per_shop))
+    if config.storm != default.storm:
+        flags.append(f"--storm {config.storm}")
     if config.crash_rate != default.crash_rate:
         flags.append(f"--crash-rate {config.crash_rate}")
     if config.race_rate != default.race_rate:

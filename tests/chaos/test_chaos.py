@@ -11,7 +11,7 @@ from tests.chaos.plants import PLANTS
 pytestmark = pytest.mark.integration
 
 # CI-sized: small shops and a short game; the drain still runs every campaign, wave and retry to its end.
-CI = Config(steps=16, subscribers_per_shop=(6, 9))
+CI = Config(steps=12, subscribers_per_shop=(5, 8), storm=80)
 TINY = Config(steps=8, subscribers_per_shop=(4, 6))
 
 
