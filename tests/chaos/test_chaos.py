@@ -38,6 +38,6 @@ def test_a_send_path_without_its_stop_check_is_reported_as_sends_after_stop_with
 
 
 def test_a_seed_replays_the_same_round() -> None:
-    short = Config(steps=6, subscribers_per_shop=(4, 5))
+    short = Config(steps=5, subscribers_per_shop=(3, 4), storm=40)
     first, second = run_round(5, 1, config=short), run_round(5, 1, config=short)
     assert first.counts == second.counts and first.counts["worker crashes"] > 0
