@@ -53,9 +53,10 @@ test: $(STAMP)
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
 
-# unit and integration in one xdist run (its workers start once); the infra tests ran in infra-check.
+# unit, integration and the CI-sized chaos rounds in one xdist run (its workers start once); the infra tests ran in
+# infra-check.
 unit-and-integration: $(STAMP)
-	$(PYTEST) $(XDIST) tests/unit tests/integration $(addprefix --ignore=,$(INFRA_TEST))
+	$(PYTEST) $(XDIST) tests/unit tests/integration tests/chaos $(addprefix --ignore=,$(INFRA_TEST))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
