@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -296,8 +297,15 @@ def _frequency_cap(value: Any) -> FrequencyCap | None:
     )
 
 
+@cache
+def _known_timezones() -> frozenset[str]:
+    """The IANA names this runtime knows: read once, since each read walks the whole timezone database (about
+    45 ms, and every shop read validates its settings; found by the chaos rounds)."""
+    return frozenset(available_timezones())
+
+
 def _timezone(value: Any) -> str:
-    if not isinstance(value, str) or value not in available_timezones():
+    if not isinstance(value, str) or value not in _known_timezones():
         raise _bad("timezone", "must be an IANA timezone such as America/New_York")
     ZoneInfo(value)
     return value

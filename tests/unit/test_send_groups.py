@@ -14,7 +14,7 @@ from chalicelib.services import campaigns, sending, subscribers
 from chalicelib.services.ports import Ports
 from tests.commands import add_subscriber, new_campaign
 from tests.engine import Engine
-from tests.fakes import FakeLedger, FakePacer, FakeSms, FrozenClock, VirtualTime, fake_ports
+from tests.fakes import FakeLedger, FakePacer, FakeSms, FrozenClock, VirtualTime, WorkerCrash, fake_ports
 from tests.numbers import create_shop
 
 SHOP = "demo.myshopify.com"
@@ -288,3 +288,40 @@ class TestLowRates:
             ports, SendBatch(SHOP, start(ports), tuple(audience)), deadline=clock.now() + timedelta(seconds=5)
         )
         assert 3 <= report.sent <= 6 and len(report.requeued) == 12 - report.sent  # the rest goes back at the deadline
+
+
+def test_at_most_once_rows_a_dead_worker_left_claimed_are_settled_interrupted_even_after_end() -> None:
+    # Found by the chaos rounds: a worker died between its claim and its settle, End came, and the record's
+    # redelivery stopped at "campaign not running", so the rows stayed claimed for good, out of every count
+    # (and a message the provider had taken was missing from Sent).
+    ports = make_ports()
+    audience = phones(5)
+    add(ports, audience)
+    cid = start(ports)
+    batch = SendBatch(SHOP, cid, tuple(audience))
+
+    def die_after_the_third(message: object) -> None:
+        if len(sms(ports).sent) == 3:
+            raise WorkerCrash("the worker died after the provider took the third message")
+
+    sms(ports).on_send = die_after_the_third
+    try:
+        sending.send_batch(ports, batch)
+    except WorkerCrash:
+        pass
+    else:
+        raise AssertionError("the worker should have died")
+    assert {r.state for r in ledger(ports).rows.values()} == {SendState.CLAIMED}
+    campaigns.end_campaign(ports, SHOP, cid)
+    sms(ports).on_send = None
+    clock = ports.clock
+    assert isinstance(clock, FrozenClock)
+    clock.advance(seconds=sending.CLAIM_STALE_AFTER.total_seconds() + 1)  # the record comes back
+
+    report = sending.send_batch(ports, batch)
+    assert report.stopped and report.failed == len(audience)
+    rows = [ledger(ports).rows[(SHOP, cid, p)] for p in audience]
+    assert all((r.state, r.reason) == (SendState.FAILED, "interrupted") for r in rows)
+    assert len(texts(ports)) == 3  # nothing more sent after End
+    c = campaigns.get_campaign(ports, SHOP, cid)
+    assert c.stats.failed == len(audience) and c.stats.sent == 0
