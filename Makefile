@@ -26,7 +26,7 @@ help:
 	@echo "make run          start the local stack (devstack) on http://127.0.0.1:$${SMSCAST_PORT:-8000}"
 	@echo "make test         everything CI runs: lint, typecheck, infra-check, unit + integration, e2e, browser-tests"
 	@echo "make lint | typecheck | unit | integration | e2e | browser-tests | infra-check"
-	@echo "make fuzz         a long API fuzz run on its own devstack (FUZZ_EXAMPLES per operation, default 200)"
+	@echo "make fuzz         a long API fuzz run on its own devstack (FUZZ_EXAMPLES per operation, default 50)"
 	@echo "make browser      install Debian's chromium for the browser tests when it is missing"
 	@echo "make bench        run every benchmark (this tree beside the baseline commit) into docs/benchmarks.md"
 	@echo "make infra        re-render infra/resources.json from the models"
@@ -77,9 +77,9 @@ e2e: $(STAMP)
 
 # The API fuzz test (schemathesis, part of e2e with a few examples per operation) with many more: every
 # operation FUZZ_EXAMPLES times, and FUZZ_SCENARIOS chained create-then-act scenarios; it prints the requests
-# by operation and status. Roughly 15 minutes at the defaults on a 2-CPU machine.
-FUZZ_EXAMPLES ?= 200
-FUZZ_SCENARIOS ?= 400
+# by operation and status. About 25 minutes at the defaults on a busy 2-CPU machine.
+FUZZ_EXAMPLES ?= 50
+FUZZ_SCENARIOS ?= 100
 fuzz: $(STAMP)
 	SMSCAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SMSCAST_FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) $(PYTEST) -s tests/e2e/test_devstack_api_fuzz.py
 
