@@ -267,11 +267,15 @@ def test_every_operation_keeps_the_contract(
 def test_chained_operations_keep_the_contract(api_schema: schemathesis.BaseSchema, fuzz_shop: tuple[str, Ledger]) -> None:
     """Create a campaign, segment or subscriber, then act on it (the links POST's 201 declares)."""
     _, ledger = fuzz_shop
-    base = api_schema.as_state_machine()
+    failures: list[str] = []
 
-    class Chains(base):  # type: ignore[valid-type,misc]
+    class Chains(api_schema.as_state_machine()):  # type: ignore[misc]
         def call(self, case: schemathesis.Case, **kwargs: Any) -> schemathesis.Response:
-            return ledger.call(case)
+            try:
+                return ledger.call(case)
+            except Exception as exc:  # kept: hypothesis's replay against a server that moved on may not reproduce it
+                failures.append(f"{case.method.upper()} {case.formatted_path}: {exc}")
+                raise
 
         def validate_response(self, response: schemathesis.Response, case: schemathesis.Case, **kwargs: Any) -> None:
             pass  # ledger.call checked it
@@ -280,12 +284,24 @@ def test_chained_operations_keep_the_contract(api_schema: schemathesis.BaseSchem
         return sum(sum(by_status.values()) for label, by_status in ledger.statuses.items() if "{" in label)
 
     before = on_items()
-    Chains.run(
-        settings=hypothesis.settings(
-            max_examples=SCENARIOS,
-            stateful_step_count=6,
-            deadline=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
+    # As schemathesis's own runner: generate only (no shrinking or replay, no example database), since each
+    # scenario draws from the answers of a live server whose state has moved on by the next one.
+    settings = hypothesis.settings(
+        max_examples=SCENARIOS,
+        stateful_step_count=6,
+        deadline=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+        phases=[hypothesis.Phase.generate],
+        database=None,
     )
+    for _ in range(5):
+        try:
+            Chains.run(settings=settings)
+            break
+        except hypothesis.errors.Flaky:
+            if failures:
+                break
+            # Generation met a different answer than the last time it drew that path ("inconsistent data
+            # generation"): not a finding about the API. Start a fresh run.
+    assert not failures, failures[0]
     assert on_items() > before, "the scenarios never reached a route on an item"
