@@ -191,25 +191,29 @@ GOOD_FIELDS_OF: dict[tuple[str, str], dict[str, st.SearchStrategy[Any]]] = {
 
 
 def _with_good_values(
-    values: Any, fields: Iterable[str] = (), good_fields: dict[str, st.SearchStrategy[Any]] = GOOD_FIELDS
+    values: Any,
+    fields: Iterable[str] = (),
+    good_fields: dict[str, st.SearchStrategy[Any]] = GOOD_FIELDS,
+    required: Iterable[str] = (),
 ) -> st.SearchStrategy[Any]:
     """``values`` as generated; or with the ``fields`` GOOD_FIELDS knows (and any it knows in ``values``) set to
-    values the API takes, and some others left out (one field the API refuses hides what the rest would do)."""
+    values the API takes, and some optional others left out (one field the API refuses hides what the rest
+    would do)."""
     if not isinstance(values, dict):
         return st.just(values)
     known = sorted(name for name in {*values, *fields} if name in good_fields)
     if not known:
         return st.just(values)
-    others = sorted(name for name in values if name not in good_fields)
+    others = sorted(name for name in values if name not in good_fields and name not in required)
     good = st.tuples(
-        st.fixed_dictionaries({}, optional={name: good_fields[name] for name in known}),
+        st.fixed_dictionaries({name: good_fields[name] for name in known}),
         st.sets(st.sampled_from(others)) if others else st.just(set()),
     ).map(lambda drawn: {**{k: v for k, v in values.items() if k not in drawn[1]}, **drawn[0]})
     return st.one_of(good, st.just(values))
 
 
-def _body_fields() -> dict[tuple[str, str], set[str]]:
-    """(METHOD, path) -> the fields its JSON body may have, from the contract."""
+def _body_fields() -> dict[tuple[str, str], tuple[set[str], set[str]]]:
+    """(METHOD, path) -> the fields its JSON body may have and those it must have, from the contract."""
     document = contract.document(app.routes)
     fields = {}
     for path, operations in document["paths"].items():
@@ -217,7 +221,7 @@ def _body_fields() -> dict[tuple[str, str], set[str]]:
             if "requestBody" in operation:
                 ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                 schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
-                fields[(method.upper(), path)] = set(schema.get("properties", {}))
+                fields[(method.upper(), path)] = (set(schema.get("properties", {})), set(schema.get("required", ())))
     return fields
 
 
@@ -239,7 +243,8 @@ def api_schema(devstack: DevstackConfig, fuzz_shop: tuple[str, Ledger]) -> schem
     @schema.hook
     def flatmap_body(context: schemathesis.HookContext, body: Any) -> Any:
         where = (context.operation.method.upper(), context.operation.path) if context.operation else ("", "")
-        return _with_good_values(body, BODY_FIELDS.get(where, ()), {**GOOD_FIELDS, **GOOD_FIELDS_OF.get(where, {})})
+        fields, required = BODY_FIELDS.get(where, (set(), set()))
+        return _with_good_values(body, fields, {**GOOD_FIELDS, **GOOD_FIELDS_OF.get(where, {})}, required)
 
     return schema.exclude(path_regex=NOT_FUZZED)
 
