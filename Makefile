@@ -77,7 +77,7 @@ e2e: $(STAMP)
 
 # The API fuzz test (schemathesis, part of e2e with a few examples per operation) with many more: every
 # operation FUZZ_EXAMPLES times, and FUZZ_SCENARIOS chained create-then-act scenarios; it prints the requests
-# by operation and status. About 25 minutes at the defaults on a busy 2-CPU machine.
+# by operation and status. About 30 minutes at the defaults on a busy 2-CPU machine (1,960 requests).
 FUZZ_EXAMPLES ?= 50
 FUZZ_SCENARIOS ?= 100
 fuzz: $(STAMP)

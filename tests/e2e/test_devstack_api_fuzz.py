@@ -38,7 +38,7 @@ from tests.e2e.conftest import create_other_shop
 pytestmark = pytest.mark.e2e
 
 # Per operation, stateless; and stateful scenarios (each a few chained steps). CI's numbers keep this file
-# near two minutes on a 2-CPU machine; `make fuzz` sets many more.
+# near two minutes on a 2-CPU machine (about 200 requests); `make fuzz` sets many more.
 EXAMPLES = int(os.environ.get("SMSCAST_FUZZ_EXAMPLES", "4"))
 SCENARIOS = int(os.environ.get("SMSCAST_FUZZ_SCENARIOS", "12"))
 CHECKS: list[CheckFunction] = [
