@@ -20,12 +20,13 @@ INFRA_TEST := tests/integration/test_infra_template.py tests/integration/test_pa
 # mypy refuses a folder without .py files and a missing app.py: check only what exists so far.
 TYPED_PATHS = $(wildcard app.py) $(foreach dir,chalicelib devstack infra bench,$(if $(shell find $(dir) -name '*.py' 2>/dev/null | head -n 1),$(dir)))
 
-.PHONY: package deploy destroy help venv run test unit-and-integration lint typecheck unit integration e2e browser browser-tests infra infra-check bench clean distclean
+.PHONY: package deploy destroy help venv run test unit-and-integration lint typecheck unit integration e2e browser browser-tests fuzz infra infra-check bench clean distclean
 
 help:
 	@echo "make run          start the local stack (devstack) on http://127.0.0.1:$${SMSCAST_PORT:-8000}"
 	@echo "make test         everything CI runs: lint, typecheck, infra-check, unit + integration, e2e, browser-tests"
 	@echo "make lint | typecheck | unit | integration | e2e | browser-tests | infra-check"
+	@echo "make fuzz         a long API fuzz run on its own devstack (FUZZ_EXAMPLES per operation, default 50)"
 	@echo "make browser      install Debian's chromium for the browser tests when it is missing"
 	@echo "make bench        run every benchmark (this tree beside the baseline commit) into docs/benchmarks.md"
 	@echo "make infra        re-render infra/resources.json from the models"
@@ -74,6 +75,14 @@ integration: $(STAMP)
 # loadfile keeps a file's tests on one worker, in order, as they were written to run.
 e2e: $(STAMP)
 	$(PYTEST) -n 2 --dist loadfile tests/e2e
+
+# The API fuzz test (schemathesis, part of e2e with a few examples per operation) with many more: every
+# operation FUZZ_EXAMPLES times, and FUZZ_SCENARIOS chained create-then-act scenarios; it prints the requests
+# by operation and status. About 30 minutes at the defaults on a busy 2-CPU machine (1,960 requests).
+FUZZ_EXAMPLES ?= 50
+FUZZ_SCENARIOS ?= 100
+fuzz: $(STAMP)
+	SMSCAST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) SMSCAST_FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) $(PYTEST) -s tests/e2e/test_devstack_api_fuzz.py
 
 # Playwright's own browser download needs the internet: the browser tests drive Debian's Chromium instead.
 CHROMIUM := /usr/bin/chromium

@@ -31,6 +31,24 @@ class SerializedRequestHandler(ChaliceRequestHandler):
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, made-up ones) goes to the app's router too, which answers 405 on a
+        # known path and 403 elsewhere as API Gateway does, not http.server's 501 HTML page.
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
+    def _send_http_response_with_body(self, code: int, headers: dict[str, Any], body: str | bytes) -> None:
+        if self.command != "HEAD":
+            super()._send_http_response_with_body(code, headers, body)
+            return
+        # An answer to HEAD has headers only (API Gateway drops the body): bytes after them would be read by a
+        # keep-alive client as the start of its next response.
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body.encode("utf-8") if isinstance(body, str) else body)))
+        self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+        self._send_headers(headers)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quieter than the default: one line per request, no timestamp noise."""
         print(f"http {self.address_string()} {format % args}", flush=True)

@@ -193,9 +193,10 @@ class HttpsFetcher:
                 raise media.unreachable(original.url, f"HTTP {response.status} without a Location")
             try:
                 target = media.validate_media_url(urljoin(link.url, location))
-            except InvalidInput as exc:
+            except (InvalidInput, ValueError) as exc:  # ValueError: urljoin could not even parse it
+                reason = exc.message if isinstance(exc, InvalidInput) else "not a well-formed link"
                 raise InvalidInput(
-                    f"media_url redirects to a link that is not allowed: {exc.message}",
+                    f"media_url redirects to a link that is not allowed: {reason}",
                     code=media.INVALID_URL,
                     details={"media_url": original.url[:200]},
                 ) from exc

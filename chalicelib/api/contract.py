@@ -6,6 +6,7 @@ RouteSpec (chalicelib/api/http.py), and every schema from the pydantic models in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -72,7 +73,36 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Mapping[str, Any]) -> dict[str, Any]:
+def operation_id(spec: RouteSpec) -> str:
+    """The route's operationId: its method and path, e.g. ``get_campaigns_campaign_id``."""
+    return f"{spec.method.lower()}_{spec.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"
+
+
+def _links(spec: RouteSpec, specs: list[RouteSpec], schemas: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAPI links from a create (POST on a collection answering 201) to every route on one of its items:
+    ``POST /campaigns`` gives ``campaign_id`` to ``/campaigns/{campaign_id}...`` from its body's ``id`` (or the
+    field named as the parameter, as a subscriber's ``phone``), so a client (or a fuzzer) can chain them."""
+    if spec.method != "POST" or spec.status != 201 or spec.response is None or spec.path_params:
+        return {}
+    fields = schemas.get(spec.response.__name__, {}).get("properties", {})
+    links: dict[str, Any] = {}
+    for target in specs:
+        item = re.fullmatch(re.escape(spec.path) + r"/\{(\w+)\}(/.*)?", target.path)
+        if item is None or target.path_params != (item.group(1),):
+            continue
+        name = item.group(1)
+        field = name if name in fields else "id" if "id" in fields else None
+        if field is not None:
+            links[operation_id(target)] = {
+                "operationId": operation_id(target),
+                "parameters": {name: f"$response.body#/{field}"},
+            }
+    return links
+
+
+def _operation(
+    spec: RouteSpec, specs: list[RouteSpec], names: Mapping[Any, dict[str, Any]], schemas: Mapping[str, Any]
+) -> dict[str, Any]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in spec.path_params
     ]
@@ -97,10 +127,13 @@ def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Ma
             )
     success = _json(names[(spec.response, "serialization")]) if spec.response else None
     responses: dict[str, Any] = {}
+    links = _links(spec, specs, schemas)
     for status in (spec.status, *spec.also):
         responses[str(status)] = {"description": _REASONS.get(status, "OK")}
         if success and status != 204:
             responses[str(status)]["content"] = success
+            if links:
+                responses[str(status)]["links"] = links
         elif spec.media_types and status == 200:
             responses["200"]["content"] = {media_type: {"schema": {"type": "string"}} for media_type in spec.media_types}
     error = _json(names[(Error, "serialization")])
@@ -111,7 +144,7 @@ def _operation(spec: RouteSpec, names: Mapping[Any, dict[str, Any]], schemas: Ma
         responses[str(status)] = {"description": _REASONS[status], "content": refusal}
     responses["default"] = {"description": "Server or dependency error", "content": error}
     operation: dict[str, Any] = {
-        "operationId": f"{spec.method.lower()}_{spec.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "operationId": operation_id(spec),
         "summary": spec.summary,
         "parameters": parameters,
         "responses": responses,
@@ -137,7 +170,7 @@ def document(routes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     schemas = defs.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
     for spec in sorted(specs, key=lambda s: (s.path, s.method)):
-        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, names, schemas)
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, specs, names, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "smscast", "version": "1.0.0", "description": "SMS marketing for online stores."},

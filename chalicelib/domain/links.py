@@ -116,7 +116,10 @@ def example_short_url(link_base: str) -> str:
 
 def with_utm(target: str, campaign: str) -> str:
     """``target`` with utm_source/medium/campaign set, its own query (other keys) and fragment kept."""
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # a link the shop wrote malformed ("https://[oops"): sent on as written, without UTM
+        return quote(target, safe=_URL_SAFE)
     # The target's own pairs stay byte for byte (re-encoding them could change what the shop's site reads);
     # only utm pairs it already had give way to ours.
     own = [pair for pair in parts.query.split("&") if pair and unquote_plus(pair.partition("=")[0]) not in _UTM_KEYS]

@@ -88,7 +88,10 @@ def validate_media_url(url: object) -> MediaUrl:
     if not url.isascii() or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url):
         # http.client would refuse it later, and odd characters are how parsers are made to disagree.
         raise _refuse("media_url may not hold spaces, control or non-ASCII characters (percent-encode them)", url)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed "[" (IPv6 host) and the like
+        raise _refuse("media_url is not a well-formed link", url) from exc
     if parts.scheme.lower() != "https":
         raise _refuse("media_url must start with https://", url)
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:

@@ -80,7 +80,10 @@ def _shop_from_session_token(token: str, shopify: ShopifyApp | None, ports: Port
 def _shop_domain(url: object) -> str:
     if not isinstance(url, str):
         raise Unauthorized("session token has no shop", code="invalid_token")
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:
+        raise Unauthorized("session token shop must be an https shop URL", code="invalid_token") from exc
     if parsed.scheme != "https" or not parsed.hostname or parsed.path not in ("", "/"):
         raise Unauthorized("session token shop must be an https shop URL", code="invalid_token")
     try:

@@ -68,7 +68,10 @@ def add_command(
     """The command to add a subscriber: the phone normalised, the profile link checked, the consent text defaulted."""
     e164 = normalize_phone(phone, allow_fictional=allow_fictional)
     if profile_url is not None:
-        parsed = urlparse(profile_url)
+        try:
+            parsed = urlparse(profile_url)
+        except ValueError as exc:  # an unclosed "[" (IPv6 host) and the like: not a link at all
+            raise InvalidInput("profile_url must be an https URL", code="invalid_profile_url") from exc
         if parsed.scheme != "https" or not parsed.hostname:
             raise InvalidInput("profile_url must be an https URL", code="invalid_profile_url")
     return AddSubscriber(

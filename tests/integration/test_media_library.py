@@ -323,6 +323,7 @@ class TestHttpsFetcher:
             "https://localhost/x",
             "https://cdn.example.com:8443/x",
             "file:///etc/passwd",
+            "https://[oops/x.png",  # an unclosed IPv6 bracket: urllib's ValueError was a 500
         ],
     )
     def test_redirects_to_refused_links_are_refused(self, location: str) -> None:

@@ -165,3 +165,37 @@ def test_edit_models_are_the_full_models_made_optional(full: type[Body], patch: 
     assert not any(f.is_required() for f in patch.model_fields.values())
     for name, field in full.model_fields.items():
         assert patch.model_fields[name].metadata == field.metadata, name  # same limits
+
+
+def test_a_create_links_to_the_routes_on_what_it_created() -> None:
+    """OpenAPI links (what a client or schemathesis's stateful run follows): POST /campaigns's 201 gives its
+    ``id`` to every /campaigns/{campaign_id} route, a subscriber's ``phone`` to /subscribers/{phone}."""
+    paths = openapi()["paths"]
+    operation_ids = {op["operationId"] for ops in paths.values() for op in ops.values()}
+    campaign = paths["/campaigns"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in campaign.values()} == {
+        "get_campaigns_campaign_id",
+        "patch_campaigns_campaign_id",
+        "delete_campaigns_campaign_id",
+        "put_campaigns_campaign_id_active",
+        "post_campaigns_campaign_id_end",
+    }
+    assert all(link["parameters"] == {"campaign_id": "$response.body#/id"} for link in campaign.values())
+    for status in ("200", "201"):  # added, or refreshed
+        subscriber = paths["/subscribers"]["post"]["responses"][status]["links"]
+        assert {link["parameters"]["phone"] for link in subscriber.values()} == {"$response.body#/phone"}
+    segment = paths["/segments"]["post"]["responses"]["201"]["links"]
+    assert segment == {
+        "get_segments_segment_id_count": {
+            "operationId": "get_segments_segment_id_count",
+            "parameters": {"segment_id": "$response.body#/id"},
+        }
+    }
+    linked = [
+        link["operationId"]
+        for ops in paths.values()
+        for op in ops.values()
+        for r in op["responses"].values()
+        for link in r.get("links", {}).values()
+    ]
+    assert set(linked) <= operation_ids
