@@ -13,7 +13,7 @@ from chalicelib.adapters.sms.sandbox import SandboxMessage
 from chalicelib.domain.campaigns import Campaign, CampaignStatus
 from chalicelib.domain.inbox import Conversation, ConversationStatus, QuietHoursChoice
 from chalicelib.domain.messages import ConversationMessage, InboundSms, MessageKind
-from chalicelib.domain.quiet_hours import Recipient, is_quiet
+from chalicelib.domain.quiet_hours import Recipient, is_quiet, timezones_of
 from chalicelib.domain.sending import SendState
 from chalicelib.domain.shops import QuietHours
 from chalicelib.domain.subscribers import ConsentAction
@@ -141,7 +141,12 @@ def sends_in_quiet_hours(world: World) -> list[str]:
         if s.kind is not MessageKind.CAMPAIGN:
             continue
         legal = _quiet(s, QuietHours(enabled=False))
-        if legal or (_quiet(s, s.shop.settings.quiet_hours) and not _settings_raced(world, s)):
+        raced = _settings_raced(world, s)
+        if legal and raced and not timezones_of(s.phone):
+            # A number that names no timezone is judged in the shop's, and the merchant moved the shop's timezone
+            # while this message's group was in flight (seed 318: New York to London): counted as a note below.
+            continue
+        if legal or (_quiet(s, s.shop.settings.quiet_hours) and not raced):
             found.append(
                 f"send in quiet hours: campaign {s.campaign_id} to {s.phone} at {s.at.isoformat()} "
                 f"(shop tz {s.shop.settings.timezone}, quiet hours {s.shop.settings.quiet_hours}, "
@@ -295,12 +300,14 @@ def unresolved_count_matches_rows(world: World) -> list[str]:
 
 
 def observations(world: World) -> Counter[str]:
-    """What held only by the allowance above, counted for the report: sends whose group had the shop's quiet
-    hours changed under it."""
+    """What held only by the allowances above, counted for the report: sends whose group had the shop's quiet
+    hours (or, for a number naming no timezone, the shop's timezone) changed under it."""
     seen: Counter[str] = Counter()
     for s in world.timeline.sends:
         if s.kind is MessageKind.CAMPAIGN and _quiet(s, s.shop.settings.quiet_hours) and _settings_raced(world, s):
             seen["note: sent in the shop's quiet hours set while its group was in flight"] += 1
+            if _quiet(s, QuietHours(enabled=False)) and not timezones_of(s.phone):
+                seen["note: ... past the legal floor in the shop's timezone, moved while in flight"] += 1
     return +seen  # without the zeros
 
 
