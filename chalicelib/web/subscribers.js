@@ -73,7 +73,7 @@ async function shareLink(card) {
     return;
   }
   const [svg, png] = await Promise.all([file("/signup/qr.svg", "image/svg+xml"), file("/signup/qr.png", "image/png")]);
-  const link = el("input.share-link", { type: "text", readonly: true, value: shared.link, "aria-label": "Sign-up link" });
+  const link = el("input.share-link", { type: "text", readonly: true, value: shared.link, "aria-label": "Link to share" });
   const copy = el("button", { type: "button" }, "Copy link");
   copy.addEventListener("click", async () => {
     link.select();
