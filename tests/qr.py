@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import png
+import png  # type: ignore[import-untyped]  # pypng ships no types
 import zxingcpp
 
 
@@ -15,4 +15,4 @@ def decode_png(data: bytes) -> list[str]:
     grey = bytes(value * 255 // top for row in rows for value in list(row)[::planes])
     assert len(grey) == width * height
     image = memoryview(grey).cast("B", shape=[height, width])
-    return [found.text for found in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+    return [found.text for found in zxingcpp.read_barcodes(image) if found.format == zxingcpp.BarcodeFormat.QRCode]

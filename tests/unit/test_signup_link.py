@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import png
+import png  # type: ignore[import-untyped]  # pypng ships no types
 import pytest
 
 from chalicelib.adapters import qr
