@@ -6,13 +6,14 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api import campaigns, inbox, links, meta, segments, settings, subscribers, web, webhooks
+from chalicelib.api import campaigns, inbox, links, meta, segments, settings, signup, subscribers, web, webhooks
 from chalicelib.workers import campaign_jobs, campaign_sends, delivery_receipts, inbound_sms, shopify_webhooks
 
 app = Chalice(app_name="smscast")
 app.register_blueprint(meta.bp)
 app.register_blueprint(settings.bp)
 app.register_blueprint(subscribers.bp)
+app.register_blueprint(signup.bp)
 app.register_blueprint(segments.bp)
 app.register_blueprint(campaigns.bp)
 app.register_blueprint(inbox.bp)

@@ -26,6 +26,7 @@ _REASONS = {
     400: "Invalid request: the offending field is named in error.details",
     401: "Missing or invalid credentials",
     404: "Not found for this shop",
+    406: "The request's Accept header does not name the media type this route answers with",
     409: "Conflicts with the current state",
     413: "Request body too large",
     415: "Request body is not application/json",

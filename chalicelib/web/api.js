@@ -19,8 +19,9 @@ export function hasApiKey() { return Boolean(sessionStorage.getItem(KEY)); }
 /** Inside the Shopify admin every call asks App Bridge for a fresh session token instead. */
 export function useTokenSource(source) { tokenSource = source; }
 
-export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+// The request with the credential; an answer that is not ok becomes an ApiError (the server's own when it says one).
+async function send(method, path, body, accept) {
+  const headers = { Accept: accept };
   const token = await tokenSource();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -30,16 +31,24 @@ export async function api(method, path, body) {
   } catch (exc) {
     throw new ApiError(0, "network", `Could not reach smscast (${exc.message}). Check your connection and try again.`);
   }
+  if (response.ok) return response;
+  let data = null;
+  try { data = JSON.parse(await response.text()); } catch { data = null; }
+  const error = data && data.error;
+  if (error) throw new ApiError(response.status, error.code, error.message, error.details);
+  throw new ApiError(response.status, "http_" + response.status, `smscast answered ${response.status} ${response.statusText}`);
+}
+
+export async function api(method, path, body) {
+  const response = await send(method, path, body, "application/json");
   if (response.status === 204) return null;
   const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (!response.ok) {
-    const error = data && data.error;
-    if (error) throw new ApiError(response.status, error.code, error.message, error.details);
-    throw new ApiError(response.status, "http_" + response.status, `smscast answered ${response.status} ${response.statusText}`);
-  }
-  return data;
+  try { return text ? JSON.parse(text) : null; } catch { return null; }
+}
+
+/** A file the API answers with (a QR code image) as a Blob, asked for by its media type. */
+export async function file(path, accept) {
+  return (await send("GET", path, undefined, accept)).blob();
 }
 
 export const get = (path) => api("GET", path);

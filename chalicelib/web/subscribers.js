@@ -1,6 +1,7 @@
-// Subscribers: the list with search and filters, one subscriber's consent history, add one.
+// Subscribers: the shareable sign-up link and its QR code, the list with search and filters, one subscriber's
+// consent history, add one.
 
-import { get, phonePath, post } from "./api.js";
+import { file, get, phonePath, post } from "./api.js";
 import { busy, el, field, openDialog, say, showError, showFieldError, when } from "./ui.js";
 
 const STATUS = { pending: "Pending", active: "Active", opted_out: "Opted out" };
@@ -15,8 +16,10 @@ export async function render(root, context) {
   const count = el("p.hint", { "aria-live": "polite" });
   const table = el("table.grid", {}, el("caption.sr-only", {}, "Subscribers"),
     el("thead", {}, el("tr", {}, ["Phone", "Name", "Status", "Source", "Joined", ""].map((h) => el("th", { scope: "col" }, h)))), el("tbody"));
+  const share = el("section.card.share", { "aria-labelledby": "share-title" });
   root.replaceChildren(
     el("div.page-head", {}, el("h1", {}, "Subscribers"), add),
+    share,
     el("div.filters", {}, field("Search", search), field("Status", status), field("Source", source)),
     count, el("div.table-wrap", {}, table));
   let items = [];
@@ -54,7 +57,39 @@ export async function render(root, context) {
   status.addEventListener("change", () => load().catch(showError));
   source.addEventListener("change", () => load().catch(showError));
   add.addEventListener("click", () => addOne(load));
-  await load();
+  await Promise.all([load(), shareLink(share)]);
+}
+
+// The link and its QR code come from the API, which asks for a credential: fetched with it, then shown from
+// data the page holds (the CSP lets an <img> load data: URLs, and a download link may point at a blob:).
+async function shareLink(card) {
+  const title = el("h2", { id: "share-title" }, "Sign-up link");
+  let shared;
+  try {
+    shared = await get("/signup/link");
+  } catch (exc) {
+    if (exc.status !== 409) throw exc;
+    card.replaceChildren(title, el("p.hint", {}, exc.message));  // no number or keyword yet: say which
+    return;
+  }
+  const [svg, png] = await Promise.all([file("/signup/qr.svg", "image/svg+xml"), file("/signup/qr.png", "image/png")]);
+  const link = el("input.share-link", { type: "text", readonly: true, value: shared.link, "aria-label": "Link to share" });
+  const copy = el("button", { type: "button" }, "Copy link");
+  copy.addEventListener("click", async () => {
+    link.select();
+    try {
+      await navigator.clipboard.writeText(shared.link);
+      say("Link copied");
+    } catch {
+      say("Press Ctrl+C (or Cmd+C) to copy the selected link");  // no clipboard permission: the text is selected
+    }
+  });
+  const image = el("img.share-qr", { src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(await svg.text())}`,
+    alt: `QR code: scanning it texts ${shared.keyword} to ${shared.number}`, width: "160", height: "160" });
+  const download = el("a.button", { href: URL.createObjectURL(png), download: `signup-qr-${shared.keyword.toLowerCase()}.png` }, "Download PNG");
+  card.replaceChildren(title,
+    el("p.hint", {}, `Customers who open this link on their phone, or scan the QR code, get a text to ${shared.number} with ${shared.keyword} typed: sending it subscribes them.`),
+    el("div.share-body", {}, image, el("div.share-actions", {}, el("div.copy-row", {}, link, copy), download)));
 }
 
 async function detail(phone, tz) {

@@ -1,5 +1,5 @@
 """Every page at desktop and phone width (screenshots saved for people to look at), the keyboard alone,
-Subscribers (add, search, consent history) and devstack's phone simulator."""
+Subscribers (add, search, consent history, the sign-up link and its QR code) and devstack's phone simulator."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 from devstack import phone
 from devstack.config import DevstackConfig
 from tests.browser.conftest import DESKTOP, PHONE, Api, sign_in
+from tests.qr import decode_png
 
 pytestmark = pytest.mark.browser
 
@@ -122,6 +123,22 @@ def test_subscribers_add_search_and_consent_history(page: Page, api: Api) -> Non
     page.get_by_label("Source").select_option("checkout")
     expect(page.locator("tbody")).not_to_contain_text("Katherine Johnson")
     assert api.subscriber("+15556400001").json()["name"] == "Katherine Johnson"
+
+
+def test_subscribers_shows_the_sign_up_link_and_its_qr_code(page: Page, api: Api) -> None:
+    link = api.get("/signup/link").json()["link"]
+    page.get_by_role("link", name="Subscribers").click()
+    share = page.get_by_role("region", name="Sign-up link")
+    expect(share.get_by_label("Link to share")).to_have_value(link)
+    # The SVG as Chromium draws it reads back to the link, and so does the PNG the page offers to download.
+    qr_code = share.get_by_role("img", name="QR code")
+    expect(qr_code).to_be_visible()
+    assert decode_png(qr_code.screenshot()) == [link]
+    with page.expect_download() as downloading:
+        share.get_by_role("link", name="Download PNG").click()
+    download = downloading.value
+    assert download.suggested_filename.endswith(".png")
+    assert decode_png(Path(download.path()).read_bytes()) == [link]
 
 
 def test_phone_simulator_texts_the_shop_and_shows_the_answer(page: Page, devstack: DevstackConfig) -> None:

@@ -372,3 +372,13 @@ def test_make_package_works_on_a_fresh_clone(tmp_path: Path) -> None:
     template = json.loads((out / "sam.json").read_text(encoding="utf-8"))
     assert set(_of_type(template, "AWS::Serverless::Function")) == {a.function_id for a in ACCESS}
     assert (out / "deployment.zip").stat().st_size > 1_000_000
+
+
+def test_the_qr_code_png_leaves_api_gateway_as_binary_and_segno_ships(packaged: dict[str, Any], package_dir: Path) -> None:
+    """GET /signup/qr.png answers base64 (Chalice); API Gateway turns it back into bytes only for a binary media
+    type of the API, and the function draws it with segno, which must be in the deployment package."""
+    (api,) = _of_type(packaged, "AWS::Serverless::Api").values()
+    assert "image/png" in api["Properties"]["DefinitionBody"]["x-amazon-apigateway-binary-media-types"]
+    assert "image/svg+xml" not in api["Properties"]["DefinitionBody"]["x-amazon-apigateway-binary-media-types"]
+    with zipfile.ZipFile(package_dir / "deployment.zip") as deployment:
+        assert "segno/__init__.py" in deployment.namelist()
