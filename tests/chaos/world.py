@@ -8,7 +8,6 @@ import base64
 import copy
 import functools
 import json
-import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoResult
 
+from bench.campaign_calls import REGION, fake_aws_environment
 from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.tables import bind_tables, create_tables
@@ -38,7 +38,6 @@ from tests.commands import add_subscriber, new_campaign
 from tests.fakes import FakeJobs, FakeSchedules, FrozenClock, VirtualTime
 from tests.numbers import create_shop
 
-REGION = "us-east-1"
 PREFIX = "chaos"
 # Small pages and batches: a few dozen recipients still make many planning jobs and send batches to reorder.
 PLAN_PAGE_SIZE = 7
@@ -107,29 +106,10 @@ class World:
 @contextmanager
 def moto_tables() -> Iterator[None]:
     """Fresh moto for one round: fake credentials, every table created empty (a round's data stays small)."""
-    wanted = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }
-    dropped = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")
-    saved = {name: os.environ.get(name) for name in (*wanted, *dropped)}
-    os.environ.update(wanted)
-    for name in dropped:
-        os.environ.pop(name, None)
-    try:
-        with mock_aws():
-            bind_tables(PREFIX, REGION)
-            create_tables()
-            yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with fake_aws_environment(), mock_aws():
+        bind_tables(PREFIX, REGION)
+        create_tables()
+        yield
 
 
 def _wire(value: object) -> object:

@@ -129,6 +129,15 @@ def test_one_worker_alone_keeps_its_number_at_the_limit(mps: int, recipients: in
     assert run.most_in_flight == 2  # the next group is claimed while one sends, and never a third
 
 
+def _invocation(run: Pipeline, recipients: int, per_record: int = 2 * GROUP_SIZE) -> tuple[str, list[str], list[SendBatch]]:
+    """A started campaign to ``recipients`` new subscribers, and its send records of ``per_record`` phones."""
+    audience = phones(recipients)
+    add(run.ports, audience)
+    cid = start(run.ports)
+    records = [SendBatch(SHOP, cid, tuple(audience[i : i + per_record])) for i in range(0, len(audience), per_record)]
+    return cid, audience, records
+
+
 def _warm_rate(sends: list[datetime], mps: int, *, edge: float = 1.0) -> float:
     """Messages a second at the provider from ``edge`` seconds after the first send to as long before the last,
     over the limit."""
@@ -140,10 +149,7 @@ def test_one_worker_keeps_its_number_at_the_limit_from_one_batch_of_its_invocati
     # Batch by batch, each batch's last answers, settle, completion check and the next batch's three reads left
     # the number idle about 0.2 s per batch: 0.85 of the limit at 100 MPS with batches of two groups.
     run = Pipeline(100)
-    audience = phones(5 * 2 * GROUP_SIZE)
-    add(run.ports, audience)
-    cid = start(run.ports)
-    records = [SendBatch(SHOP, cid, tuple(audience[i : i + 2 * GROUP_SIZE])) for i in range(0, len(audience), 2 * GROUP_SIZE)]
+    _, audience, records = _invocation(run, 5 * 2 * GROUP_SIZE)
     outcomes = sending.send_batches(run.ports, records)
     assert all(isinstance(o, sending.BatchReport) and o.sent == 2 * GROUP_SIZE for o in outcomes)
     sent = texts(run.ports)
@@ -169,10 +175,7 @@ def test_a_fast_number_keeps_more_groups_in_flight_but_never_more_than_a_quarter
 
 def test_a_batch_that_raises_stops_alone_and_the_other_batches_of_its_invocation_finish() -> None:
     run = Pipeline(100)
-    audience = phones(3 * 2 * GROUP_SIZE)
-    add(run.ports, audience)
-    cid = start(run.ports)
-    records = [SendBatch(SHOP, cid, tuple(audience[i : i + 2 * GROUP_SIZE])) for i in range(0, len(audience), 2 * GROUP_SIZE)]
+    cid, audience, records = _invocation(run, 3 * 2 * GROUP_SIZE)
     broken = set(records[1].phones)
     claim = ledger(run.ports).claim
 
@@ -189,7 +192,7 @@ def test_a_batch_that_raises_stops_alone_and_the_other_batches_of_its_invocation
     assert sorted(texts(run.ports)) == sorted(records[0].phones + records[2].phones)
     assert not any((SHOP, cid, p) in ledger(run.ports).rows for p in broken)  # nothing of it claimed
 
-    ledger(run.ports).claim = claim  # the record comes back, and DynamoDB answers again
+    ledger(run.ports).claim = claim  # type: ignore[method-assign]  # the record comes back, DynamoDB answers again
     again = sending.send_batch(run.ports, records[1])
     assert again.sent == 2 * GROUP_SIZE and sorted(texts(run.ports)) == sorted(audience)
 
@@ -197,10 +200,7 @@ def test_a_batch_that_raises_stops_alone_and_the_other_batches_of_its_invocation
 def test_a_settle_that_raises_fails_the_batch_it_belongs_to_even_when_a_later_batch_is_sending() -> None:
     # The first batch's last group settles while the second batch is already claiming: the failure is the first's.
     run = Pipeline(100)
-    audience = phones(2 * 2 * GROUP_SIZE)
-    add(run.ports, audience)
-    cid = start(run.ports)
-    records = [SendBatch(SHOP, cid, tuple(audience[: 2 * GROUP_SIZE])), SendBatch(SHOP, cid, tuple(audience[2 * GROUP_SIZE :]))]
+    _, audience, records = _invocation(run, 2 * 2 * GROUP_SIZE)
     last_group = set(records[0].phones[GROUP_SIZE:])
     settle = ledger(run.ports).settle
     claims_at_failure: list[int] = []
@@ -222,7 +222,7 @@ def test_a_settle_that_raises_fails_the_batch_it_belongs_to_even_when_a_later_ba
     assert len(sent) == len(set(sent)) and sorted(sent) == sorted(audience)  # every one sent once
 
     # Redelivered after the visibility timeout: the unsettled group is settled as interrupted, never resent.
-    ledger(run.ports).settle = settle
+    ledger(run.ports).settle = settle  # type: ignore[method-assign]
     run.clock.advance(seconds=CLAIM_STALE_AFTER.total_seconds() + 1)
     again = sending.send_batch(run.ports, records[0])
     assert again.failed == GROUP_SIZE and again.sent == 0
@@ -382,10 +382,7 @@ def test_batches_with_short_tails_follow_each_other_without_a_gap() -> None:
     # Records of 60 (a group and a tail of 11): the tail in flight must not make the next record's first group wait
     # for a settle.
     run = Pipeline(100)
-    audience = phones(8 * 60)
-    add(run.ports, audience)
-    cid = start(run.ports)
-    records = [SendBatch(SHOP, cid, tuple(audience[i : i + 60])) for i in range(0, len(audience), 60)]
+    _, _, records = _invocation(run, 8 * 60, per_record=60)
     outcomes = sending.send_batches(run.ports, records)
     assert all(isinstance(o, sending.BatchReport) and o.sent == 60 for o in outcomes)
     assert window_peak([(_us(at), 1) for at in run.sends()], WINDOW_MS * 1000) <= 100
