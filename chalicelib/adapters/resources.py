@@ -117,7 +117,9 @@ class BucketSpec:
 # MMS images imported from merchants' links; End User Messaging sends media only from S3. A campaign can be
 # scheduled up to a year ahead, so objects live 400 days: long enough for the latest send, then gone.
 MEDIA_BUCKET = BucketSpec("media", "MediaBucket", expire_after_days=400)
-BUCKETS: tuple[BucketSpec, ...] = (MEDIA_BUCKET,)
+# CSV exports of a shop's subscribers (personal data): downloaded right after they are written, gone a day later.
+EXPORTS_BUCKET = BucketSpec("exports", "ExportsBucket", expire_after_days=1)
+BUCKETS: tuple[BucketSpec, ...] = (MEDIA_BUCKET, EXPORTS_BUCKET)
 # SSE-S3, not a customer KMS key: End User Messaging reads the object with the sender's s3:GetObject, and a
 # KMS key would need a grant of its own. (CloudFormation and the S3 API spell the same settings differently.)
 _ENCRYPTION_API = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]}

@@ -1,0 +1,106 @@
+"""Use cases for CSV exports: the subscriber list (the list's filters) to a file with a download link, and
+one subscriber's consent proof as a CSV answer.
+
+Why a file and a link for the list: API Gateway and Lambda buffer a response (6 MB at most), so a list of
+100,000 subscribers (about 15 MB of CSV) cannot be one answer, and a response built in memory would grow
+with the list. The list is read page by page from the subscriber store (the same query, filters and order as
+GET /subscribers) and each page's CSV lines go straight to the export store, which uploads them in parts:
+at any time the export holds one page of subscribers and one upload part, whatever the list's size. It runs
+inside the request: a page of the store is one DynamoDB query, so 100,000 subscribers are 200 queries, a few
+seconds, well inside API Gateway's 29 s (bench/exports.py prints rows per second). A list far beyond that
+would move the same ``export_subscribers`` into a campaign-jobs job unchanged: it takes only ports.
+
+The consent proof is one subscriber's history (a handful of events): a direct ``text/csv`` answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from chalicelib.domain.exports import CONSENT_COLUMNS, SUBSCRIBER_COLUMNS, consent_row, csv_chunks, subscriber_row
+from chalicelib.domain.subscribers import Source, Subscriber, SubscriberSearch, SubscriberStatus
+from chalicelib.services.ports import Ports
+from chalicelib.services.subscribers import get_subscriber
+
+CSV = "text/csv; charset=utf-8"
+# Subscribers read per store query: large enough for few round trips, small enough that a page (and its
+# CSV lines) is a few hundred kilobytes at most.
+EXPORT_PAGE = 500
+# How long the download link works. The file itself is gone a day later (the exports bucket's lifecycle).
+LINK_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class SubscriberFilters:
+    """The subscriber list's filters (GET /subscribers): status, source, a search by phone or name."""
+
+    status: SubscriberStatus | None = None
+    source: Source | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """A file written for the merchant: where to fetch it, until when, and how many rows it holds."""
+
+    name: str
+    url: str
+    rows: int
+    expires_at: datetime
+
+
+def subscriber_pages(
+    ports: Ports, shop_id: str, filters: SubscriberFilters, *, page_size: int = EXPORT_PAGE
+) -> Iterator[list[Subscriber]]:
+    """The shop's subscribers matching the filters, one store page at a time, each read only when asked for."""
+    search = SubscriberSearch.of(filters.search) if filters.search is not None else None
+    cursor: str | None = None
+    while True:
+        page = ports.subscribers.page(
+            shop_id, status=filters.status, source=filters.source, search=search, limit=page_size, cursor=cursor
+        )
+        if page.items:
+            yield list(page.items)
+        if page.cursor is None:
+            return
+        cursor = page.cursor
+
+
+def export_subscribers(ports: Ports, shop_id: str, filters: SubscriberFilters, *, page_size: int = EXPORT_PAGE) -> ExportedFile:
+    """Write the shop's subscribers matching the filters as CSV to the export store, streamed page by page."""
+    ports.shops.get(shop_id)
+    now = ports.clock.now()
+    # The time names the file, so two exports never overwrite each other's link (seconds and a microsecond part).
+    name = f"subscribers-{now.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}.csv"
+    counted = [0]
+
+    def rows() -> Iterator[list[tuple[str, ...]]]:
+        for page in subscriber_pages(ports, shop_id, filters, page_size=page_size):
+            counted[0] += len(page)
+            yield [subscriber_row(s) for s in page]
+
+    ports.export_files.store(shop_id, name, csv_chunks(SUBSCRIBER_COLUMNS, rows()), content_type=CSV)
+    url = ports.export_files.link(shop_id, name, expires_in=LINK_SECONDS)
+    return ExportedFile(name=name, url=url, rows=counted[0], expires_at=now + timedelta(seconds=LINK_SECONDS))
+
+
+@dataclass(frozen=True)
+class ConsentProof:
+    """One subscriber's consent history as a CSV file."""
+
+    phone: str  # E.164
+    data: bytes
+
+    @property
+    def filename(self) -> str:
+        """The download's name: the number's digits (our own text, safe in a header)."""
+        return f"consent-{self.phone.lstrip('+')}.csv"
+
+
+def consent_proof_csv(ports: Ports, shop_id: str, phone: str) -> ConsentProof:
+    """One subscriber's consent history as CSV, oldest first; another shop's number is simply not found."""
+    subscriber, history = get_subscriber(ports, shop_id, phone)
+    data = b"".join(csv_chunks(CONSENT_COLUMNS, [[consent_row(e) for e in history]]))
+    return ConsentProof(phone=subscriber.phone, data=data)
