@@ -164,7 +164,11 @@ class Container:
 
     @cached_property
     def export_files(self) -> S3ExportFiles:
-        return S3ExportFiles(self.client("s3"), self.settings.exports_bucket)
+        # A client of its own: download links are signed with SigV4 (the only signature every region takes, and
+        # the one whose X-Amz-Expires bounds the link), whatever the shared S3 client defaults to.
+        with self._lock:
+            s3 = self.session.client("s3", config=Config(signature_version="s3v4"))
+        return S3ExportFiles(s3, self.settings.exports_bucket)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
