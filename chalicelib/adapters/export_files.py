@@ -41,13 +41,13 @@ class S3ExportFiles:
                     if upload_id is None:
                         started = self._s3.create_multipart_upload(Bucket=self._bucket, Key=key, ContentType=content_type)
                         upload_id = started["UploadId"]
-                    parts.append(self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
-                    buffer.clear()
+                    parts.append(self._part(key, upload_id, len(parts) + 1, buffer))
+                    buffer = bytearray()  # a new one: the sent part is not copied, nor touched again
             if upload_id is None:
-                self._s3.put_object(Bucket=self._bucket, Key=key, Body=bytes(buffer), ContentType=content_type)
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=buffer, ContentType=content_type)
                 return
             if buffer:
-                parts.append(self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                parts.append(self._part(key, upload_id, len(parts) + 1, buffer))
             self._s3.complete_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
         except (ClientError, BotoCoreError) as exc:
             self._abort(key, upload_id)
@@ -56,7 +56,7 @@ class S3ExportFiles:
             self._abort(key, upload_id)  # a failing page read: no half upload left to bill for
             raise
 
-    def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+    def _part(self, key: str, upload_id: str, number: int, data: bytearray) -> dict[str, Any]:
         sent = self._s3.upload_part(Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
         return {"PartNumber": number, "ETag": sent["ETag"]}
 

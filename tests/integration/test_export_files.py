@@ -92,6 +92,7 @@ class TestExportsBucket:
     def test_devstack_creates_it_private_and_expiring_after_a_day(self, s3: Any) -> None:
         (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
         assert rule["Expiration"]["Days"] == 1
+        assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}  # a writer killed mid-stream
         assert all(s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"].values())
 
     def test_the_template_deploys_it_and_the_api_may_write_and_presign(self) -> None:
@@ -100,6 +101,7 @@ class TestExportsBucket:
         props = messaging_definitions()[EXPORTS_BUCKET.logical_id]["Properties"]
         [rule] = props["LifecycleConfiguration"]["Rules"]
         assert rule["ExpirationInDays"] == 1
+        assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
         template = render_template()
         (policy,) = template["Resources"][role_id(API_FUNCTION)]["Properties"]["Policies"]
         statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
