@@ -6,13 +6,13 @@ Why a file and a link for the list: API Gateway and Lambda buffer a response (6 
 with the list. The list is read page by page from the subscriber store (the same query, filters and order as
 GET /subscribers) and each page's CSV lines go straight to the export store, which uploads them in parts:
 at any time the export holds one page of subscribers and one upload part, whatever the list's size
-(bench/exports.py: peak 0.8 MiB for 1,000 subscribers, 8.9 MiB for 100,000, the 8 MiB part included).
+(bench/exports.py: peak 0.5 MiB for 1,000 subscribers, 8.9 MiB for 100,000, the 8 MiB part included).
 
 It runs inside the request, which bounds the list it can serve by time, not memory. bench/exports.py makes
 about 45,000 rows a second on one free core (without DynamoDB); the API function has 512 MB, about a third
-of a vCPU, and 25 s, and each page of 500 is one DynamoDB query (200 for 100,000 subscribers) whose items
-PynamoDB must also decode. By that estimate, not a measurement in AWS, 100,000 subscribers take 10-20 s:
-they fit, without much room to spare.
+of a vCPU, and 25 s, and each page of 200 is one DynamoDB query (500 for 100,000 subscribers) whose items
+PynamoDB must also decode. By that estimate, not a measurement in AWS, 100,000 subscribers take 15-25 s
+(queries of 10-20 ms included): at the edge of what a request may take.
 The step beyond is the same ``export_subscribers`` (it takes only ports) run by a worker of its own
 with more memory and time, the route answering 202 and the file's link when it is there; an upload the
 Lambda timeout cuts short is removed by the bucket's lifecycle (AbortIncompleteMultipartUpload).
@@ -32,9 +32,9 @@ from chalicelib.services.ports import Ports
 from chalicelib.services.subscribers import get_subscriber
 
 CSV = "text/csv; charset=utf-8"
-# Subscribers read per store query: large enough for few round trips, small enough that a page (and its
-# CSV lines) is a few hundred kilobytes at most.
-EXPORT_PAGE = 500
+# Subscribers read per store query: the most one page of the store gives (MAX_LIMIT of the DynamoDB cursors,
+# which tests/integration/test_export_files.py holds this to), so the fewest round trips.
+EXPORT_PAGE = 200
 # How long the download link works. The file itself is gone a day later (the exports bucket's lifecycle).
 LINK_SECONDS = 15 * 60
 

@@ -88,6 +88,14 @@ class TestS3ExportFiles:
         assert query["response-content-disposition"] == ['attachment; filename="a.csv"']
 
 
+def test_an_export_page_is_one_the_subscriber_store_gives() -> None:
+    """The export reads pages as large as the DynamoDB store allows, and no larger (it refuses those)."""
+    from chalicelib.adapters.dynamo.cursors import MAX_LIMIT
+    from chalicelib.services.exports import EXPORT_PAGE
+
+    assert EXPORT_PAGE == MAX_LIMIT
+
+
 class TestExportsBucket:
     def test_devstack_creates_it_private_and_expiring_after_a_day(self, s3: Any) -> None:
         (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
