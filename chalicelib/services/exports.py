@@ -22,6 +22,7 @@ The consent proof is one subscriber's history (a handful of events): a direct ``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -79,8 +80,9 @@ def export_subscribers(ports: Ports, shop_id: str, filters: SubscriberFilters, *
     """Write the shop's subscribers matching the filters as CSV to the export store, streamed page by page."""
     ports.shops.get(shop_id)
     now = ports.clock.now()
-    # The time names the file, so two exports never overwrite each other's link (seconds and a microsecond part).
-    name = f"subscribers-{now.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}.csv"
+    # The time names the file for the merchant; the random part keeps two exports of the same instant (or of a
+    # frozen clock) from overwriting each other, and makes the name unguessable.
+    name = f"subscribers-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}.csv"
     counted = [0]
 
     def rows() -> Iterator[list[tuple[str, ...]]]:

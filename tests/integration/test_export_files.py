@@ -4,6 +4,8 @@ created by devstack and deployed by the template alike."""
 
 from __future__ import annotations
 
+import csv
+import io
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -122,3 +124,37 @@ class TestExportsBucket:
         assert Settings.from_env({"AWS_REGION": "us-east-1", "SMSCAST_STAGE": "prod"}).exports_bucket == "smscast-prod-exports"
         env = {"AWS_REGION": "us-east-1", "SMSCAST_EXPORTS_BUCKET": "acme-exports-1-us-east-1"}
         assert Settings.from_env(env).exports_bucket == "acme-exports-1-us-east-1"
+
+
+@pytest.mark.usefixtures("aws")
+class TestExportOnTheDynamoStore:
+    def test_the_file_holds_what_the_list_pages_give_across_several_pages(self) -> None:
+        """The DynamoDB store's own pages and cursors (and filters applied by DynamoDB), beyond one page."""
+        import dataclasses
+
+        from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
+        from chalicelib.domain.subscribers import SubscriberStatus
+        from chalicelib.services.exports import EXPORT_PAGE, SubscriberFilters, export_subscribers
+        from tests.fakes import FakeExportFiles, FrozenClock, fake_ports
+        from tests.integration.test_dynamo_subscribers import T0, read_all, seed
+        from tests.numbers import create_shop
+
+        store = DynamoSubscriberStore(FrozenClock(T0))
+        seed(store, SHOP, 2 * EXPORT_PAGE + 50)
+        seed(store, "other.myshopify.com", 5)
+        ports = fake_ports()
+        create_shop(ports, shop_id=SHOP, settings={})
+        files = FakeExportFiles()
+        ports = dataclasses.replace(ports, subscribers=store, export_files=files)
+
+        everyone = export_subscribers(ports, SHOP, SubscriberFilters())
+        active = export_subscribers(ports, SHOP, SubscriberFilters(status=SubscriberStatus.ACTIVE))
+
+        def phones(name: str) -> list[str]:
+            text = files.files[(SHOP, name)].decode("utf-8-sig")
+            return [row[0] for row in list(csv.reader(io.StringIO(text, newline="")))[1:]]
+
+        assert everyone.rows == 2 * EXPORT_PAGE + 50
+        assert phones(everyone.name) == [s.phone for s in read_all(store, SHOP)[0]]
+        listed_active = read_all(store, SHOP, status=SubscriberStatus.ACTIVE)[0]
+        assert phones(active.name) == [s.phone for s in listed_active] and active.rows == len(listed_active) > 0

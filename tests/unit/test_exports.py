@@ -137,6 +137,12 @@ class TestSubscriberExport:
         answer = body(api.call("POST", "/subscribers/exports", body={"q": "person 3"}))
         assert answer["rows"] == 1
 
+    def test_two_exports_at_the_same_instant_are_two_files(self, api: Api) -> None:
+        first = body(api.call("POST", "/subscribers/exports", body={}))
+        second = body(api.call("POST", "/subscribers/exports", body={"status": "opted_out"}))
+        assert first["name"] != second["name"] and first["url"] != second["url"]
+        assert len(api.ports.export_files.files) == 2  # type: ignore[attr-defined]
+
     def test_an_unknown_filter_is_refused(self, api: Api) -> None:
         response = api.call("POST", "/subscribers/exports", body={"status": "gone"})
         assert response.status_code == 400
