@@ -39,6 +39,7 @@ from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
 from chalicelib.adapters.dynamo.tables import bind_tables
+from chalicelib.adapters.export_files import S3ExportFiles
 from chalicelib.adapters.media import HttpsFetcher, S3MediaLibrary
 from chalicelib.adapters.queues import QueueLocator, SqsJobQueue, SqsWebhookQueue
 from chalicelib.adapters.resources import (
@@ -162,6 +163,14 @@ class Container:
         return S3MediaLibrary(self.client("s3"), self.settings.media_bucket, HttpsFetcher())
 
     @cached_property
+    def export_files(self) -> S3ExportFiles:
+        # A client of its own: download links are signed with SigV4 (the only signature every region takes, and
+        # the one whose X-Amz-Expires bounds the link), whatever the shared S3 client defaults to.
+        with self._lock:
+            s3 = self.session.client("s3", config=Config(signature_version="s3v4"))
+        return S3ExportFiles(s3, self.settings.exports_bucket)
+
+    @cached_property
     def idempotency(self) -> IdempotencyStore:
         # Only requests with an Idempotency-Key reach this, so tests on fake ports without one never touch AWS.
         return self._idempotency if self._idempotency is not None else DynamoIdempotencyStore()
@@ -195,6 +204,7 @@ class Container:
             suppressions=DynamoSuppressions(),
             exports=exports,
             shop_data=DynamoShopData(),
+            export_files=self.export_files,
             # Every store that holds data about one person (customers/data_request and customers/redact).
             personal_data=[
                 self.subscribers,

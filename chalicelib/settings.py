@@ -86,6 +86,7 @@ class Settings:
     clock_file: str | None  # devstack's movable clock; unset in AWS
     scheduler_role_arn: str  # the role EventBridge Scheduler assumes to put jobs on the campaign-jobs queue
     media_bucket: str  # S3 bucket holding MMS images (End User Messaging sends media only from S3)
+    exports_bucket: str  # S3 bucket holding CSV exports of subscriber lists (objects expire after a day)
     log_level: str  # one of _LOG_LEVELS; applied to every smscast logger by the composition root
     link_domain: str  # base of tracked short links (<link_domain>/r/<code>): https, or http on localhost (devstack)
 
@@ -118,6 +119,9 @@ class Settings:
         media_bucket = env.get("SMSCAST_MEDIA_BUCKET") or f"{prefix}-media"
         if not _BUCKET.match(media_bucket):
             raise ConfigurationError(f"SMSCAST_MEDIA_BUCKET must be a valid S3 bucket name, not {media_bucket!r}")
+        exports_bucket = env.get("SMSCAST_EXPORTS_BUCKET") or f"{prefix}-exports"
+        if not _BUCKET.match(exports_bucket):
+            raise ConfigurationError(f"SMSCAST_EXPORTS_BUCKET must be a valid S3 bucket name, not {exports_bucket!r}")
         log_level = env.get("SMSCAST_LOG_LEVEL", "INFO").strip().upper()
         if log_level not in _LOG_LEVELS:
             raise ConfigurationError(f"SMSCAST_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {log_level!r}")
@@ -135,6 +139,7 @@ class Settings:
             clock_file=env.get("SMSCAST_CLOCK_FILE") or None,
             scheduler_role_arn=scheduler_role_arn,
             media_bucket=media_bucket,
+            exports_bucket=exports_bucket,
             log_level=log_level,
             link_domain=link_domain,
         )

@@ -35,6 +35,7 @@ from chalicelib.adapters.resources import (
     DELIVERY_EVENT_TYPES,
     DELIVERY_EVENTS_TOPIC,
     DELIVERY_RECEIPTS,
+    EXPORTS_BUCKET,
     INBOUND_FAILURES,
     INBOUND_SMS_TOPIC,
     MEDIA_BUCKET,
@@ -87,6 +88,7 @@ SCHEDULER_ROLE = "SchedulerRole"
 SCHEDULER_ROLE_ENV = "SMSCAST_SCHEDULER_ROLE_ARN"
 SCHEDULED_QUEUE = CAMPAIGN_JOBS  # the only target campaign schedules have
 MEDIA_BUCKET_ENV = "SMSCAST_MEDIA_BUCKET"
+EXPORTS_BUCKET_ENV = "SMSCAST_EXPORTS_BUCKET"
 API_FUNCTION = "APIHandler"  # the logical id Chalice gives the function behind every REST route
 
 OPT_OUT_LIST = "OptOutList"
@@ -111,6 +113,7 @@ class Access:
     sends_mms: bool = False  # SendMediaMessage, which reads the image from the media bucket as the caller
     opt_out_list: bool = False  # mirrors STOP/START on the End User Messaging opt-out list
     imports_media: bool = False  # stores imported MMS images
+    writes_exports: bool = False  # streams CSV exports into the exports bucket and presigns their download
     reads_shopify_secret: bool = False
     # ChangeMessageVisibility on the consumed queue (found by name): records to retry come back sooner
     retries_soon: bool = False
@@ -129,6 +132,7 @@ ACCESS: tuple[Access, ...] = (
         sends_mms=True,
         opt_out_list=True,
         imports_media=True,
+        writes_exports=True,
         reads_shopify_secret=True,
     ),
     # STOP/HELP/confirmation answers and the opt-out list; a failing event is parked on its failure queue
@@ -305,6 +309,17 @@ def _function_role(access: Access, resources: dict[str, dict[str, Any]]) -> dict
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
                 "Resource": {"Fn::Sub": "${" + MEDIA_BUCKET.logical_id + ".Arn}/*"},
+            }
+        )
+    if access.writes_exports:
+        # A multipart upload needs only PutObject (and AbortMultipartUpload to drop a failed one); the presigned
+        # download link is signed with this role, so GetObject too.
+        statements.append(
+            {
+                "Sid": "WriteExports",
+                "Effect": "Allow",
+                "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                "Resource": {"Fn::Sub": "${" + EXPORTS_BUCKET.logical_id + ".Arn}/*"},
             }
         )
     if access.reads_shopify_secret:
@@ -767,6 +782,7 @@ def render_template(*, include_sandbox: bool = False) -> dict[str, Any]:
                     "Variables": {
                         SCHEDULER_ROLE_ENV: {"Fn::GetAtt": [SCHEDULER_ROLE, "Arn"]},
                         MEDIA_BUCKET_ENV: {"Ref": MEDIA_BUCKET.logical_id},
+                        EXPORTS_BUCKET_ENV: {"Ref": EXPORTS_BUCKET.logical_id},
                         "SMSCAST_OPT_OUT_LIST": {"Ref": OPT_OUT_LIST},
                         "SMSCAST_CONFIGURATION_SET": {"Ref": CONFIGURATION_SET},
                         # not secret: the Shopify app's client id (the session tokens' audience)

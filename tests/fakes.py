@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -1062,6 +1062,7 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         suppressions=FakeSuppressions(),
         exports=exports,
         shop_data=None,  # type: ignore[arg-type]  # set below: it walks these very ports
+        export_files=FakeExportFiles(),
         allow_fictional_numbers=True,
     )
     ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, ports.ledger, exports, links, orders]  # type: ignore[list-item]
@@ -1132,3 +1133,22 @@ class FakeOrders:
                 stored = self.orders[key]
                 self.orders[key] = replace(stored, order=replace(stored.order, phone=None, customer_id=None))
             return len(mine)
+
+
+class FakeExportFiles:
+    """``ExportFiles`` in memory: the files, and the largest chunk each write was given (what a stream holds)."""
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, str], bytes] = {}
+        self.largest_chunk: dict[tuple[str, str], int] = {}
+
+    def store(self, shop_id: str, name: str, chunks: Iterable[bytes], *, content_type: str) -> None:
+        data, largest = bytearray(), 0
+        for chunk in chunks:
+            data += chunk
+            largest = max(largest, len(chunk))
+        self.files[(shop_id, name)] = bytes(data)
+        self.largest_chunk[(shop_id, name)] = largest
+
+    def link(self, shop_id: str, name: str, *, expires_in: int) -> str:
+        return f"https://exports.example/{shop_id}/{name}?expires_in={expires_in}"

@@ -107,6 +107,8 @@ class BucketSpec:
     base_name: str
     logical_id: str
     expire_after_days: int
+    # Multipart uploads left unfinished (a writer that died mid-stream) are deleted after this many days.
+    abort_uploads_after_days: int | None = None
 
     def name(self, prefix: str) -> str:
         """The name devstack and tests use (and SMSCAST_MEDIA_BUCKET's default); AWS deployments add the
@@ -117,7 +119,9 @@ class BucketSpec:
 # MMS images imported from merchants' links; End User Messaging sends media only from S3. A campaign can be
 # scheduled up to a year ahead, so objects live 400 days: long enough for the latest send, then gone.
 MEDIA_BUCKET = BucketSpec("media", "MediaBucket", expire_after_days=400)
-BUCKETS: tuple[BucketSpec, ...] = (MEDIA_BUCKET,)
+# CSV exports of a shop's subscribers (personal data): downloaded right after they are written, gone a day later.
+EXPORTS_BUCKET = BucketSpec("exports", "ExportsBucket", expire_after_days=1, abort_uploads_after_days=1)
+BUCKETS: tuple[BucketSpec, ...] = (MEDIA_BUCKET, EXPORTS_BUCKET)
 # SSE-S3, not a customer KMS key: End User Messaging reads the object with the sender's s3:GetObject, and a
 # KMS key would need a grant of its own. (CloudFormation and the S3 API spell the same settings differently.)
 _ENCRYPTION_API = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]}
@@ -213,9 +217,23 @@ def _create_bucket(s3: Any, spec: BucketSpec, prefix: str) -> str:
         pass
     s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=_NO_PUBLIC_ACCESS)
     s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=_ENCRYPTION_API)
-    rule = {"ID": _rule_id(spec), "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": spec.expire_after_days}}
+    rule: dict[str, Any] = {
+        "ID": _rule_id(spec),
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "Expiration": {"Days": spec.expire_after_days},
+    }
+    if spec.abort_uploads_after_days is not None:
+        rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": spec.abort_uploads_after_days}
     s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [rule]})
     return name
+
+
+def _lifecycle_cfn(spec: BucketSpec) -> dict[str, Any]:
+    rule: dict[str, Any] = {"Id": _rule_id(spec), "Status": "Enabled", "ExpirationInDays": spec.expire_after_days}
+    if spec.abort_uploads_after_days is not None:
+        rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": spec.abort_uploads_after_days}
+    return rule
 
 
 def messaging_definitions() -> dict[str, dict[str, Any]]:
@@ -280,9 +298,7 @@ def messaging_definitions() -> dict[str, dict[str, Any]]:
                 "BucketEncryption": _ENCRYPTION_CFN,
                 "PublicAccessBlockConfiguration": _NO_PUBLIC_ACCESS,
                 "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "LifecycleConfiguration": {
-                    "Rules": [{"Id": _rule_id(bucket), "Status": "Enabled", "ExpirationInDays": bucket.expire_after_days}]
-                },
+                "LifecycleConfiguration": {"Rules": [_lifecycle_cfn(bucket)]},
             },
         }
     return resources

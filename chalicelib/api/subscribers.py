@@ -1,13 +1,21 @@
-"""Subscriber routes: add, list, get, opt out."""
+"""Subscriber routes: add, list, get, opt out, and the CSV exports (the list, one subscriber's consent proof)."""
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib.api.http import Answer, Call, endpoint
-from chalicelib.api.models.subscribers import Subscriber, SubscriberCreate, SubscriberDetail, SubscriberPage, SubscriberQuery
+from chalicelib.api.models.subscribers import (
+    Subscriber,
+    SubscriberCreate,
+    SubscriberDetail,
+    SubscriberExport,
+    SubscriberExportCreate,
+    SubscriberPage,
+    SubscriberQuery,
+)
 from chalicelib.domain.subscribers import ConsentSource
-from chalicelib.services import subscribers
+from chalicelib.services import exports, subscribers
 
 bp = Blueprint(__name__)
 
@@ -48,3 +56,21 @@ def opt_out_subscriber(call: Call, phone: str) -> Subscriber:
     # An API key is a script or integration; a Shopify session is a person in the dashboard.
     source = ConsentSource.API if call.caller and call.caller.method == "api_key" else ConsentSource.MERCHANT
     return Subscriber.of(subscribers.opt_out(call.ports, call.shop_id, phone, source=source, text="Opted out by the shop"))
+
+
+@endpoint(bp, "/subscribers/exports", ["POST"], status=201)
+def export_subscribers(call: Call, body: SubscriberExportCreate) -> SubscriberExport:
+    """Write the subscribers matching the list's filters to a CSV file and answer a link to download it."""
+    return SubscriberExport.of(exports.export_subscribers(call.ports, call.shop_id, body.filters()))
+
+
+@endpoint(bp, "/subscribers/{phone}/consent.csv", ["GET"], errors=(404,), media_types=("text/csv",))
+def subscriber_consent_csv(call: Call, phone: str) -> Response:
+    """One subscriber's consent proof as CSV: every consent event with its source, time and wording."""
+    proof = exports.consent_proof_csv(call.ports, call.shop_id, phone)
+    # Text, not bytes: Chalice passes bytes only for the binary media types and text/csv is not one.
+    return Response(
+        body=proof.data.decode("utf-8"),
+        status_code=200,
+        headers={"Content-Type": exports.CSV, "Content-Disposition": f'attachment; filename="{proof.filename}"'},
+    )

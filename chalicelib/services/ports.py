@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -437,6 +437,22 @@ class MediaLibrary(Protocol):
         ...
 
 
+# --- Exports ----------------------------------------------------------------------------------------------
+
+
+class ExportFiles(Protocol):
+    """Files a merchant downloads (the subscriber list as CSV): written as a stream, fetched by a link that expires."""
+
+    def store(self, shop_id: str, name: str, chunks: Iterable[bytes], *, content_type: str) -> None:
+        """Write the file from ``chunks``, consuming them one at a time (never the whole file in memory);
+        the same name again replaces it. TransientError when the store did not take it."""
+        ...
+
+    def link(self, shop_id: str, name: str, *, expires_in: int) -> str:
+        """A download link to the stored file, valid for ``expires_in`` seconds."""
+        ...
+
+
 # --- Shopify and privacy ----------------------------------------------------------------------------------
 
 
@@ -594,6 +610,7 @@ class Ports:
     suppressions: Suppressions
     exports: PrivacyExports
     shop_data: ShopData
+    export_files: ExportFiles
     # Every store holding data about a person: customers/data_request and customers/redact walk this list.
     personal_data: list[PersonalData] = field(default_factory=list)
     allow_fictional_numbers: bool = False

@@ -76,6 +76,7 @@ AUTHENTICATED = sorted(route for route in ROUTES if route not in PUBLIC)
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/settings"): {"timezone": "America/Chicago"},
     ("POST", "/subscribers"): {"phone": "+12125559999", "source": "checkout"},
+    ("POST", "/subscribers/exports"): {"status": "active"},
     ("POST", "/segments"): {"name": "Fresh", "rule": {"all": []}},
     ("POST", "/campaigns"): {"name": "New", "message": "Hi", "segment_id": "all", "send_at": TOMORROW},
     ("POST", "/campaigns/preview"): {"message": "Hi", "segment_id": "all"},

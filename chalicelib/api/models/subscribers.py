@@ -11,6 +11,7 @@ from pydantic import StringConstraints
 from chalicelib.api.models.common import Body, Out, Paged, line, lines
 from chalicelib.domain import subscribers as domain
 from chalicelib.domain.subscribers import ConsentAction, ConsentSource, Source, SubscriberStatus
+from chalicelib.services.exports import ExportedFile, SubscriberFilters
 from chalicelib.services.subscribers import AddSubscriber, add_command
 
 HttpsUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^https://[^\s\x00-\x1f\x7f-\x9f]+$")]
@@ -106,3 +107,29 @@ class SubscriberPage(Out):
 
     items: list[Subscriber]
     next_cursor: str | None
+
+
+class SubscriberExportCreate(Body):
+    """Which subscribers to export: the list's filters (all of them when none is given)."""
+
+    status: SubscriberStatus | None = None
+    source: Source | None = None
+    q: Annotated[str, line(100)] | None = None
+
+    def filters(self) -> SubscriberFilters:
+        """The service's filters."""
+        return SubscriberFilters(status=self.status, source=self.source, search=self.q)
+
+
+class SubscriberExport(Out):
+    """A CSV file of subscribers, written: download it from ``url`` before ``expires_at``."""
+
+    name: str
+    url: str
+    rows: int
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, exported: ExportedFile) -> SubscriberExport:
+        """Converter from the service."""
+        return cls(name=exported.name, url=exported.url, rows=exported.rows, expires_at=exported.expires_at)
