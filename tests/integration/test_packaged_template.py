@@ -217,6 +217,8 @@ def _expected_actions(access: Access) -> set[str]:
         actions |= {"sms-voice:PutOptedOutNumber", "sms-voice:DeleteOptedOutNumber"}
     if access.imports_media:
         actions |= {"s3:PutObject"}
+    if access.writes_exports:
+        actions |= {"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"}
     if access.reads_shopify_secret:
         actions |= {"ssm:GetParameter"}
     if access.retries_soon:
