@@ -11,12 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, TypeVar, cast
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.adapters.dynamo.tables import ALL_TABLES, bind_tables, create_tables
+from chalicelib.adapters.resources import create_messaging_resources
 
 TEST_PREFIX = "test"
 TEST_REGION = "us-east-1"
@@ -27,7 +29,15 @@ R = TypeVar("R")
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials, moto for every AWS service, and every table bound to ``test-*`` and created empty."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+    _fake_credentials(monkeypatch)
+    with mock_aws():
+        bind_tables(TEST_PREFIX, TEST_REGION)
+        create_tables()
+        yield
+
+
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
         # A developer's profile or devstack endpoint must never leak into a test.
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -35,10 +45,18 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", TEST_REGION)
     monkeypatch.setenv("AWS_REGION", TEST_REGION)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Fake credentials, moto, and an S3 client with the messaging resources (the media and exports buckets among
+    them); no tables."""
+    _fake_credentials(monkeypatch)
     with mock_aws():
-        bind_tables(TEST_PREFIX, TEST_REGION)
-        create_tables()
-        yield
+        client = boto3.client("s3", region_name=TEST_REGION)
+        sqs, sns = boto3.client("sqs", region_name=TEST_REGION), boto3.client("sns", region_name=TEST_REGION)
+        create_messaging_resources(sqs, sns, boto3.client("scheduler", region_name=TEST_REGION), TEST_PREFIX, s3=client)
+        yield client
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto import mock_aws
 
 from chalicelib.adapters.export_files import S3ExportFiles
-from chalicelib.adapters.resources import EXPORTS_BUCKET, create_messaging_resources, messaging_definitions
+from chalicelib.adapters.resources import EXPORTS_BUCKET, messaging_definitions
 from chalicelib.domain.errors import TransientError
 from chalicelib.settings import Settings
 from tests.integration.conftest import TEST_PREFIX, TEST_REGION
@@ -25,25 +24,6 @@ SHOP = "demo.myshopify.com"
 BUCKET = EXPORTS_BUCKET.name(TEST_PREFIX)
 MIB = 1024 * 1024
 CSV = "text/csv; charset=utf-8"
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto with fake credentials and the messaging resources, the exports bucket included."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": TEST_REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("s3", region_name=TEST_REGION)
-        sqs, sns = boto3.client("sqs", region_name=TEST_REGION), boto3.client("sns", region_name=TEST_REGION)
-        create_messaging_resources(sqs, sns, boto3.client("scheduler", region_name=TEST_REGION), TEST_PREFIX, s3=client)
-        yield client
 
 
 def _object(s3: Any, name: str) -> tuple[bytes, str]:

@@ -4,13 +4,11 @@ internet needed), and the media bucket as devstack creates it and as the templat
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.adapters.media import Download, HttpsFetcher, S3MediaLibrary
 from chalicelib.adapters.resources import MEDIA_BUCKET, create_messaging_resources, messaging_definitions
@@ -37,28 +35,6 @@ class FakeFetcher:
         if url.url not in self.pages:
             raise InvalidInput("404", code="media_unreachable")
         return self.pages[url.url]
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto with fake credentials and the messaging resources, media bucket included (no tables: not needed)."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": TEST_REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield _with_resources(boto3.client("s3", region_name=TEST_REGION))
-
-
-def _with_resources(client: Any) -> Any:
-    sqs, sns = boto3.client("sqs", region_name=TEST_REGION), boto3.client("sns", region_name=TEST_REGION)
-    create_messaging_resources(sqs, sns, boto3.client("scheduler", region_name=TEST_REGION), TEST_PREFIX, s3=client)
-    return client
 
 
 def library(s3: Any, **pages: Download) -> tuple[S3MediaLibrary, FakeFetcher]:
