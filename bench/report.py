@@ -179,10 +179,17 @@ def extract_baseline(into: Path) -> Path:
 
 
 def overlay_baseline(base_root: Path, into: Path) -> Path:
-    """A tree whose ``bench`` is this one's and whose engine (chalicelib, devstack, infra) is the baseline's, so this
-    tree's meter prices the baseline's writes: the baseline itself is never edited."""
+    """A tree whose engine and ``bench`` are the baseline's, plus this tree's write meter (``bench/wcu.py``) and the
+    runner that attaches it to the baseline's own bench (``bench/baseline_wcu.py``): the baseline's bench runs
+    unchanged while this tree's meter prices its writes. The baseline itself is never edited."""
     into.mkdir()
-    (into / "bench").symlink_to(ROOT / "bench", target_is_directory=True)
+    bench = into / "bench"
+    bench.mkdir()
+    for path in (base_root / "bench").iterdir():
+        (bench / path.name).symlink_to(path)
+    for name in ("wcu.py", "baseline_wcu.py"):
+        (bench / name).unlink(missing_ok=True)
+        (bench / name).symlink_to(ROOT / "bench" / name)
     for name in ("chalicelib", "devstack", "infra", ".chalice", ".venv"):
         if (base_root / name).exists():
             (into / name).symlink_to(base_root / name, target_is_directory=True)
@@ -312,9 +319,10 @@ def wcu_section(
         f"{SCENARIOS[0].title.capitalize()} at {SCENARIOS[0].mps} MPS, this tree: "
         f"**{per(_units(wcu, ENGINE)):.2f} WCU per recipient** "
         f"(engine; the sandbox provider's outbox adds {per(_units(wcu, SANDBOX)):.2f}, not in AWS).",
-        "The baseline's own `--json` carries no write requests: its column is the baseline's engine (chalicelib,",
-        "devstack, infra at the baseline commit) run under this tree's `bench.campaign_calls`, so the same meter prices",
-        "both; its calls are checked equal to the baseline's own count.",
+        "The baseline's column is the baseline's own `bench.campaign_calls`, unchanged, with this tree's meter",
+        "listening (`bench/baseline_wcu.py`), so the same meter prices both; its calls are checked equal to the",
+        "baseline's own count. Rerun it in a `git archive` of the baseline whose `bench/` also holds this tree's",
+        "`wcu.py` and `baseline_wcu.py`: `python -m bench.baseline_wcu --subscribers N --mps 100 --json`.",
         "",
     ]
     base_wcu = baseline.data.get("wcu") if isinstance(baseline, Calls) else None
@@ -479,7 +487,7 @@ def build(subscribers: int, out: Path, log: Callable[[str], None]) -> bool:
                     run_module, root, "bench.campaign_calls", [*scenario.args(subscribers), "--json"]
                 )
         plain = SCENARIOS[0]
-        base_meter = pool.submit(run_module, metered_base, "bench.campaign_calls", [*plain.args(subscribers), "--json"])
+        base_meter = pool.submit(run_module, metered_base, "bench.baseline_wcu", [*plain.args(subscribers), "--json"])
         extra: dict[str, Future[Outcome] | None] = {}
         for module in ("bench.pacing", "bench.scale", "bench.inbound"):
             extra[module] = pool.submit(run_module, ROOT, module, ["--markdown"]) if find_spec(module) else None

@@ -161,6 +161,8 @@ class FakeSubscriberStore:
         self.events: list[ConsentEvent] = []
         self.receipts: dict[str, dict[str, str]] = {}
         self.conversations = conversations
+        # Set by fake_ports: a change that leaves a number not active moves its contact window, as in DynamoDB.
+        self.contacts: FakeContacts | None = None
         self.lock = threading.Lock()
         self.fail_next_apply: BaseException | None = None
 
@@ -208,6 +210,8 @@ class FakeSubscriberStore:
                     raise ConcurrentUpdate("version")
                 stored = replace(change.subscriber, version=(change.expected_version or 0) + 1)
                 self.rows[key] = stored
+                if not stored.can_receive_marketing and self.contacts is not None:
+                    self.contacts.move(*key)
             if change.event is not None:
                 self.events.append(change.event)
             if change.message is not None:
@@ -697,6 +701,11 @@ class FakeContacts:
     def window(self, shop_id: str, phone: str) -> ContactWindow:
         return self.windows_by_phone.get((shop_id, phone), ContactWindow())
 
+    def move(self, shop_id: str, phone: str) -> None:
+        """A consent change: the window keeps its messages and takes a new version (DynamoSubscriberStore.apply)."""
+        window = self.window(shop_id, phone)
+        self.windows_by_phone[(shop_id, phone)] = replace(window, version=window.version + 1)
+
     def windows(self, shop_id: str, phones: Sequence[str]) -> dict[str, ContactWindow]:
         return {phone: self.window(shop_id, phone) for phone in phones}
 
@@ -1034,6 +1043,7 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
     subscribers = FakeSubscriberStore(conversations)
     campaigns = FakeCampaigns(subscribers)
     contacts = FakeContacts()
+    subscribers.contacts = contacts
     exports = FakeExports()
     links, orders = FakeLinks(campaigns, subscribers), FakeOrders(campaigns, subscribers)
     ledger = FakeLedger(campaigns, subscribers, contacts)

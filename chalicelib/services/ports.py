@@ -147,7 +147,11 @@ class SubscriberStore(Protocol):
         ...
 
     def apply(self, change: SubscriberChange) -> Subscriber | None:
-        """Commit ``change`` atomically and return the stored subscriber (with its new version)."""
+        """Commit ``change`` atomically and return the stored subscriber (with its new version).
+
+        A change that leaves the number anything but active moves its contact window to a new version in the same
+        commit (``ContactHistory``): campaign groups that read the window before cannot claim the number any more,
+        which is how the send path honours a STOP that lands while its batch is in flight."""
         ...
 
     def receipt(self, dedupe_key: str) -> dict[str, str] | None:

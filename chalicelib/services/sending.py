@@ -223,7 +223,6 @@ class _Unit:
     limit: int = 0
     queue: list[Outgoing] = field(default_factory=list)  # to send, not claimed yet (sorted by parts)
     throttled: list[str] = field(default_factory=list)
-    first: bool = True  # the batch's own subscriber read is its first group's consent check
     error: Exception | None = None
     done: bool = False  # nothing left to do: finished, or stopped before it sent anything
 
@@ -249,9 +248,11 @@ def _prepare(ports: Ports, unit: _Unit, invocation: Invocation) -> None:
         # app/uninstalled ends the campaign too; this stops a batch read just before that landed.
         report.stopped = unit.done = True
         return
+    # The windows first: a consent change moves a window's version, so one landing after the subscriber read is
+    # also after this read, and the claim's condition on the version catches it (see ``_claim_group``).
+    windows = ports.contacts.windows(batch.shop_id, phones)
     subscribers = ports.subscribers.get_many(batch.shop_id, phones)
     entries = ports.ledger.get_many(batch.shop_id, batch.campaign_id, phones)
-    windows = ports.contacts.windows(batch.shop_id, phones)
     now = ports.clock.now()
     settlements: list[Settlement] = []
     deferrals: list[Deferral] = []
@@ -499,10 +500,7 @@ class _Pipeline:
             self.full[unit.number] = max(self.full.get(unit.number, 0), len(slots.at))
             granted, unit.queue = group[: len(slots.at)], group[len(slots.at) :] + unit.queue[size:]
             items = list(zip(granted, slots.at, strict=True))
-            claimed = _claim_group(
-                ports, self.pool, unit.batch, items, report, number=unit.number, limit=unit.limit, read_consent=not unit.first
-            )
-            unit.first = False
+            claimed = _claim_group(ports, self.pool, unit.batch, items, report, number=unit.number, limit=unit.limit)
             if claimed is None:
                 report.stopped = True  # End Campaign: nothing more is claimed; what was claimed is settled
                 unit.queue = []
@@ -558,27 +556,16 @@ def _claim_group(
     *,
     number: str,
     limit: int,
-    read_consent: bool,
 ) -> _Group | None:
     """Claim ``group`` (one transaction) and start its sends on ``pool``; None when the campaign is no longer
-    running (nothing claimed, nothing sent)."""
+    running (nothing claimed, nothing sent).
+
+    Consent is checked by the claim itself, not by another read: a subscriber store change that leaves a number
+    anything but active also moves its contact window's version (``SubscriberStore.apply``), and the claim's
+    condition on that version refuses a number whose window moved since the batch read it (``CONTACTS_CHANGED``:
+    decided again, by a later batch that reads the STOP). The batch reads the windows before the subscribers
+    (``_prepare``), so a STOP that landed after the subscriber read is always after the window read too."""
     settlements: list[Settlement] = []
-    if read_consent:
-        # Consent as it is now, strongly consistent, right before the claim (the batch's own read is fresh only
-        # for its first group): a STOP that landed since is skipped here, one after is refused by the provider.
-        active = ports.subscribers.get_many(batch.shop_id, [o.phone for o, _ in group])
-        stopped = {o.phone: o for o, _ in group if (s := active.get(o.phone)) is None or s.status is not SubscriberStatus.ACTIVE}
-        for o in stopped.values():
-            entry = LedgerEntry(
-                batch.shop_id,
-                batch.campaign_id,
-                o.phone,
-                SendState.SKIPPED,
-                ports.clock.now(),
-                reason=SkipReason.NOT_SUBSCRIBED.value,
-            )
-            settlements.append(Settlement(entry, o.previous))
-        group = [(o, slot) for o, slot in group if o.phone not in stopped]
     claimed_at = ports.clock.now()
     claims = [Claim(o.phone, o.previous, o.window) for o, _ in group]
     claim = ports.ledger.claim(batch.shop_id, batch.campaign_id, claims, claimed_at) if claims else GroupClaim((), {})
@@ -589,7 +576,8 @@ def _claim_group(
         if refusal is ClaimRefusal.TAKEN:
             report.already_done += 1
         elif refusal is ClaimRefusal.CONTACTS_CHANGED:
-            # Another campaign messaged them since we read: decide again (the cap may now skip them).
+            # Another campaign messaged them, or their consent changed, since we read: decide again (the cap or the
+            # STOP may now skip them).
             report.requeued.append(o.phone)
     mine = set(claim.claimed)
     to_send = [(o, slot) for o, slot in group if o.phone in mine]

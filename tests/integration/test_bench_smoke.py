@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
 from bench.campaign_calls import ENGINE, SANDBOX, main
 from bench.inbound import main as inbound_main
+from bench.report import Calls, extract_baseline, last_json, overlay_baseline, run_module
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +76,22 @@ def test_a_campaign_run_prices_its_writes_in_wcu() -> None:
     (table, key, units), *_ = writes.hottest(ENGINE, 1)
     # the hottest key takes at least one transactional write, and no one key takes them all: they are spread
     assert 2 <= units < writes.total(ENGINE) and table and key
+
+
+def test_the_baselines_own_bench_prices_its_writes_with_this_trees_meter(tmp_path: Path) -> None:
+    """``make bench``'s baseline WCU column: the baseline's bench, unchanged, with ``bench/baseline_wcu.py`` listening."""
+    tree = overlay_baseline(extract_baseline(tmp_path / "baseline"), tmp_path / "metered")
+    args = ["--subscribers", "8", "--mps", "100", "--json"]
+    metered = run_module(tree, "bench.baseline_wcu", args)
+    assert metered.error is None, metered.error
+
+    priced = Calls(last_json(metered.stdout))
+    # The baseline's own counts, as its bench prints them (the meter only listens): two transactions per recipient.
+    transactions = sum(n for (who, _, op, _), n in priced.by_key.items() if who == ENGINE and op == "TransactWriteItems")
+    assert transactions >= 2 * priced.recipients == 16
+    units = priced.data["wcu"]["units"]
+    # The per-recipient design: every recipient's ledger row is updated twice in transactions (2 x 2 units) and its
+    # message stored once (1 unit), by the engine; the sandbox outbox is the provider's.
+    assert units["engine:TransactWriteItems:Update:send-ledger"] == 4 * priced.recipients == 32
+    assert units["engine:PutItem:Put:messages"] == priced.recipients
+    assert units["sandbox provider:PutItem:Put:sandbox-messages"] == priced.recipients

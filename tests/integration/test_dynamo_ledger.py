@@ -18,7 +18,7 @@ from chalicelib.adapters.dynamo.campaigns import DynamoCampaignRepository
 from chalicelib.adapters.dynamo.cursors import encode_cursor
 from chalicelib.adapters.dynamo.keys import WAVE_SHARDS, campaign_key, gate_keys, ledger_key, thread_key, wave_key
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
-from chalicelib.adapters.dynamo.subscribers import subscriber_to_row
+from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore, subscriber_to_row
 from chalicelib.adapters.dynamo.tables import (
     ALL_TABLES,
     CampaignGateRow,
@@ -48,6 +48,8 @@ from chalicelib.domain.sending import (
     SkipReason,
 )
 from chalicelib.domain.subscribers import Source, Subscriber, SubscriberStatus
+from chalicelib.services.ports import SubscriberChange
+from tests.fakes import FrozenClock
 from tests.integration.conftest import Contention, Race
 
 SHOP = "alpha.myshopify.com"
@@ -275,8 +277,9 @@ class TestClaim:
         assert list(SendLedgerRow.scan()) == [] and list(ContactRow.scan()) == []
 
     def test_the_claim_writes_nothing_to_the_shops_subscribers_partition(self, ledger: DynamoSendLedger) -> None:
-        # Consent is read by the send path just before the claim; a condition check per recipient here would be
-        # a write on the shop's one subscribers partition key, past 1,000 WCU/s at a short code's rate.
+        # Consent reaches the claim through the contact window's version (a STOP moves it, see the consent tests
+        # below); a condition check per recipient on the subscriber would be a write on the shop's one subscribers
+        # partition key, past 1,000 WCU/s at a short code's rate.
         opt_out(PHONE_2)
         with transactions(tables=True) as touched:
             got = ledger.claim(SHOP, CAMPAIGN, claims(PHONE, PHONE_2, PHONE_3), T0)
@@ -763,3 +766,55 @@ class TestContactHistory:
         (item,) = ContactRow.scan()
         assert (item.subscriber_key, item.sent_key) == (f"{SHOP}#{PHONE}", "window")
         assert item.expires_at == int((T0 + timedelta(hours=2) + CONTACT_MEMORY).timestamp())
+
+
+class TestConsentReachesTheClaim:
+    """A consent change that leaves a number not active moves its contact window in the same transaction, so a group
+    that read the window before cannot claim the number: the send path needs no consent read per group."""
+
+    def store(self) -> DynamoSubscriberStore:
+        return DynamoSubscriberStore(FrozenClock(T0))
+
+    def active(self, store: DynamoSubscriberStore, phone: str) -> Subscriber:
+        found = store.get(SHOP, phone)  # the running campaign's three active subscribers
+        assert found is not None and found.status is SubscriberStatus.ACTIVE
+        return found
+
+    def test_a_stop_after_the_window_read_refuses_the_claim(
+        self, ledger: DynamoSendLedger, contacts: DynamoContactHistory
+    ) -> None:
+        store = self.store()
+        stopper, other = self.active(store, PHONE), self.active(store, PHONE_2)
+        windows = contacts.windows(SHOP, [PHONE, PHONE_2])
+        assert windows[PHONE] == ContactWindow() and ContactRow.count() == 0
+
+        store.apply(SubscriberChange(subscriber=stopper.opt_out(T0), expected_version=stopper.version))
+        got = ledger.claim(SHOP, CAMPAIGN, [Claim(p, None, windows[p]) for p in (PHONE, PHONE_2)], T0)
+
+        assert got == GroupClaim((PHONE_2,), {PHONE: ClaimRefusal.CONTACTS_CHANGED})
+        assert row(PHONE) is None and other.status is SubscriberStatus.ACTIVE
+        moved = contacts.windows(SHOP, [PHONE])[PHONE]
+        assert moved == ContactWindow((), 1)  # a new version, no message, and an expiry like any window
+        stored = ContactRow.get(thread_key(SHOP, PHONE), "window")
+        assert stored.expires_at == int((T0 + CONTACT_MEMORY).timestamp())
+
+    def test_the_window_keeps_its_messages_and_its_expiry(self, ledger: DynamoSendLedger, contacts: DynamoContactHistory) -> None:
+        store = self.store()
+        stopper = self.active(store, PHONE)
+        ledger.claim(SHOP, CAMPAIGN, [Claim(PHONE, None, ContactWindow())], T0)
+        before = contacts.windows(SHOP, [PHONE])[PHONE]
+        expiry = ContactRow.get(thread_key(SHOP, PHONE), "window").expires_at
+
+        later = T0 + timedelta(days=3)
+        store.apply(SubscriberChange(subscriber=stopper.opt_out(later), expected_version=stopper.version))
+
+        after = contacts.windows(SHOP, [PHONE])[PHONE]
+        assert after.sent == before.sent and after.version == before.version + 1
+        assert ContactRow.get(thread_key(SHOP, PHONE), "window").expires_at == expiry
+
+    def test_a_change_that_keeps_the_number_active_moves_nothing(self, contacts: DynamoContactHistory) -> None:
+        store = self.store()
+        sub = self.active(store, PHONE)
+        renamed = replace(sub, name="Ada", updated_at=T0 + timedelta(minutes=1))
+        store.apply(SubscriberChange(subscriber=renamed, expected_version=sub.version))
+        assert contacts.windows(SHOP, [PHONE])[PHONE] == ContactWindow() and ContactRow.count() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.domain.campaigns import CampaignStatus
@@ -51,6 +52,19 @@ def ledger(ports: Ports) -> FakeLedger:
 def sms(ports: Ports) -> FakeSms:
     assert isinstance(ports.sms, FakeSms)
     return ports.sms
+
+
+def count_subscriber_reads(ports: Ports) -> list[int]:
+    """The size of every batched subscriber read from now on."""
+    sizes: list[int] = []
+    real = ports.subscribers.get_many
+
+    def counted(shop_id: str, found: Sequence[str]) -> Any:
+        sizes.append(len(found))
+        return real(shop_id, found)
+
+    setattr(ports.subscribers, "get_many", counted)  # noqa: B010
+    return sizes
 
 
 def texts(ports: Ports) -> list[str]:
@@ -182,8 +196,8 @@ class TestLease:
         assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
 
 
-class TestConsentPerGroup:
-    def test_a_stop_while_an_earlier_group_sends_is_skipped_in_a_later_group(self) -> None:
+class TestConsentAtTheClaim:
+    def test_a_stop_while_an_earlier_group_sends_is_refused_by_the_later_groups_claim(self) -> None:
         ports = make_ports()
         audience = phones(GROUP_SIZE + 3)
         add(ports, audience)
@@ -196,10 +210,44 @@ class TestConsentPerGroup:
                 subscribers.opt_out(ports, SHOP, late_stopper, source=subscribers.ConsentSource.MERCHANT, text="x")
 
         sms(ports).on_send = stop_once
+        reads = count_subscriber_reads(ports)
         report = sending.send_batch(ports, SendBatch(SHOP, cid, tuple(audience)))
         assert late_stopper not in texts(ports) and report.sent == len(audience) - 1
-        entry = ledger(ports).rows[(SHOP, cid, late_stopper)]
-        assert (entry.state, entry.reason) == (SendState.SKIPPED, "not_subscribed")
+        # No consent read per group: the batch read its subscribers once, and the claim's condition on the contact
+        # window (moved by the STOP) refused the stopper, who is handed back to be decided again.
+        assert reads == [len(audience)] and report.requeued == [late_stopper]
+        assert (SHOP, cid, late_stopper) not in ledger(ports).rows
+        Engine(ports).run_until(ports.clock.now() + timedelta(minutes=1))
+        assert late_stopper not in texts(ports)
+        assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
+
+    def test_a_stop_between_the_batchs_reads_is_caught_whichever_read_it_follows(self) -> None:
+        # The windows are read before the subscribers: a STOP after the window read but before the subscriber read
+        # is skipped at once; after both reads, the moved window refuses the claim. No order lets it through.
+        for stop_after in ("windows", "subscribers"):
+            ports = make_ports()
+            audience = phones(3)
+            add(ports, audience)
+            cid = start(ports)
+            stopper = audience[1]
+            name = "windows" if stop_after == "windows" else "get_many"
+            reader: Any = ports.contacts if stop_after == "windows" else ports.subscribers
+            read = getattr(reader, name)
+
+            def read_then_stop(shop_id: str, found: Sequence[str], read: Any = read) -> Any:
+                got = read(shop_id, found)
+                current = ports.subscribers.get(SHOP, stopper)
+                if stopper in found and current is not None and current.status is SubscriberStatus.ACTIVE:
+                    subscribers.opt_out(ports, SHOP, stopper, source=subscribers.ConsentSource.MERCHANT, text="x")
+                return got
+
+            setattr(reader, name, read_then_stop)
+            Engine(ports).run_until(ports.clock.now() + timedelta(minutes=1))
+            assert stopper not in texts(ports), stop_after
+            assert sorted(texts(ports)) == sorted(p for p in audience if p != stopper)
+            entry = ledger(ports).rows[(SHOP, cid, stopper)]
+            assert (entry.state, entry.reason) == (SendState.SKIPPED, "not_subscribed"), stop_after
+            assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
 
 
 class TestFrequencyCapAcrossCampaigns:

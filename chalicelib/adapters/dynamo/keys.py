@@ -43,6 +43,10 @@ def thread_key(shop_id: str, phone: str) -> str:
     return f"{shop_id}#{phone}"
 
 
+# The sort key of a subscriber's one contact-window item in the contacts table (under ``thread_key``).
+CONTACT_WINDOW = "window"
+
+
 def customer_key(shop_id: str, customer_id: str) -> str:
     """``<shop>#<customer id>``: the subscribers' by-customer index key (Shopify customer ids)."""
     return f"{shop_id}#{customer_id}"

@@ -31,7 +31,16 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, commit_with_retries
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import gate_for, ledger_key, ledger_keys, thread_key, utc, wave_key, wave_keys
+from chalicelib.adapters.dynamo.keys import (
+    CONTACT_WINDOW,
+    gate_for,
+    ledger_key,
+    ledger_keys,
+    thread_key,
+    utc,
+    wave_key,
+    wave_keys,
+)
 from chalicelib.adapters.dynamo.subscribers import message_to_row
 from chalicelib.adapters.dynamo.tables import CampaignGateRow, ContactRow, ReleaseWaveRow, SendLedgerRow
 from chalicelib.adapters.dynamo.totals import add_to_totals
@@ -58,7 +67,6 @@ WAVE_TTL_DAYS = 30
 _WAVE_CURSOR_KEYS = {"wave_key", "phone"}
 # DynamoDB takes at most 100 items per TransactWriteItems.
 MAX_TRANSACTION_ITEMS = 100
-_CONTACT_SORT_KEY = "window"
 # A claim's failed conditions in the order they decide a recipient's refusal (as FakeLedger decides it).
 _REFUSALS = (
     ("ledger", ClaimRefusal.TAKEN),
@@ -106,7 +114,7 @@ def _in_state(previous: SendState | None) -> Any:
 def _contact_row(shop_id: str, phone: str, window: ContactWindow, at: datetime) -> ContactRow:
     return ContactRow(
         thread_key(shop_id, phone),
-        _CONTACT_SORT_KEY,
+        CONTACT_WINDOW,
         sent=list(window.sent),
         version=window.version,
         expires_at=int((utc(at) + CONTACT_MEMORY).timestamp()),
@@ -471,7 +479,7 @@ class DynamoContactHistory:
 
     def windows(self, shop_id: str, phones: Sequence[str]) -> dict[str, ContactWindow]:
         """Each phone's contact window (empty, version 0, for a phone never messaged), in one batched read."""
-        keys = [(thread_key(shop_id, phone), _CONTACT_SORT_KEY) for phone in dict.fromkeys(phones)]
+        keys = [(thread_key(shop_id, phone), CONTACT_WINDOW) for phone in dict.fromkeys(phones)]
         found = {
             row.subscriber_key.rpartition("#")[2]: ContactWindow(tuple(utc(at) for at in row.sent or ()), int(row.version or 0))  # type: ignore[arg-type]
             for row in (ContactRow.batch_get(keys, consistent_read=True) if keys else [])

@@ -13,6 +13,7 @@ from chalicelib.adapters.dynamo.campaigns import PAGE_PLAN_PREFIX
 from chalicelib.adapters.dynamo.conditions import save_new
 from chalicelib.adapters.dynamo.inbox import row_to_conversation, row_to_reply
 from chalicelib.adapters.dynamo.keys import (
+    CONTACT_WINDOW,
     campaign_of_ledger_key,
     gate_keys,
     ledger_key,
@@ -50,7 +51,6 @@ from chalicelib.domain.privacy import PrivacyExport, conversation_json, message_
 from chalicelib.domain.shopify import ACCEPTED_PREFIX, DONE_PREFIX
 
 _SUPPRESSED = "suppressed#"
-_CONTACT_WINDOW = "window"  # the contact window's sort key (see adapters/dynamo/ledger.py)
 
 
 def _delete_all(rows: Iterable[Model]) -> int:
@@ -122,7 +122,7 @@ class DynamoReplyData:
 
 def _received(row: ContactRow) -> list[str]:
     # The contact window lists its messages' times; an item from before windows is one message, named by its key.
-    if row.sent_key == _CONTACT_WINDOW:
+    if row.sent_key == CONTACT_WINDOW:
         return [utc(at).isoformat() for at in row.sent or ()]  # type: ignore[arg-type]
     return [row.sent_key]
 

@@ -16,11 +16,12 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib.adapters.dynamo._transactions import LabelledTransaction, TransactionCancelled
 from chalicelib.adapters.dynamo.cursors import decode_cursor, encode_cursor, require_partition, validate_limit
-from chalicelib.adapters.dynamo.keys import customer_key, parse_time_key, thread_key, time_key, utc
-from chalicelib.adapters.dynamo.tables import ConsentEventRow, DedupeRow, MessageRow, SubscriberRow
+from chalicelib.adapters.dynamo.keys import CONTACT_WINDOW, customer_key, parse_time_key, thread_key, time_key, utc
+from chalicelib.adapters.dynamo.tables import ConsentEventRow, ContactRow, DedupeRow, MessageRow, SubscriberRow
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput
 from chalicelib.domain.messages import ConversationMessage, Direction, MessageKind
 from chalicelib.domain.privacy import consent_json, subscriber_json
+from chalicelib.domain.sending import CONTACT_MEMORY
 from chalicelib.domain.subscribers import (
     ConsentAction,
     ConsentEvent,
@@ -165,6 +166,16 @@ def _check_one_subscriber(change: SubscriberChange) -> None:
         raise InvalidInput("a change must concern one subscriber of one shop", code="mixed_change")
 
 
+def _move_contact_window(tx: LabelledTransaction, subscriber: Subscriber, at: datetime) -> None:
+    """Move the number's contact window to a new version in the same transaction as the consent change: a campaign
+    group that read the window before it cannot claim the number any more (the claim's condition is on the version,
+    see ``DynamoSendLedger.claim``), so a STOP is honoured at the claim itself without a consent read per group. The
+    window's messages are kept; a number never messaged gets a window with none, expiring like any other."""
+    expires_at = int((utc(at) + CONTACT_MEMORY).timestamp())
+    row = ContactRow(thread_key(subscriber.shop_id, subscriber.phone), CONTACT_WINDOW)
+    tx.update("contacts", row, actions=[ContactRow.version.add(1), ContactRow.expires_at.set(ContactRow.expires_at | expires_at)])
+
+
 class DynamoSubscriberStore:
     """``SubscriberStore`` on the subscribers, consent-events, messages and dedupe tables."""
 
@@ -286,6 +297,8 @@ class DynamoSubscriberStore:
                 else SubscriberRow.version == change.expected_version
             )
             tx.put("subscriber", subscriber_to_row(stored, version), condition=expected)
+            if not stored.can_receive_marketing:
+                _move_contact_window(tx, stored, _change_time(change, self._clock))
         if change.event is not None:
             tx.put("event", event_to_row(change.event), condition=ConsentEventRow.event_key.does_not_exist())
         if change.message is not None:
