@@ -12,7 +12,7 @@ recipients, in one pipeline), invocation after invocation:
    race reads again (``ATTEMPTS`` times, then backs off ``CONTENDED_WAIT``); a refusal waits what the adapter
    would answer (``wait_ms`` plus up to ``RETRY_JITTER_MS``) plus ``retry_ms``'s backoff for a worker granted
    before;
-2. claims the granted group (one write, after a consent read for every group but the batch's first), then
+2. claims the granted group (one write: its condition on the contact windows is the consent check), then
    sleeps until each slot (on its own clock), and gives the slot up when ``on_time`` says it woke too late
    (the message goes back to the batch for a later group);
 3. sends: the call holds the worker's one interpreter for SEND_CPU_MS before the request leaves (a send
@@ -194,7 +194,6 @@ class Worker:
         self.batch_left = 0  # recipients of the current batch not claimed yet (given-back ones included)
         self.groups: list[Group] = []  # claimed and not settled, oldest first
         self.rebook_us: int | None = None  # when the sending group's rebook instant falls (true time)
-        self.first = True  # the batch's first group: the batch's own read was its consent check
         self.asking = False  # a grant, its retry wait or the claim after it is under way
         self.reading = False  # between batches: the next batch's reads are under way
         self.granted_before = False
@@ -225,7 +224,7 @@ class Worker:
         if self.backlog is not None:
             self.backlog -= take
         self.records_left -= 1
-        self.batch_left, self.first, self.reading = take, True, True
+        self.batch_left, self.reading = take, True
         sim = self.sim
         reads = sum(sim.latency_us(5) for _ in range(3)) + sum(sim.latency_us(6) for _ in range(writes))
         sim.at(sim.now + reads, self._read_batch)
@@ -305,9 +304,8 @@ class Worker:
         self.batch_left -= len(slots)
         self.full = max(self.full if self.granted_before else 0, len(slots))
         self.granted_before = True
-        # The group's claim (one transaction), after a consent read for every group but the batch's first.
-        claim_us = sim.latency_us(6) + (0 if self.first else sim.latency_us(5))
-        self.first = False
+        # The group's claim (one transaction; a STOP since the batch's read fails its condition on the contact window).
+        claim_us = sim.latency_us(6)
         sim.at(sim.now + claim_us, lambda: self._claimed(slots))
 
     def _claimed(self, slots: tuple[int, ...]) -> None:
