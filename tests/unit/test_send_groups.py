@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
 
 from chalicelib.domain.campaigns import CampaignStatus
 from chalicelib.domain.pacing import Slots
@@ -221,33 +223,32 @@ class TestConsentAtTheClaim:
         assert late_stopper not in texts(ports)
         assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
 
-    def test_a_stop_between_the_batchs_reads_is_caught_whichever_read_it_follows(self) -> None:
+    @pytest.mark.parametrize("stop_after", ["windows", "get_many"])
+    def test_a_stop_between_the_batchs_reads_is_caught_whichever_read_it_follows(self, stop_after: str) -> None:
         # The windows are read before the subscribers: a STOP after the window read but before the subscriber read
         # is skipped at once; after both reads, the moved window refuses the claim. No order lets it through.
-        for stop_after in ("windows", "subscribers"):
-            ports = make_ports()
-            audience = phones(3)
-            add(ports, audience)
-            cid = start(ports)
-            stopper = audience[1]
-            name = "windows" if stop_after == "windows" else "get_many"
-            reader: Any = ports.contacts if stop_after == "windows" else ports.subscribers
-            read = getattr(reader, name)
+        ports = make_ports()
+        audience = phones(3)
+        add(ports, audience)
+        cid = start(ports)
+        stopper = audience[1]
+        reader: Any = ports.contacts if stop_after == "windows" else ports.subscribers
+        read = getattr(reader, stop_after)
 
-            def read_then_stop(shop_id: str, found: Sequence[str], read: Any = read) -> Any:
-                got = read(shop_id, found)
-                current = ports.subscribers.get(SHOP, stopper)
-                if stopper in found and current is not None and current.status is SubscriberStatus.ACTIVE:
-                    subscribers.opt_out(ports, SHOP, stopper, source=subscribers.ConsentSource.MERCHANT, text="x")
-                return got
+        def read_then_stop(shop_id: str, found: Sequence[str]) -> Any:
+            got = read(shop_id, found)
+            current = ports.subscribers.get(SHOP, stopper)
+            if stopper in found and current is not None and current.status is SubscriberStatus.ACTIVE:
+                subscribers.opt_out(ports, SHOP, stopper, source=subscribers.ConsentSource.MERCHANT, text="x")
+            return got
 
-            setattr(reader, name, read_then_stop)
-            Engine(ports).run_until(ports.clock.now() + timedelta(minutes=1))
-            assert stopper not in texts(ports), stop_after
-            assert sorted(texts(ports)) == sorted(p for p in audience if p != stopper)
-            entry = ledger(ports).rows[(SHOP, cid, stopper)]
-            assert (entry.state, entry.reason) == (SendState.SKIPPED, "not_subscribed"), stop_after
-            assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
+        setattr(reader, stop_after, read_then_stop)
+        Engine(ports).run_until(ports.clock.now() + timedelta(minutes=1))
+        assert stopper not in texts(ports)
+        assert sorted(texts(ports)) == sorted(p for p in audience if p != stopper)
+        entry = ledger(ports).rows[(SHOP, cid, stopper)]
+        assert (entry.state, entry.reason) == (SendState.SKIPPED, "not_subscribed")
+        assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.COMPLETED
 
 
 class TestFrequencyCapAcrossCampaigns:
