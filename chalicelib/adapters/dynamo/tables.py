@@ -129,6 +129,7 @@ class ConsentEventRow(SmscastTable):
     action = UnicodeAttribute()
     source = UnicodeAttribute()
     text = UnicodeAttribute()
+    page_url = UnicodeAttribute(null=True)  # sign-up form events: the page the form was on
 
 
 class MessageRow(SmscastTable):
