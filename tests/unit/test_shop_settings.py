@@ -610,9 +610,7 @@ class TestSignupFormSettings:
         assert DEFAULT.signup_countries == ("US", "CA")
         assert apply_patch(DEFAULT, {"signup_consent_text": DEFAULT.signup_consent_text}) == DEFAULT
 
-    @pytest.mark.parametrize(
-        "countries", [[], ["us"], ["USA"], ["ZZ"], "US", [1], sorted(phonenumbers.SUPPORTED_REGIONS)[:51]]
-    )
+    @pytest.mark.parametrize("countries", [[], ["us"], ["USA"], ["ZZ"], "US", [1], sorted(phonenumbers.SUPPORTED_REGIONS)[:51]])
     def test_bad_country_lists_are_refused(self, countries: object) -> None:
         with pytest.raises(InvalidInput) as refused:
             apply_patch(DEFAULT, {"signup_countries": countries})
@@ -639,7 +637,8 @@ class TestSignupFormSettings:
 
     def test_a_wording_naming_the_shop_by_name_must_follow_a_rename(self) -> None:
         named = apply_patch(
-            DEFAULT, {"shop_name": "Acme", "signup_consent_text": "Acme texts, 4 msgs/month. Msg&data rates may apply. Reply STOP."}
+            DEFAULT,
+            {"shop_name": "Acme", "signup_consent_text": "Acme texts, 4 msgs/month. Msg&data rates may apply. Reply STOP."},
         )
         with pytest.raises(InvalidInput):
             apply_patch(named, {"shop_name": "Zenith"})

@@ -99,9 +99,7 @@ class SubscriberDetail(Subscriber):
     @classmethod
     def with_history(cls, s: domain.Subscriber, history: Sequence[domain.ConsentEvent]) -> SubscriberDetail:
         """Converter from the domain."""
-        records = [
-            ConsentRecord(at=e.at, action=e.action, source=e.source, text=e.text, page_url=e.page_url) for e in history
-        ]
+        records = [ConsentRecord(at=e.at, action=e.action, source=e.source, text=e.text, page_url=e.page_url) for e in history]
         return cls(**Subscriber.of(s).__dict__, consent_history=records)
 
 
