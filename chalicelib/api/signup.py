@@ -22,7 +22,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.adapters import qr
 from chalicelib.api.http import Call, endpoint, error_response
-from chalicelib.api.models.signup import ShareLink, SignupAccepted, SignupCreate, SignupFormView
+from chalicelib.api.models.signup import ShareLink, SignupAccepted, SignupCreate, SignupEmbed, SignupFormView
 from chalicelib.services import signup
 
 bp = Blueprint(__name__)
@@ -61,6 +61,13 @@ def get_share_qr_png(call: Call) -> Response:
 
 # The form posts a phone, a country, the wording (at most a few KiB) and a page URL (at most 2 KiB).
 SIGNUP_MAX_BODY = 8 * 1024
+
+
+@endpoint(bp, "/signup/embed", ["GET"], errors=(409,))
+def get_signup_embed(call: Call) -> SignupEmbed:
+    """The caller's storefront sign-up form: the shop id its script tag names and what the form shows; 409
+    ``signups_unavailable`` while the shop has no sender number."""
+    return SignupEmbed.of_shop(call.shop_id, signup.get_form(call.ports, call.shop_id))
 
 
 @endpoint(bp, "/signup/{shop}/form", ["GET"], auth=False, errors=(404, 409), cors=True)

@@ -391,6 +391,7 @@ LISTS = [
     "/settings",
     "/signup/link",
     "/signup/qr.svg",
+    "/signup/embed",
 ]
 # Reads of the caller's own shop that the list check cannot take: the PNG answers only an Accept of image/png, and
 # holds the caller's own sign-up link as pixels (tests/unit/test_signup_link.py decodes it).

@@ -80,3 +80,15 @@ class SignupFormView(Out):
     def of(cls, view: FormView) -> SignupFormView:
         """Converter from the service."""
         return cls(shop_name=view.shop_name, consent_text=view.consent_text, countries=list(view.countries))
+
+
+class SignupEmbed(SignupFormView):
+    """The caller's own sign-up form as its dashboard shows it: the shop id the storefront script names
+    (``data-smscast-shop``) and what the form will show."""
+
+    shop: str = Field(examples=["demo.myshopify.com"])
+
+    @classmethod
+    def of_shop(cls, shop_id: str, view: FormView) -> SignupEmbed:
+        """Converter from the service."""
+        return cls(shop=shop_id, **SignupFormView.of(view).model_dump())
