@@ -221,6 +221,7 @@ class Container:
             ],
             allow_fictional_numbers=self.settings.allow_fictional_numbers,
             link_base=self.settings.link_domain,
+            signup_limits=self.settings.signup_limits,
         )
 
 

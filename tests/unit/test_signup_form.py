@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from chalicelib.domain.errors import ConfigurationError, Conflict, InvalidInput, NotFound, TooManyRequests
 from chalicelib.domain.messages import InboundSms
 from chalicelib.domain.shops import ShopSettings
 from chalicelib.domain.signup_form import (
@@ -28,6 +28,7 @@ from chalicelib.services import signup
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.services.signup import SignupForm
+from chalicelib.settings import Settings
 from tests.fakes import FakeSms, fake_ports
 from tests.numbers import create_shop
 from tests.unit.conftest import Api, body
@@ -413,3 +414,21 @@ class TestOverHttp:
         with_key = post(web, payload(request_id="req-cred-0002"), headers={"Authorization": f"Bearer {web.keys['other']}"})
         assert (plain.status_code, plain.body) == (with_key.status_code, with_key.body)
         assert web.ports.subscribers.get("other.myshopify.com", PHONE) is None
+
+
+class TestDeploymentLimits:
+    """The limits are the operator's: defaults, or the deployment's environment, checked at start-up."""
+
+    ENV: ClassVar[dict[str, str]] = {"AWS_REGION": "us-east-1"}
+
+    def test_defaults(self) -> None:
+        assert Settings.from_env(self.ENV).signup_limits == SignupLimits(per_ip=5, per_phone=3, per_shop=500)
+
+    def test_from_the_environment(self) -> None:
+        env = {**self.ENV, "SMSCAST_SIGNUP_PER_IP": "20", "SMSCAST_SIGNUP_PER_SHOP": "2000"}
+        assert Settings.from_env(env).signup_limits == SignupLimits(per_ip=20, per_phone=3, per_shop=2000)
+
+    @pytest.mark.parametrize("raw", ["0", "-1", "1e3", "lots", "2000000"])
+    def test_a_bad_value_stops_the_start(self, raw: str) -> None:
+        with pytest.raises(ConfigurationError):
+            Settings.from_env({**self.ENV, "SMSCAST_SIGNUP_PER_PHONE": raw})
