@@ -67,7 +67,7 @@ SIGNUP_MAX_BODY = 8 * 1024
 def get_signup_embed(call: Call) -> SignupEmbed:
     """The caller's storefront sign-up form: the shop id its script tag names and what the form shows; 409
     ``signups_unavailable`` while the shop has no sender number."""
-    return SignupEmbed.of_shop(call.shop_id, signup.get_form(call.ports, call.shop_id))
+    return SignupEmbed.of_shop(call.shop_id, signup.get_form(call.ports, call.shop_id), call.ports.signup_limits)
 
 
 @endpoint(bp, "/signup/{shop}/form", ["GET"], auth=False, errors=(404, 409), cors=True)

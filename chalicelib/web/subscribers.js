@@ -87,10 +87,10 @@ async function signupForm(card) {
     }
   });
   card.replaceChildren(title,
-    el("p.hint", {}, "Paste this before </body> in your store's theme (on Shopify, add the smscast Sign-up block in the theme editor instead). It shows a popup asking for a mobile number; add data-smscast-target=\"#id\" to show the form inside an element of your page."),
+    el("p.hint", {}, "Paste this before </body> in your store's theme (on Shopify, use the theme editor instead: the SMS sign-up popup app embed, or the SMS sign-up form block in a section). It shows a popup asking for a mobile number; add data-smscast-target=\"#id\" to show the form inside an element of your page."),
     el("div.copy-row", {}, snippet, copy),
     el("p.hint", {}, `Countries: ${form.countries.join(", ")}. The form shows: “${form.consent_text}” Change both in Settings.`),
-    el("p.hint", {}, "Double opt-in: a number that signs up gets your confirmation text and joins only when it replies Y. Each visitor can sign up 5 numbers an hour, each number gets at most 3 confirmations an hour, and your form at most 500 an hour."));
+    el("p.hint", {}, `Double opt-in: a number that signs up gets your confirmation text and joins only when it replies Y. Limits per hour: ${form.limits.per_ip} sign-ups per visitor, ${form.limits.per_phone} confirmation texts per number, ${form.limits.per_shop} sign-ups for your whole form.`));
 }
 
 // The link and its QR code come from the API, which asks for a credential: fetched with it, then shown from

@@ -116,3 +116,13 @@ def test_a_malformed_number_is_said_next_to_the_field(storefront: tuple[Page, St
     dialog.get_by_role("button", name="Sign up").click()
     expect(dialog.get_by_role("status")).to_have_text("Please enter a valid mobile number.")
     expect(dialog.get_by_label("Mobile number")).to_be_focused()
+
+
+def test_the_subscribers_page_shows_the_tag_to_paste(page: Page, devstack: DevstackConfig) -> None:
+    page.get_by_role("link", name="Subscribers").click()
+    card = page.get_by_role("region", name="Sign-up form")
+    code = card.get_by_label("Code to paste into your store's theme")
+    expect(code).to_have_value(
+        f'<script src="{devstack.api_url}/static/signup.js" data-smscast-shop="{devstack.shop_id}" async></script>'
+    )
+    expect(card).to_contain_text("Limits per hour: 5 sign-ups per visitor")

@@ -432,3 +432,20 @@ class TestDeploymentLimits:
     def test_a_bad_value_stops_the_start(self, raw: str) -> None:
         with pytest.raises(ConfigurationError):
             Settings.from_env({**self.ENV, "SMSCAST_SIGNUP_PER_PHONE": raw})
+
+
+class TestDashboardEmbed:
+    def test_the_merchant_gets_the_shop_id_the_tag_names_the_wording_and_the_limits(self, api: Api) -> None:
+        response = api.call("GET", "/signup/embed")
+        assert response.status_code == 200
+        assert body(response) == {
+            "shop": SHOP,
+            "shop_name": "Our store",
+            "consent_text": WORDING,
+            "countries": ["US", "CA"],
+            "limits": {"per_ip": 5, "per_phone": 3, "per_shop": 500, "window_seconds": 3600},
+        }
+
+    def test_it_takes_the_merchants_credential(self, api: Api) -> None:
+        assert api.call("GET", "/signup/embed", shop=None).status_code == 401
+        assert "Access-Control-Allow-Origin" not in api.call("GET", "/signup/embed").headers

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from chalicelib.api.models.common import Body, Out, line, lines, token
 from chalicelib.domain.shops import SIGNUP_CONSENT_TEXT_MAX
 from chalicelib.domain.signup import ShareLink as ShareLinkRecord
-from chalicelib.domain.signup_form import MAX_PAGE_URL
+from chalicelib.domain.signup_form import MAX_PAGE_URL, SignupLimits
 from chalicelib.services.signup import FormView, SignupForm
 
 
@@ -82,13 +82,30 @@ class SignupFormView(Out):
         return cls(shop_name=view.shop_name, consent_text=view.consent_text, countries=list(view.countries))
 
 
+class SignupLimitsView(Out):
+    """What the form allows in each window (the deployment's limits, not the shop's to set)."""
+
+    per_ip: int = Field(description="sign-up requests per visitor's IP address (then 429)")
+    per_phone: int = Field(description="confirmation texts per number (then nothing is sent, same answer)")
+    per_shop: int = Field(description="sign-up requests per shop across every visitor (then 429)")
+    window_seconds: int
+
+
 class SignupEmbed(SignupFormView):
     """The caller's own sign-up form as its dashboard shows it: the shop id the storefront script names
-    (``data-smscast-shop``) and what the form will show."""
+    (``data-smscast-shop``), what the form will show, and its limits."""
 
     shop: str = Field(examples=["demo.myshopify.com"])
+    limits: SignupLimitsView
 
     @classmethod
-    def of_shop(cls, shop_id: str, view: FormView) -> SignupEmbed:
+    def of_shop(cls, shop_id: str, view: FormView, limits: SignupLimits) -> SignupEmbed:
         """Converter from the service."""
-        return cls(shop=shop_id, **SignupFormView.of(view).model_dump())
+        window = int(limits.window.total_seconds())
+        return cls(
+            shop=shop_id,
+            limits=SignupLimitsView(
+                per_ip=limits.per_ip, per_phone=limits.per_phone, per_shop=limits.per_shop, window_seconds=window
+            ),
+            **SignupFormView.of(view).model_dump(),
+        )
