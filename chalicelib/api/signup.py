@@ -14,6 +14,10 @@ What the public form may answer, and why none of it tells whether a number is su
 - 429 with Retry-After for the caller's IP and for the shop's hourly limit: both are counted before, and
   whatever, the number's state, so they say nothing about it. A number's own limit is never a 429.
 - 413 for a body over 8 KiB, 415 for one that is not JSON.
+
+Not hidden: the time. A request that texts waits for the provider's answer (tens of milliseconds) and one that
+does not, does not; a patient prober could time it, within the IP and phone limits. Sending after answering
+(a queue) would close that, at the price of a second pipeline for one text.
 """
 
 from __future__ import annotations
