@@ -156,14 +156,17 @@
   function popup(view) {
     var opener = document.activeElement;
     var backdrop = el("div", { "class": "smscast-backdrop" });
-    var rendered = render(view, backdrop, null);
+    var rendered = render(view, backdrop, remember); // signed up: not asked again either
     var close = el("button", { type: "button", "class": "smscast-close", "aria-label": "Close" }, ["×"]);
     rendered.box.setAttribute("role", "dialog");
     rendered.box.setAttribute("aria-modal", "true");
     rendered.box.setAttribute("aria-labelledby", rendered.titleId);
     rendered.box.insertBefore(close, rendered.box.firstChild);
-    function shut() {
+    function remember() {
       try { localStorage.setItem(DISMISSED, "1"); } catch (e) { /* private mode: asked again next visit */ }
+    }
+    function shut() {
+      remember();
       backdrop.remove();
       document.removeEventListener("keydown", onKey);
       if (opener && opener.focus) opener.focus();
