@@ -4,6 +4,8 @@ hostile input refused before anything is written."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -25,6 +27,7 @@ from chalicelib.domain.signup_form import (
 )
 from chalicelib.domain.subscribers import ConsentAction, ConsentSource, Source, SubscriberStatus
 from chalicelib.services import signup
+from chalicelib.services.exports import consent_proof_csv
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.services.signup import SignupForm
@@ -449,3 +452,14 @@ class TestDashboardEmbed:
     def test_it_takes_the_merchants_credential(self, api: Api) -> None:
         assert api.call("GET", "/signup/embed", shop=None).status_code == 401
         assert "Access-Control-Allow-Origin" not in api.call("GET", "/signup/embed").headers
+
+
+class TestConsentProof:
+    def test_the_consent_csv_carries_the_wording_and_the_page_of_a_sign_up(self, ports: Ports) -> None:
+        signup.sign_up(ports, SHOP, form())
+        receive_sms(ports, InboundSms("in-y", PHONE, SENDER, "Y", ports.clock.now()))
+        rows = list(csv.reader(io.StringIO(consent_proof_csv(ports, SHOP, PHONE).data.decode("utf-8-sig"), newline="")))
+        header, requested, confirmed = rows
+        assert header[4:6] == ["text", "page_url"]
+        assert requested[2:6] == ["requested", "web", WORDING, PAGE]
+        assert confirmed[2:6] == ["opted_in", "sms", "Y", ""]
