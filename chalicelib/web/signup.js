@@ -5,7 +5,7 @@
  * Options (attributes of the script tag):
  *   data-smscast-shop    the shop id (required)
  *   data-smscast-target  a CSS selector: render the form inside that element instead of as a popup
- *   data-smscast-delay   seconds before the popup opens (default 5); a visitor who closed it is not asked again
+ *   data-smscast-delay   seconds before the popup opens (default 5); a visitor who closed it or signed up is not asked again
  *   data-smscast-api     the smscast address, when the script is served from elsewhere (a Shopify theme extension)
  *
  * The form shows the shop's own consent wording (GET /signup/{shop}/form) and posts the phone, that wording and
