@@ -35,6 +35,7 @@ from chalicelib.adapters.dynamo.privacy import (
     DynamoSuppressions,
     DynamoThreadData,
 )
+from chalicelib.adapters.dynamo.rate_limits import DynamoRateLimiter
 from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
@@ -205,6 +206,7 @@ class Container:
             exports=exports,
             shop_data=DynamoShopData(),
             export_files=self.export_files,
+            rate_limits=DynamoRateLimiter(),
             # Every store that holds data about one person (customers/data_request and customers/redact).
             personal_data=[
                 self.subscribers,
@@ -219,6 +221,7 @@ class Container:
             ],
             allow_fictional_numbers=self.settings.allow_fictional_numbers,
             link_base=self.settings.link_domain,
+            signup_limits=self.settings.signup_limits,
         )
 
 

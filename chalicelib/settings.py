@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlsplit
 
 from chalicelib.adapters.resources import opt_out_list_name
 from chalicelib.domain.errors import ConfigurationError
 from chalicelib.domain.links import DEFAULT_LINK_BASE
+from chalicelib.domain.signup_form import SignupLimits
 
 
 class SmsProviderName(str, Enum):
@@ -89,6 +90,8 @@ class Settings:
     exports_bucket: str  # S3 bucket holding CSV exports of subscriber lists (objects expire after a day)
     log_level: str  # one of _LOG_LEVELS; applied to every smscast logger by the composition root
     link_domain: str  # base of tracked short links (<link_domain>/r/<code>): https, or http on localhost (devstack)
+    # The storefront sign-up form's hourly limits (SMSCAST_SIGNUP_PER_IP, _PER_PHONE, _PER_SHOP): the operator's.
+    signup_limits: SignupLimits = field(default_factory=SignupLimits)
 
     @classmethod
     def from_env(
@@ -142,7 +145,24 @@ class Settings:
             exports_bucket=exports_bucket,
             log_level=log_level,
             link_domain=link_domain,
+            signup_limits=_signup_limits(env),
         )
+
+
+def _signup_limits(env: Mapping[str, str]) -> SignupLimits:
+    """The sign-up form's limits: the defaults, or whole numbers from 1 to 1,000,000 from the environment."""
+    defaults = SignupLimits()
+    values: dict[str, int] = {}
+    for name in ("per_ip", "per_phone", "per_shop"):
+        variable = f"SMSCAST_SIGNUP_{name.upper()}"
+        raw = env.get(variable)
+        if raw is None or raw == "":
+            values[name] = getattr(defaults, name)
+        elif re.fullmatch(r"[0-9]{1,7}", raw.strip()) and 1 <= int(raw) <= 1_000_000:
+            values[name] = int(raw)
+        else:
+            raise ConfigurationError(f"{variable} must be a whole number from 1 to 1000000, not {raw!r}")
+    return SignupLimits(per_ip=values["per_ip"], per_phone=values["per_phone"], per_shop=values["per_shop"])
 
 
 def _link_domain(raw: str) -> str:

@@ -281,6 +281,23 @@ class FakeClaims:
         return key in self.keys
 
 
+class FakeRateLimiter:
+    """Like DynamoRateLimiter: a counter per key, counted only while under its limit (under a lock: atomic)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.expires: dict[str, datetime] = {}
+        self.lock = threading.Lock()
+
+    def take(self, key: str, limit: int, expires_at: datetime) -> bool:
+        with self.lock:
+            if self.counts.get(key, 0) >= limit:
+                return False
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.expires[key] = expires_at
+            return True
+
+
 @dataclass
 class Sent:
     sms: OutboundSms
@@ -591,9 +608,7 @@ class FakeLedger:
                 elif current is None or current.provider_message_id != receipt.provider_message_id:
                     unknown.add(receipt.provider_message_id)
                 elif current.delivery is None:
-                    self.rows[key] = replace(
-                        current, delivery=outcome, delivery_reason=receipt.reason, delivery_at=receipt.at
-                    )
+                    self.rows[key] = replace(current, delivery=outcome, delivery_reason=receipt.reason, delivery_at=receipt.at)
                     self.campaigns.add(shop_id, campaign_id, **{outcome.value: 1})  # type: ignore[arg-type]
                     recorded.add(receipt.provider_message_id)
         return DeliveryRecord(frozenset(recorded), frozenset(not_settled), frozenset(unknown))
@@ -1073,6 +1088,7 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         exports=exports,
         shop_data=None,  # type: ignore[arg-type]  # set below: it walks these very ports
         export_files=FakeExportFiles(),
+        rate_limits=FakeRateLimiter(),
         allow_fictional_numbers=True,
     )
     ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, ports.ledger, exports, links, orders]  # type: ignore[list-item]

@@ -143,7 +143,7 @@ def quote(phone: str) -> str:
 
 # --- what a shop holds -----------------------------------------------------------------------------------
 
-_NOT_DATA = ("clock", "sleep", "send_pool", "personal_data", "shop_data")
+_NOT_DATA = ("clock", "sleep", "send_pool", "personal_data", "shop_data", "signup_limits")
 
 
 def rows(ports: Ports, idempotency: FakeIdempotencyStore, marks: tuple[str, ...] | None = None) -> dict[str, list[str]]:

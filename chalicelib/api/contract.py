@@ -20,7 +20,7 @@ REF = "#/components/schemas/{model}"
 _REASONS = {
     200: "OK",
     201: "Created",
-    202: "Accepted: waits for the subscriber's quiet hours to end",
+    202: "Accepted: the rest happens later (an Inbox reply waits for quiet hours; a sign-up for the person's Y)",
     302: "Found: the browser goes on to the Location header",
     204: "No content",
     400: "Invalid request: the offending field is named in error.details",
@@ -31,6 +31,7 @@ _REASONS = {
     413: "Request body too large",
     415: "Request body is not application/json",
     422: "Idempotency-Key reused with another request",
+    429: "Too many requests: try again after the Retry-After header's seconds",
 }
 
 
@@ -143,6 +144,8 @@ def _operation(
         responses["302"]["headers"] = {"Location": {"required": True, "schema": {"type": "string", "format": "uri"}}}
     for status in error_statuses(spec):
         responses[str(status)] = {"description": _REASONS[status], "content": refusal}
+        if status == 429:
+            responses["429"]["headers"] = {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}}}
     responses["default"] = {"description": "Server or dependency error", "content": error}
     operation: dict[str, Any] = {
         "operationId": operation_id(spec),

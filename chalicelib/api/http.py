@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools import Logger
-from chalice import Blueprint, Response
+from chalice import Blueprint, CORSConfig, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.models.common import Body, Query
@@ -26,6 +26,7 @@ from chalicelib.domain.errors import (
     ProviderError,
     ProviderThrottled,
     SmscastError,
+    TooManyRequests,
     TransientError,
     Unauthorized,
 )
@@ -39,6 +40,10 @@ logger = Logger(service=SERVICE, child=True, level=INHERIT)
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
+# For public routes a store's pages call (the sign-up form): any origin, no credentials (no cookies, no
+# Authorization), so a page elsewhere gains nothing it could not get with curl. API Gateway answers the OPTIONS
+# preflight itself (chalice package writes a mock integration from this), as does devstack's local gateway.
+PUBLIC_CORS = CORSConfig(allow_origin="*", allow_headers=["Content-Type"], max_age=600, allow_credentials=False)
 
 # Most specific first: the first matching class decides the status.
 _STATUS: tuple[tuple[type[SmscastError], int], ...] = (
@@ -47,6 +52,7 @@ _STATUS: tuple[tuple[type[SmscastError], int], ...] = (
     (Unauthorized, 401),
     (NotFound, 404),
     (Conflict, 409),
+    (TooManyRequests, 429),
     (ProviderThrottled, 503),
     (TransientError, 503),
     (ProviderError, 502),
@@ -62,12 +68,20 @@ def status_for(error: SmscastError) -> int:
     return 500
 
 
-def error_response(status: int, code: str, message: str, details: Mapping[str, Any] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
     """The one error shape: {"error": {"code", "message", "details"?}}."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details:
         error["details"] = dict(details)
-    return Response(body={"error": error}, status_code=status, headers={"Content-Type": JSON})
+    return Response(body={"error": error}, status_code=status, headers={"Content-Type": JSON, **(headers or {})})
+
+
+def _error_headers(error: SmscastError) -> dict[str, str]:
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
 
 
 T = TypeVar("T", bound=BaseModel)
@@ -91,6 +105,9 @@ class Call:
     raw_body: bytes | None
     ports: Ports
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names (Chalice's headers)
+    # The caller's address as API Gateway saw the connection (requestContext.identity.sourceIp): never a header
+    # such as X-Forwarded-For, which the caller writes itself.
+    source_ip: str = ""
 
 
 # --- parsing ------------------------------------------------------------------------------------------
@@ -170,6 +187,7 @@ class RouteSpec:
     max_body: int = MAX_BODY_BYTES
     page: bool = False  # a browser route: answers a redirect or a small HTML page, never JSON
     media_types: tuple[str, ...] = ()  # what a browser route's 200 may carry (the dashboard's page and files)
+    cors: bool = False  # called by browsers from other origins (a store's pages): preflight and Allow-Origin
 
 
 # view function (as Chalice holds it) -> its spec; contract.py reads it to write the OpenAPI document
@@ -221,12 +239,13 @@ def endpoint(
     max_body: int = MAX_BODY_BYTES,
     page: bool = False,
     media_types: tuple[str, ...] = (),
+    cors: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(call, [body], [query], **path_params)`` as a JSON route: authenticated, parsed into the
     models its signature names, errors mapped once. ``also`` lists other success statuses (see Answer),
     ``errors`` the 4xx it may answer besides the ones every route of its kind may (400, 401, 413, 415);
     ``page`` marks a browser route whose views return a Response (a redirect or an HTML page), ``media_types``
-    what such a route answers with a 200."""
+    what such a route answers with a 200; ``cors`` lets any origin's pages call it (public routes only)."""
     # idempotent=True: honour an Idempotency-Key header (services/idempotency.py), checked after auth.
     # signed=True (with auth=False): a Shopify webhook, verified on the raw bytes before anything else is read.
     (method,) = methods
@@ -245,7 +264,10 @@ def endpoint(
             max_body=max_body,
             page=page,
             media_types=media_types,
+            cors=cors,
         )
+        if cors and auth:
+            raise TypeError("cors is for public routes: a credential must never be sent from another origin's page")
 
         @functools.wraps(fn)
         def view(**params: str) -> Response:
@@ -257,7 +279,7 @@ def endpoint(
                 code = status_for(exc)
                 if code >= 500:
                     logger.exception("request failed", extra={"path": path, "code": exc.code})
-                return error_response(code, exc.code, exc.message, exc.details)
+                return error_response(code, exc.code, exc.message, exc.details, _error_headers(exc))
             except Exception:
                 logger.exception("unhandled error", extra={"path": path})
                 return error_response(500, "internal_error", "an internal error occurred")
@@ -265,7 +287,7 @@ def endpoint(
 
         # Any content type reaches the view, so the check runs after auth and answers in the one error shape
         # (Chalice's own check would answer 415 first, in its own shape).
-        bp.route(path, methods=methods, content_types=["*/*"])(view)
+        bp.route(path, methods=methods, content_types=["*/*"], cors=PUBLIC_CORS if cors else None)(view)
         SPECS[view] = spec
         return view
 
@@ -299,11 +321,17 @@ def _serve(spec: RouteSpec, fn: Callable[..., Any], request: Any, params: dict[s
         raw_body=raw,
         ports=ports,
         headers=request.headers,
+        source_ip=_source_ip(request),
     )
     key = request.headers.get("idempotency-key") if spec.idempotent else None
     if key is not None:
         return _run_once(call, f"{request.method} {spec.path}", key, params, lambda: _render(spec, fn(call, **kwargs, **params)))
     return _render(spec, fn(call, **kwargs, **params))
+
+
+def _source_ip(request: Any) -> str:
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "")
 
 
 def _render(spec: RouteSpec, result: Any) -> Response:

@@ -27,6 +27,7 @@ ASSETS: dict[str, str] = {
     "subscribers.js": "text/javascript; charset=utf-8",
     "settings.js": "text/javascript; charset=utf-8",
     "devstack.js": "text/javascript; charset=utf-8",
+    "signup.js": "text/javascript; charset=utf-8",  # the storefront sign-up form stores embed (not the dashboard's)
     "favicon.svg": "image/svg+xml",
 }
 HTML = "text/html; charset=utf-8"

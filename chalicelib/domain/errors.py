@@ -34,6 +34,16 @@ class NotFound(SmscastError):
     code = "not_found"
 
 
+class TooManyRequests(SmscastError):
+    """A rate limit about the caller or the shop, never about a phone number (HTTP 429 with Retry-After)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code, details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class Conflict(SmscastError):
     """The request clashes with the current state, e.g. an illegal transition (HTTP 409)."""
 

@@ -82,10 +82,9 @@ def subscriber_row(s: Subscriber) -> tuple[str, ...]:
 
 def consent_row(e: ConsentEvent) -> tuple[str, ...]:
     """One consent event as a row of CONSENT_COLUMNS."""
-    # The sign-up popup records the page the consent was given on; events of other channels have none, and
-    # the column is there from the start so a merchant's spreadsheet keeps one shape.
-    page_url = getattr(e, "page_url", None)
-    return (e.phone, utc_text(e.at), e.action.value, e.source.value, guard_cell(e.text), guard_cell(page_url), e.event_id)
+    # The sign-up form records the page the consent was given on; events of other channels have none (an empty
+    # cell), and the column is always there so a merchant's spreadsheet keeps one shape.
+    return (e.phone, utc_text(e.at), e.action.value, e.source.value, guard_cell(e.text), guard_cell(e.page_url), e.event_id)
 
 
 class CsvLines:

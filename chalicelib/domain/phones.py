@@ -42,6 +42,11 @@ def normalize_phone(raw: object, *, default_region: str = "US", allow_fictional:
     raise InvalidInput(f"not a valid phone number: {text!r}", code="invalid_phone")
 
 
+def is_region(code: str) -> bool:
+    """True for an upper-case ISO 3166 alpha-2 code phonenumbers knows numbers of ('US', 'CA', 'FR')."""
+    return code in phonenumbers.SUPPORTED_REGIONS
+
+
 def region_of(e164: str) -> str | None:
     """ISO country code of an E.164 number, e.g. 'US'; None when unknown."""
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164))

@@ -48,7 +48,15 @@ def subscriber_json(subscriber: Subscriber) -> dict[str, object]:
 
 def consent_json(event: ConsentEvent) -> dict[str, object]:
     """A consent event as a data-request export shows it."""
-    return {"at": event.at.isoformat(), "action": event.action.value, "source": event.source.value, "text": event.text}
+    data: dict[str, object] = {
+        "at": event.at.isoformat(),
+        "action": event.action.value,
+        "source": event.source.value,
+        "text": event.text,
+    }
+    if event.page_url:  # a sign-up form's page: part of what the person gave
+        data["page_url"] = event.page_url
+    return data
 
 
 def message_json(message: ConversationMessage) -> dict[str, object]:

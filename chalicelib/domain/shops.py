@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from chalicelib.domain import encoding
 from chalicelib.domain.errors import InvalidInput, ShopUninstalled
 from chalicelib.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, validate_join_keyword
-from chalicelib.domain.phones import normalize_phone
+from chalicelib.domain.phones import is_region, normalize_phone
 
 # Compliance texts answer in one reply; two parts is the most carriers are sure to stitch back.
 COMPLIANCE_TEXT_MAX_PARTS = 2
@@ -23,6 +23,9 @@ _RETIRED_FIELDS = frozenset({"mps"})
 # fullmatch and [0-9]: `$` lets "21:00\n" through and `\d` takes any Unicode digit.
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,99}$")
+# The sign-up form's wording is shown on a web page, not texted: a paragraph, not SMS parts.
+SIGNUP_CONSENT_TEXT_MAX = 600
+MAX_SIGNUP_COUNTRIES = 50
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,16 @@ class ShopSettings:
     opt_out_hint: bool = True
     attribution_window_days: int = 5
     frequency_cap: FrequencyCap | None = None
+    # The storefront sign-up form (POST /signup/{shop}): the countries whose numbers it takes, and the wording it
+    # shows beside the phone field. US and Canada by default: the sender numbers the operator leases (toll-free,
+    # 10DLC, short codes) are North American, and every other country a form accepts is a country an SMS-pumping
+    # attacker can make the shop pay international rates to; a shop that sells abroad adds its countries.
+    signup_countries: tuple[str, ...] = ("US", "CA")
+    signup_consent_text: str = (
+        "By submitting this form, you agree to receive recurring automated marketing text messages from {shop_name} "
+        "at the number provided. Consent is not a condition of purchase. Msg frequency varies. Msg&data rates may "
+        "apply. Reply HELP for help, STOP to cancel."
+    )
 
     def render(self, text: str) -> str:
         """A compliance text with the shop's name filled in."""
@@ -87,6 +100,7 @@ class ShopSettings:
         data = asdict(self)
         data["quiet_hours"] = self.quiet_hours.to_dict()
         data["frequency_cap"] = asdict(self.frequency_cap) if self.frequency_cap else None
+        data["signup_countries"] = list(self.signup_countries)
         return data
 
     @classmethod
@@ -253,6 +267,43 @@ def _compliance(name: str, value: str, shop_name: str) -> None:
             raise _bad(name, "must say how to opt out (e.g. 'Reply STOP to opt out')")
 
 
+# What carriers (CTIA) and the TCPA ask of the wording next to a phone field that signs people up for marketing
+# texts: who sends them, that they recur, that rates may apply, and how to stop.
+_RATES = re.compile(r"\brates?\b")
+_FREQUENCY = re.compile(r"frequen|recurring|\b[0-9]+\s*(?:msgs?|messages|texts)\b")
+
+
+def _signup_consent_text(value: Any, shop_name: str, *, check_compliance: bool) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > SIGNUP_CONSENT_TEXT_MAX:
+        raise _bad("signup_consent_text", f"must be text of 1 to {SIGNUP_CONSENT_TEXT_MAX} characters")
+    if _has_lone_surrogate(value):
+        raise _bad("signup_consent_text", "must be valid Unicode text")
+    if not check_compliance:
+        return value
+    folded = value.casefold()
+    if "{shop_name}" not in value and shop_name.casefold() not in folded:
+        raise _bad("signup_consent_text", "must name the shop: write {shop_name} or the shop's name")
+    if not _FREQUENCY.search(folded):
+        raise _bad("signup_consent_text", "must say the texts recur (e.g. 'Msg frequency varies' or '4 msgs/month')")
+    if not _RATES.search(folded):
+        raise _bad("signup_consent_text", "must say rates may apply (e.g. 'Msg&data rates may apply')")
+    if not _words(value) & OPT_OUT_WORDS:
+        raise _bad("signup_consent_text", "must say how to opt out (e.g. 'Reply STOP to cancel')")
+    return value
+
+
+def _signup_countries(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_SIGNUP_COUNTRIES:
+        raise _bad("signup_countries", f"must be a list of 1 to {MAX_SIGNUP_COUNTRIES} country codes")
+    codes: list[str] = []
+    for code in value:
+        if not isinstance(code, str) or not is_region(code):
+            raise _bad("signup_countries", f"{code!r} is not an ISO 3166 country code with phone numbers (e.g. US)")
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes)
+
+
 def _quiet_hours(current: QuietHours, value: Any) -> QuietHours:
     if not isinstance(value, dict):
         raise _bad("quiet_hours", "must be an object with enabled, start, end")
@@ -364,6 +415,12 @@ def apply_patch(
         changes["attribution_window_days"] = _int("attribution_window_days", patch["attribution_window_days"], 1, 30)
     if "frequency_cap" in patch:
         changes["frequency_cap"] = _frequency_cap(patch["frequency_cap"])
+    if "signup_countries" in patch:
+        changes["signup_countries"] = _signup_countries(patch["signup_countries"])
+    if "signup_consent_text" in patch or ("shop_name" in changes and check_compliance):
+        # A new name must still be named by the wording (when it names the shop by name, not by {shop_name}).
+        text = patch.get("signup_consent_text", current.signup_consent_text)
+        changes["signup_consent_text"] = _signup_consent_text(text, shop_name, check_compliance=check_compliance)
     return replace(current, **changes)
 
 

@@ -25,6 +25,7 @@ class Source(str, Enum):
     KEYWORD = "keyword"
     IMPORT = "import"
     API = "api"
+    SIGNUP = "signup"  # the shop's sign-up form on its storefront (POST /signup/{shop}), confirmed by Y
 
 
 class ConsentAction(str, Enum):
@@ -48,6 +49,7 @@ class ConsentSource(str, Enum):
     MERCHANT = "merchant"  # someone in the shop's dashboard / inbox
     SHOPIFY = "shopify"  # the customer's SMS marketing consent in Shopify (customers webhooks)
     CARRIER = "carrier"  # a delivery receipt from the recipient's carrier
+    WEB = "web"  # the shop's sign-up form on its storefront: the wording shown and the page it was on
 
 
 # The consent channel behind a subscriber added by the shop (not by SMS): a keyword subscriber added
@@ -57,6 +59,7 @@ CONSENT_SOURCE_OF = {
     Source.IMPORT: ConsentSource.IMPORT,
     Source.API: ConsentSource.API,
     Source.KEYWORD: ConsentSource.API,
+    Source.SIGNUP: ConsentSource.API,
 }
 
 
@@ -71,6 +74,8 @@ class ConsentEvent:
     action: ConsentAction
     source: ConsentSource
     text: str
+    # The page a sign-up form was on when the person asked to join (ConsentSource.WEB); None for other channels.
+    page_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from chalicelib.domain.sending import (
 )
 from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import SenderNumber, Shop, ShopSettings
+from chalicelib.domain.signup_form import SignupLimits
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
 
 T = TypeVar("T")
@@ -172,6 +173,16 @@ class Conversations(Protocol):
 
     def thread(self, shop_id: str, phone: str, *, limit: int = 100, cursor: str | None = None) -> Page[ConversationMessage]:
         """The thread, oldest first."""
+        ...
+
+
+class RateLimiter(Protocol):
+    """Request counters of fixed windows (the sign-up form's limits per IP, phone and shop)."""
+
+    def take(self, key: str, limit: int, expires_at: datetime) -> bool:
+        """Count one request on ``key`` if it has counted fewer than ``limit``; False, counting nothing, when it has
+        its limit. Atomic: callers racing on one key never count past ``limit``. The counter may be forgotten after
+        ``expires_at`` (its window's end)."""
         ...
 
 
@@ -615,6 +626,7 @@ class Ports:
     exports: PrivacyExports
     shop_data: ShopData
     export_files: ExportFiles
+    rate_limits: RateLimiter
     # Every store holding data about a person: customers/data_request and customers/redact walk this list.
     personal_data: list[PersonalData] = field(default_factory=list)
     allow_fictional_numbers: bool = False
@@ -625,3 +637,5 @@ class Ports:
     concurrent_sends: int = 1
     # Where those concurrent sends run (tests run them on virtual time): called with ``concurrent_sends``.
     send_pool: Callable[[int], Executor] = field(default=thread_pool)
+    # What the storefront sign-up form allows per IP, phone and shop in a window (the operator's, not a shop's).
+    signup_limits: SignupLimits = field(default_factory=SignupLimits)

@@ -34,6 +34,7 @@ DEFAULT_CONSENT_TEXT = {
     Source.IMPORT: "Imported by the shop with consent on file",
     Source.API: "Added through the API with consent on file",
     Source.KEYWORD: "Keyword opt-in reported through the API",
+    Source.SIGNUP: "Sign-up form opt-in reported through the API",
 }
 
 

@@ -42,7 +42,11 @@ export async function render(root, context) {
     "frequency_cap.enabled": el("input", { type: "checkbox", checked: Boolean(settings.frequency_cap) }),
     "frequency_cap.messages": el("input", { type: "number", min: "1", max: "100", value: settings.frequency_cap ? String(settings.frequency_cap.messages) : "4" }),
     "frequency_cap.days": el("input", { type: "number", min: "1", max: "90", value: settings.frequency_cap ? String(settings.frequency_cap.days) : "30" }),
+    // ISO codes, comma separated: what the sign-up form offers and accepts.
+    signup_countries: el("input", { type: "text", maxlength: "200", value: settings.signup_countries.join(", "), autocapitalize: "characters" }),
+    signup_consent_text: el("textarea", { rows: "4", maxlength: "600" }),
   };
+  c.signup_consent_text.value = settings.signup_consent_text;
   for (const [name] of TEXTS) { c[name] = el("textarea", { rows: "2", maxlength: "306" }); c[name].value = settings[name]; }
   for (const [name, control] of Object.entries(c)) { control.name = name; control.id = `setting-${name.replace(".", "-")}`; }
   const zones = el("datalist", { id: "timezones" }, (Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : []).map((z) => el("option", { value: z })));
@@ -68,6 +72,9 @@ export async function render(root, context) {
       el("fieldset", {}, el("legend", {}, "Compliance texts"),
         TEXTS.map(([name, label]) => field(label, c[name])),
         check(c.opt_out_hint, "Add “Reply STOP to opt out” to campaign messages")),
+      el("fieldset", {}, el("legend", {}, "Sign-up form"),
+        field("Countries", c.signup_countries, "ISO country codes, comma separated (e.g. US, CA): only numbers of these countries can sign up. Each one more is a country texts can be sent to."),
+        field("Consent wording", c.signup_consent_text, "Shown under the phone field. {shop_name} is replaced by your shop name; it must say texts recur, that rates may apply and how to STOP.")),
     ),
     zones,
     el("div.actions", {}, save));
@@ -84,6 +91,8 @@ export async function render(root, context) {
     quiet_hours: { enabled: c["quiet_hours.enabled"].checked, start: c["quiet_hours.start"].value, end: c["quiet_hours.end"].value },
     frequency_cap: c["frequency_cap.enabled"].checked ? { messages: num(c["frequency_cap.messages"]), days: num(c["frequency_cap.days"]) } : null,
     ...Object.fromEntries(TEXTS.map(([name]) => [name, c[name].value])),
+    signup_countries: c.signup_countries.value.split(/[\s,]+/).filter(Boolean).map((code) => code.toUpperCase()),
+    signup_consent_text: c.signup_consent_text.value,
   });
   const controlFor = (where) => c[where] || c[where.split(".")[0]] || null;
 

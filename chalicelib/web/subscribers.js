@@ -5,7 +5,7 @@ import { file, get, phonePath, post } from "./api.js";
 import { busy, el, field, openDialog, say, showError, showFieldError, when } from "./ui.js";
 
 const STATUS = { pending: "Pending", active: "Active", opted_out: "Opted out" };
-const SOURCE = { checkout: "Checkout", keyword: "Keyword", import: "Import", api: "API" };
+const SOURCE = { checkout: "Checkout", keyword: "Keyword", import: "Import", api: "API", signup: "Sign-up form" };
 
 export async function render(root, context) {
   const tz = context.settings.timezone;
@@ -17,9 +17,11 @@ export async function render(root, context) {
   const table = el("table.grid", {}, el("caption.sr-only", {}, "Subscribers"),
     el("thead", {}, el("tr", {}, ["Phone", "Name", "Status", "Source", "Joined", ""].map((h) => el("th", { scope: "col" }, h)))), el("tbody"));
   const share = el("section.card.share", { "aria-labelledby": "share-title" });
+  const embed = el("section.card.share", { "aria-labelledby": "embed-title" });
   root.replaceChildren(
     el("div.page-head", {}, el("h1", {}, "Subscribers"), add),
     share,
+    embed,
     el("div.filters", {}, field("Search", search), field("Status", status), field("Source", source)),
     count, el("div.table-wrap", {}, table));
   let items = [];
@@ -57,7 +59,38 @@ export async function render(root, context) {
   status.addEventListener("change", () => load().catch(showError));
   source.addEventListener("change", () => load().catch(showError));
   add.addEventListener("click", () => addOne(load));
-  await Promise.all([load(), shareLink(share)]);
+  await Promise.all([load(), shareLink(share), signupForm(embed)]);
+}
+
+// The storefront form: the script tag a store pastes into its theme, and the wording the form will show.
+async function signupForm(card) {
+  const title = el("h2", { id: "embed-title" }, "Sign-up form");
+  let form;
+  try {
+    form = await get("/signup/embed");
+  } catch (exc) {
+    if (exc.status !== 409) throw exc;
+    card.replaceChildren(title, el("p.hint", {}, exc.message));  // no sender number yet
+    return;
+  }
+  const tag = `<script src="${location.origin}/static/signup.js" data-smscast-shop="${form.shop}" async></script>`;
+  const snippet = el("textarea.share-link", { readonly: true, rows: "3", "aria-label": "Code to paste into your store's theme" });
+  snippet.value = tag;
+  const copy = el("button", { type: "button" }, "Copy code");
+  copy.addEventListener("click", async () => {
+    snippet.select();
+    try {
+      await navigator.clipboard.writeText(tag);
+      say("Code copied");
+    } catch {
+      say("Press Ctrl+C (or Cmd+C) to copy the selected code");
+    }
+  });
+  card.replaceChildren(title,
+    el("p.hint", {}, "Paste this before </body> in your store's theme (on Shopify, use the theme editor instead: the SMS sign-up popup app embed, or the SMS sign-up form block in a section). It shows a popup asking for a mobile number; add data-smscast-target=\"#id\" to show the form inside an element of your page."),
+    el("div.copy-row", {}, snippet, copy),
+    el("p.hint", {}, `Countries: ${form.countries.join(", ")}. The form shows: “${form.consent_text}” Change both in Settings.`),
+    el("p.hint", {}, `Double opt-in: a number that signs up gets your confirmation text and joins only when it replies Y. Limits per hour: ${form.limits.per_ip} sign-ups per visitor, ${form.limits.per_phone} confirmation texts per number, ${form.limits.per_shop} sign-ups for your whole form.`));
 }
 
 // The link and its QR code come from the API, which asks for a credential: fetched with it, then shown from
@@ -97,7 +130,7 @@ async function detail(phone, tz) {
   if (!s) return;
   const history = el("table.grid", {}, el("thead", {}, el("tr", {}, ["When", "What", "How", "Text shown"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, s.consent_history.map((r) => el("tr", {}, el("td", { "data-label": "When" }, when(r.at, tz)), el("td", { "data-label": "What" }, r.action),
-      el("td", { "data-label": "How" }, r.source), el("td", { "data-label": "Text" }, r.text)))));
+      el("td", { "data-label": "How" }, r.source), el("td", { "data-label": "Text" }, r.text, r.page_url ? el("span.hint", {}, ` (on ${r.page_url})`) : null)))));
   const close = el("button.primary", { type: "button" }, "Close");
   const { close: doClose } = openDialog(s.name ? `${s.name} (${s.phone})` : s.phone, el("div", {},
     el("p", {}, `${STATUS[s.status]} · ${SOURCE[s.source]} subscriber since ${when(s.joined_at, tz)}`),

@@ -26,6 +26,7 @@ from chalicelib.api.http import SPECS, RouteSpec
 from chalicelib.api.webhooks import WEBHOOK_MAX_BODY
 from chalicelib.domain.errors import InvalidInput, Unauthorized
 from chalicelib.domain.shopify import Topic, Webhook, sign
+from chalicelib.domain.shops import ShopSettings
 from chalicelib.services.auth import ShopifyApp, authenticate
 from chalicelib.services.webhooks import Handled
 from chalicelib.workers import shopify_webhooks
@@ -69,6 +70,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("HEAD", "/r/{code}"): "link checkers ask where a short link goes; the random code is the only key",
     ("GET", "/"): "the dashboard page; it signs in through the API with the merchant's own credential",
     ("GET", "/static/{name}"): "the dashboard's own scripts and styles, a fixed list of files",
+    ("GET", "/signup/{shop}/form"): "a store's sign-up form reads the shop's public name, wording and countries",
+    ("POST", "/signup/{shop}"): "a shopper signs up on the store's page: double opt-in, limited, one answer for all",
 }
 AUTHENTICATED = sorted(route for route in ROUTES if route not in PUBLIC)
 
@@ -83,6 +86,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/campaigns/{campaign_id}"): {"name": "Renamed"},
     ("PUT", "/campaigns/{campaign_id}/active"): {"active": False},
     ("POST", "/inbox/{phone}/replies"): {"text": "Hello", "quiet_hours": "send_now"},
+    ("POST", "/signup/{shop}"): {
+        "phone": "+12125559998",
+        "country": "US",
+        "consent_text": ShopSettings().signup_consent_text.replace("{shop_name}", "Our store"),
+        "page_url": "https://demo.myshopify.com/",
+        "request_id": "req-isolation-1",
+    },
 }
 
 
@@ -108,6 +118,7 @@ def own_ids(world: World, shop_id: str) -> dict[str, str]:
         "export_id": shop.export_id,
         "code": shop.link_code,
         "name": "app.css",
+        "shop": shop_id,
     }
 
 
@@ -380,6 +391,7 @@ LISTS = [
     "/settings",
     "/signup/link",
     "/signup/qr.svg",
+    "/signup/embed",
 ]
 # Reads of the caller's own shop that the list check cannot take: the PNG answers only an Accept of image/png, and
 # holds the caller's own sign-up link as pixels (tests/unit/test_signup_link.py decodes it).
@@ -891,7 +903,9 @@ def test_a_dashboard_file_outside_the_list_is_a_404_page(world: World, name: str
 
 
 @pytest.mark.parametrize("variant", ["no-header", "garbage", "another-shops-key"])
-@pytest.mark.parametrize("route", [("GET", "/openapi.json"), ("GET", "/"), ("GET", "/static/{name}")], ids=_id)
+@pytest.mark.parametrize(
+    "route", [("GET", "/openapi.json"), ("GET", "/"), ("GET", "/static/{name}"), ("GET", "/signup/{shop}/form")], ids=_id
+)
 def test_a_public_route_answers_the_same_whatever_the_credential(world: World, route: tuple[str, str], variant: str) -> None:
     authorization = {"no-header": None, "garbage": "Bearer é.é.é", "another-shops-key": f"Bearer {world.shops[B].key}"}[variant]
     plain = request(world, route, None, own_ids(world, A))
@@ -1015,3 +1029,34 @@ def test_a_webhook_id_that_is_not_printable_ascii_is_refused_before_anything_is_
     else:
         assert len(world.api.ports.webhooks.webhooks) == 1  # type: ignore[attr-defined]
         assert deliver(world.api) == [Handled.DONE]
+
+
+class TestPublicSignupForm:
+    """The storefront sign-up form is public: a request to shop A's form touches only shop A, whatever credential
+    it carries, and writes into A only what the form asked (a pending subscriber, never anyone's active one)."""
+
+    def _sign_up(self, world: World, shop: str, phone: str, authorization: str | None) -> Any:
+        sample = {**BODIES[("POST", "/signup/{shop}")], "phone": phone, "request_id": f"req-{phone[-6:]}-{shop[:4]}"}
+        headers = {} if authorization is None else {"Authorization": authorization}
+        return world.api.call("POST", f"/signup/{shop}", shop=None, body=sample, headers=headers)
+
+    @pytest.mark.parametrize("variant", ["no-header", "a-key", "b-key"])
+    def test_a_sign_up_to_shop_a_never_reads_or_changes_shop_b(self, world: World, variant: str) -> None:
+        authorization = {"no-header": None, "a-key": f"Bearer {world.shops[A].key}", "b-key": f"Bearer {world.shops[B].key}"}
+        before = shop_rows(world, B)
+        seen = spy_on(world, B)
+        try:
+            # B's own subscriber's number, signed up at A: A gets a pending subscriber, B is not even read
+            response = self._sign_up(world, A, world.shops[B].phones[0], authorization[variant])
+        finally:
+            world.use()
+        assert response.status_code == 202, response.body
+        assert seen == []
+        assert shop_rows(world, B) == before
+
+    def test_a_sign_up_never_touches_an_existing_subscriber_of_the_shop(self, world: World) -> None:
+        a = world.shops[A]
+        before = world.api.ports.subscribers.get(A, a.phones[1])
+        response = self._sign_up(world, A, a.phones[1], None)
+        assert response.status_code == 202
+        assert world.api.ports.subscribers.get(A, a.phones[1]) == before  # active: left alone, not texted

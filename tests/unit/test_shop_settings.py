@@ -6,6 +6,7 @@ import json
 from datetime import time
 from typing import Any
 
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -418,6 +419,8 @@ _GOOD = {
     "opt_out_hint": False,
     "attribution_window_days": 7,
     "frequency_cap": {"messages": 2, "days": 7},
+    "signup_countries": ["FR", "BE"],
+    "signup_consent_text": "Texts from {shop_name}, 4 msgs/month. Msg&data rates may apply. Reply STOP to cancel.",
 }
 _BAD = {
     "shop_name": "",
@@ -432,6 +435,8 @@ _BAD = {
     "opt_out_hint": "false",
     "attribution_window_days": 31,
     "frequency_cap": {"messages": 0, "days": 7},
+    "signup_countries": ["XX"],
+    "signup_consent_text": "Join {shop_name} texts!",
 }
 
 
@@ -596,3 +601,45 @@ def test_invalid_shop_ids(shop_id: Any) -> None:
     with pytest.raises(InvalidInput) as caught:
         validate_shop_id(shop_id)
     assert caught.value.code == "invalid_shop"
+
+
+class TestSignupFormSettings:
+    """The sign-up form's countries and wording: checked like the compliance texts."""
+
+    def test_defaults_are_north_america_and_a_compliant_wording(self) -> None:
+        assert DEFAULT.signup_countries == ("US", "CA")
+        assert apply_patch(DEFAULT, {"signup_consent_text": DEFAULT.signup_consent_text}) == DEFAULT
+
+    @pytest.mark.parametrize("countries", [[], ["us"], ["USA"], ["ZZ"], "US", [1], sorted(phonenumbers.SUPPORTED_REGIONS)[:51]])
+    def test_bad_country_lists_are_refused(self, countries: object) -> None:
+        with pytest.raises(InvalidInput) as refused:
+            apply_patch(DEFAULT, {"signup_countries": countries})
+        assert refused.value.details == {"field": "signup_countries"}
+
+    def test_countries_are_kept_once_in_order(self) -> None:
+        assert apply_patch(DEFAULT, {"signup_countries": ["GB", "US", "GB"]}).signup_countries == ("GB", "US")
+
+    @pytest.mark.parametrize(
+        "text, why",
+        [
+            ("Msg frequency varies. Msg&data rates may apply. Reply STOP to cancel.", "name the shop"),
+            ("{shop_name} texts. Msg&data rates may apply. Reply STOP to cancel.", "recur"),
+            ("{shop_name}: msg frequency varies. Reply STOP to cancel.", "rates"),
+            ("{shop_name}: msg frequency varies. Msg&data rates may apply.", "opt out"),
+            ("x" * 601, "600"),
+            ("   ", "1 to 600"),
+        ],
+    )
+    def test_a_wording_without_what_carriers_require_is_refused(self, text: str, why: str) -> None:
+        with pytest.raises(InvalidInput) as refused:
+            apply_patch(DEFAULT, {"signup_consent_text": text})
+        assert why in refused.value.message
+
+    def test_a_wording_naming_the_shop_by_name_must_follow_a_rename(self) -> None:
+        named = apply_patch(
+            DEFAULT,
+            {"shop_name": "Acme", "signup_consent_text": "Acme texts, 4 msgs/month. Msg&data rates may apply. Reply STOP."},
+        )
+        with pytest.raises(InvalidInput):
+            apply_patch(named, {"shop_name": "Zenith"})
+        assert ShopSettings.from_dict({**named.to_dict(), "shop_name": "Zenith"}).shop_name == "Zenith"  # stored: loads

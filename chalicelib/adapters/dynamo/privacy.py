@@ -224,7 +224,8 @@ ERASED_TABLES = frozenset(
      "contacts", "segments", "pacers", "conversations", "inbox-counters", "replies", "idempotency", "privacy-exports",
      "links", "clicks", "orders", "campaign-totals", "campaign-gates"}
 )  # fmt: skip
-KEPT_TABLES = frozenset({"dedupe", "sandbox-messages", "sandbox-control"})
+# rate-limits: counters keyed by hashes of an IP or a phone, gone by TTL an hour or two after their window.
+KEPT_TABLES = frozenset({"dedupe", "sandbox-messages", "sandbox-control", "rate-limits"})
 
 
 class DynamoShopData:

@@ -96,6 +96,7 @@ def event_to_row(event: ConsentEvent) -> ConsentEventRow:
         action=ConsentAction(event.action).value,
         source=ConsentSource(event.source).value,
         text=event.text,
+        page_url=event.page_url,
     )
 
 
@@ -111,6 +112,7 @@ def row_to_event(row: ConsentEventRow) -> ConsentEvent:
         action=ConsentAction(row.action),
         source=ConsentSource(row.source),
         text=row.text,
+        page_url=row.page_url,
     )
 
 

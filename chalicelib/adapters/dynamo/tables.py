@@ -129,6 +129,7 @@ class ConsentEventRow(SmscastTable):
     action = UnicodeAttribute()
     source = UnicodeAttribute()
     text = UnicodeAttribute()
+    page_url = UnicodeAttribute(null=True)  # sign-up form events: the page the form was on
 
 
 class MessageRow(SmscastTable):
@@ -576,6 +577,21 @@ class IdempotencyRow(SmscastTable):
     expires_at = NumberAttribute()  # DynamoDB TTL (epoch seconds); also checked on read, TTL deletes late
 
 
+class RateLimitRow(SmscastTable):
+    """One request counter of one fixed window (the sign-up form's limits; domain/signup_form.py): ``key`` is
+    ``signup#<shop>#<ip|phone|shop>#<hash>#<window start>``, so the IP address or phone is never stored. Only ever
+    ADDed to under a condition, and deleted by TTL after its window."""
+
+    base_name = "rate-limits"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "rate-limits"
+
+    key = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(default=0)
+    expires_at = NumberAttribute()  # DynamoDB TTL (epoch seconds): an hour after the window ends
+
+
 class PrivacyExportRow(SmscastTable):
     """The answer to one customers/data_request (see services/privacy.py); ``phone`` lets a redaction find it."""
 
@@ -613,6 +629,7 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ReplyRow,
     IdempotencyRow,
     PrivacyExportRow,
+    RateLimitRow,
     LinkRow,
     ClickRow,
     OrderRow,

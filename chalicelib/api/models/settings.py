@@ -8,11 +8,12 @@ from pydantic import Field, StringConstraints
 
 from chalicelib.api.models.common import Body, line, lines, partial
 from chalicelib.domain import encoding
-from chalicelib.domain.shops import COMPLIANCE_TEXT_MAX_PARTS, MAX_MPS, Shop
+from chalicelib.domain.shops import COMPLIANCE_TEXT_MAX_PARTS, MAX_MPS, MAX_SIGNUP_COUNTRIES, SIGNUP_CONSENT_TEXT_MAX, Shop
 
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 # The domain measures the rendered text in SMS parts; this is the most any text of that many parts can hold.
 ComplianceText = Annotated[str, lines(encoding.GSM_MULTI * COMPLIANCE_TEXT_MAX_PARTS)]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
 class QuietHours(Body):
@@ -48,7 +49,19 @@ class Settings(Body):
     opt_out_hint: bool
     attribution_window_days: Annotated[int, Field(ge=1, le=30)]
     frequency_cap: FrequencyCap | None
-
+    signup_countries: Annotated[
+        list[CountryCode],
+        Field(
+            min_length=1,
+            max_length=MAX_SIGNUP_COUNTRIES,
+            description="ISO 3166 codes of the countries whose numbers the sign-up form takes (default US, CA)",
+        ),
+    ]
+    signup_consent_text: Annotated[
+        str,
+        lines(SIGNUP_CONSENT_TEXT_MAX),
+        Field(description="the wording the sign-up form shows; must name the shop, the frequency, rates and STOP"),
+    ]
 
 
 class SenderNumber(Body):

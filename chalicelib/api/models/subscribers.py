@@ -88,6 +88,7 @@ class ConsentRecord(Out):
     action: ConsentAction
     source: ConsentSource
     text: str
+    page_url: str | None = None  # the page a sign-up form was on (source ``web``)
 
 
 class SubscriberDetail(Subscriber):
@@ -98,7 +99,7 @@ class SubscriberDetail(Subscriber):
     @classmethod
     def with_history(cls, s: domain.Subscriber, history: Sequence[domain.ConsentEvent]) -> SubscriberDetail:
         """Converter from the domain."""
-        records = [ConsentRecord(at=e.at, action=e.action, source=e.source, text=e.text) for e in history]
+        records = [ConsentRecord(at=e.at, action=e.action, source=e.source, text=e.text, page_url=e.page_url) for e in history]
         return cls(**Subscriber.of(s).__dict__, consent_history=records)
 
 
