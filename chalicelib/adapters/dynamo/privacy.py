@@ -35,6 +35,7 @@ from chalicelib.adapters.dynamo.tables import (
     IdempotencyRow,
     InboxCounterRow,
     LinkRow,
+    ListJobRow,
     MessageRow,
     OrderRow,
     PrivacyExportRow,
@@ -256,7 +257,7 @@ class DynamoShopData:
         # webhook ids and kept planning pages name the shop; other dedupe keys are opaque
         for prefix in (ACCEPTED_PREFIX, DONE_PREFIX, PAGE_PLAN_PREFIX):
             deleted += _delete_all(DedupeRow.scan(DedupeRow.key.startswith(f"{prefix}{shop_id}#")))
-        for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow):
+        for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow, ListJobRow):
             deleted += _delete_all(by_shop.query(shop_id))
         # The pacers table is keyed by sender number and holds only a send instant: nothing of the shop's to erase.
         for single in (InboxCounterRow, ShopRow):
