@@ -31,7 +31,9 @@ from chalicelib.services import imports, list_jobs, subscribers
 from chalicelib.services.imports import Run, create_import, report_link, start_import, upload_name
 from chalicelib.services.ports import Ports
 from tests.fakes import FakeExportFiles, FakeImportFiles, FakeListJobQueue, fake_ports
+from tests.isolation import run_list_jobs
 from tests.numbers import create_shop
+from tests.unit.conftest import Api, body
 
 SHOP = "demo.myshopify.com"
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
@@ -382,3 +384,35 @@ class TestExportJob:
 
 def test_imports_module_names() -> None:
     assert imports.report_part_name("j", 2) == "imports/j/report-0000002.csv"
+
+
+class TestApi:
+    def test_create_upload_start_poll_and_report(self, api: Api) -> None:
+        created = api.call("POST", "/subscribers/imports", body={"file_name": "spring list.csv"})
+        assert created.status_code == 201
+        answer = body(created)
+        assert answer["status"] == "created" and answer["upload"]["max_bytes"] == 20 * 1024 * 1024
+        assert answer["upload"]["content_type"] == "text/csv"
+        job_id = answer["id"]
+        early = api.call("POST", f"/subscribers/imports/{job_id}/start")
+        assert early.status_code == 409 and body(early)["error"]["code"] == "upload_missing"
+        data = b"phone,consent_date,consent_source\n+15551230020,2026-01-01,checkout\nnope,2026-01-01,checkout\n"
+        api.ports.import_files.upload(SHOP, upload_name(job_id), data)  # type: ignore[attr-defined]
+        started = api.call("POST", f"/subscribers/imports/{job_id}/start")
+        assert started.status_code == 202 and body(started)["status"] == "queued"
+        assert body(api.call("POST", f"/subscribers/imports/{job_id}/start"))["status"] == "queued"
+        run_list_jobs(api.ports)
+        done = body(api.call("GET", f"/subscribers/imports/{job_id}"))
+        assert (done["status"], done["progress"], done["rows_total"]) == ("done", 1.0, 2)
+        assert done["counts"] == {"read": 2, "imported": 1, "merged": 0, "rejected": 1}
+        assert done["report_url"].startswith(f"https://exports.example/{SHOP}/import-{job_id}-report.csv")
+        listed = body(api.call("GET", "/subscribers/imports"))
+        assert [item["id"] for item in listed["items"]] == [job_id]
+        subscriber = body(api.call("GET", "/subscribers/%2B15551230020"))
+        assert subscriber["source"] == "import"
+        assert subscriber["consent_history"][0]["text"] == "Imported from spring list.csv: consent checkout on 2026-01-01"
+
+    def test_another_shops_import_is_not_found(self, api: Api) -> None:
+        job_id = body(api.call("POST", "/subscribers/imports", body={"file_name": "a.csv"}))["id"]
+        assert api.call("GET", f"/subscribers/imports/{job_id}", shop="other").status_code == 404
+        assert api.call("POST", f"/subscribers/imports/{job_id}/start", shop="other").status_code == 404
