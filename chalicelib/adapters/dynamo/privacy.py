@@ -223,7 +223,7 @@ class DynamoPrivacyExports:
 ERASED_TABLES = frozenset(
     {"shops", "shop-keys", "subscribers", "consent-events", "messages", "campaigns", "send-ledger", "release-waves",
      "contacts", "segments", "pacers", "conversations", "inbox-counters", "replies", "idempotency", "privacy-exports",
-     "links", "clicks", "orders", "campaign-totals", "campaign-gates"}
+     "links", "clicks", "orders", "campaign-totals", "campaign-gates", "list-jobs"}
 )  # fmt: skip
 KEPT_TABLES = frozenset({"dedupe", "sandbox-messages", "sandbox-control"})
 
