@@ -918,6 +918,9 @@ class FakeSuppressions:
     def contains(self, shop_id: str, phone: str) -> bool:
         return suppression_hash(shop_id, phone) in self.hashes
 
+    def suppressed(self, shop_id: str, phones: Sequence[str]) -> set[str]:
+        return {phone for phone in phones if self.contains(shop_id, phone)}
+
 
 class FakeExports:
     """``PrivacyExports`` and the ``PersonalData`` of the exports themselves."""

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 from chalicelib.domain.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
@@ -64,6 +64,7 @@ WRITE_BATCH = 100  # rows whose known subscribers are read in one BatchGetItem
 # A segment of 1,000 rows takes about 2-5 s of DynamoDB writes; a worker starts none with less than this left.
 REQUEUE_MARGIN_SECONDS = 30.0
 WRITE_ATTEMPTS = 5
+REQUEUE_AFTER = timedelta(minutes=5)  # a start finding its import still queued this long after queues it again
 TimeLeft = Callable[[], float]
 
 
@@ -126,6 +127,11 @@ def get_job(ports: Ports, shop_id: str, job_id: str, kind: JobKind) -> ListJob:
 def start_import(ports: Ports, shop_id: str, job_id: str) -> ListJob:
     """Queue the import of the uploaded file; starting it again (or a started one) queues nothing more."""
     job = get_job(ports, shop_id, job_id, JobKind.IMPORT)
+    if job.status is JobStatus.QUEUED and ports.clock.now() - job.updated_at > REQUEUE_AFTER:
+        # Queued long ago and never picked up: the enqueue after the save failed. Queue it again (a duplicate
+        # message is harmless: the worker's saves are version-checked).
+        ports.list_job_queue.enqueue(shop_id, job_id)
+        return job
     if job.status is not JobStatus.CREATED:
         return job
     size = ports.import_files.size(shop_id, upload_name(job_id))
@@ -312,13 +318,15 @@ def _write_batch(ports: Ports, job: ListJob, batch: Sequence[ImportRow | Rejecti
         return ImportCounts()
     rows = [item for item in batch if isinstance(item, ImportRow)]
     known: dict[str, Subscriber | None] = dict(ports.subscribers.get_many(job.shop_id, [row.phone for row in rows]))
+    # Only a number nobody knows can be a redacted person's (erasure deletes the subscriber): one batched read.
+    erased = ports.suppressions.suppressed(job.shop_id, [row.phone for row in rows if row.phone not in known]) if rows else set()
     imported = merged = rejected = 0
     for item in batch:
         if isinstance(item, Rejection):
             rejections.append(item)
             rejected += 1
             continue
-        outcome, stored, rejection = _import_row(ports, job, item, known.get(item.phone))
+        outcome, stored, rejection = _import_row(ports, job, item, known.get(item.phone), item.phone in erased)
         known[item.phone] = stored  # a later row of the same number in this batch sees this one's write
         if rejection is not None:
             rejections.append(rejection)
@@ -349,24 +357,24 @@ def _line_of_this_import(ports: Ports, job: ListJob, subscriber: Subscriber) -> 
 
 
 def _import_row(
-    ports: Ports, job: ListJob, row: ImportRow, known: Subscriber | None
+    ports: Ports, job: ListJob, row: ImportRow, known: Subscriber | None, erased: bool
 ) -> tuple[RowOutcome, Subscriber | None, Rejection | None]:
     """One valid row, written under a condition on what was read; a write that loses to a concurrent change
     (a STOP, say) reads the number again and decides again."""
     for _ in range(WRITE_ATTEMPTS):
         try:
-            return _decide_and_write(ports, job, row, known)
+            return _decide_and_write(ports, job, row, known, erased)
         except ConcurrentUpdate:
             known = ports.subscribers.get(job.shop_id, row.phone)
     raise ConcurrentUpdate(f"subscriber {row.phone} kept changing during the import")
 
 
 def _decide_and_write(
-    ports: Ports, job: ListJob, row: ImportRow, known: Subscriber | None
+    ports: Ports, job: ListJob, row: ImportRow, known: Subscriber | None, erased: bool
 ) -> tuple[RowOutcome, Subscriber | None, Rejection | None]:
     shop_id, now = job.shop_id, ports.clock.now()
     if known is None:
-        if ports.suppressions.contains(shop_id, row.phone):
+        if erased:
             return RowOutcome.REJECTED, None, suppressed(row.line, row.given)
         subscriber = Subscriber(
             shop_id=shop_id,

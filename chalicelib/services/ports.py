@@ -554,6 +554,10 @@ class Suppressions(Protocol):
         """True when the number was suppressed for the shop."""
         ...
 
+    def suppressed(self, shop_id: str, phones: Sequence[str]) -> set[str]:
+        """Which of ``phones`` were suppressed for the shop (batched reads: a CSV import asks per 100 rows)."""
+        ...
+
 
 class PrivacyExports(Protocol):
     """Answers to customers/data_request, kept for the merchant to hand to the customer."""

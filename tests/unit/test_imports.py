@@ -416,3 +416,53 @@ class TestApi:
         job_id = body(api.call("POST", "/subscribers/imports", body={"file_name": "a.csv"}))["id"]
         assert api.call("GET", f"/subscribers/imports/{job_id}", shop="other").status_code == 404
         assert api.call("POST", f"/subscribers/imports/{job_id}/start", shop="other").status_code == 404
+
+
+class TestMore:
+    def test_a_number_erased_at_the_customers_request_is_not_imported(self) -> None:
+        ports = _ports()
+        ports.suppressions.add(SHOP, "+15551230030", NOW)
+        job = _upload(ports, b"phone,consent_date,consent_source\n+15551230030,2026-01-01,checkout\n")
+        _drain(ports)
+        assert ports.subscribers.get(SHOP, "+15551230030") is None
+        assert [row[2] for row in _report(ports, _job(ports, job))[1:]] == ["suppressed"]
+
+    def test_a_start_finding_its_import_queued_long_ago_queues_it_again(self) -> None:
+        ports = _ports()
+        job = _upload(ports, b"phone,consent_date,consent_source\n+15551230031,2026-01-01,checkout\n")
+        _queue(ports).take()  # the message was lost (the enqueue after the save failed)
+        assert start_import(ports, SHOP, job.job_id).status is JobStatus.QUEUED and _queue(ports).messages == []
+        ports.clock.advance(minutes=6)  # type: ignore[attr-defined]
+        start_import(ports, SHOP, job.job_id)
+        _drain(ports)
+        assert _job(ports, job).status is JobStatus.DONE
+
+    def test_an_imported_subscribers_consent_proof_round_trips(self, api: Api) -> None:
+        """consent.csv of an imported subscriber: the import's event with its source and the file's wording, read back."""
+        job_id = body(api.call("POST", "/subscribers/imports", body={"file_name": '=evil "list".csv'}))["id"]
+        data = b'phone,consent_date,consent_source\n+15551230032,2026-01-05,"checkout, box\nticked"\n'
+        api.ports.import_files.upload(SHOP, upload_name(job_id), data)  # type: ignore[attr-defined]
+        api.call("POST", f"/subscribers/imports/{job_id}/start")
+        run_list_jobs(api.ports)
+        proof = api.call("GET", "/subscribers/%2B15551230032/consent.csv")
+        assert proof.status_code == 200
+        rows = list(csv.reader(io.StringIO(proof.body.decode("utf-8-sig"), newline="")))
+        (event,) = api.ports.subscribers.consent_history(SHOP, "+15551230032")
+        assert rows[1][:4] == ["+15551230032", event.at.isoformat(), "opted_in", "import"]
+        wording = 'Imported from =evil "list".csv: consent checkout, box\nticked on 2026-01-05'
+        assert read_cell(rows[1][4]) == event.text == wording
+        assert rows[1][4].startswith("Imported")  # not a formula: the wording starts with our own words
+
+
+class TestDashboardCsp:
+    def test_the_page_may_post_the_upload_form_to_the_bucket_only(self) -> None:
+        from chalicelib.api.web import upload_origins
+
+        assert upload_origins("b-1", "eu-west-1", None) == ["https://b-1.s3.amazonaws.com", "https://b-1.s3.eu-west-1.amazonaws.com"]
+        assert upload_origins("b-1", "us-east-1", "http://127.0.0.1:5001") == ["http://127.0.0.1:5001"]
+
+    def test_the_dashboards_csp_names_the_bucket(self, api: Api) -> None:
+        page = api.call("GET", "/", shop=None)
+        policy = page.headers["Content-Security-Policy"]
+        assert "connect-src 'self' https://smscast-dev-exports.s3.amazonaws.com" in policy or "connect-src 'self' http" in policy
+        assert "form-action 'self'" in policy and "default-src 'self'" in policy

@@ -3,7 +3,7 @@ suppression list, data-request exports, and shop/redact's erasure of everything 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -186,6 +186,11 @@ class DynamoSuppressions:
         except DedupeRow.DoesNotExist:
             return False
         return True
+
+    def suppressed(self, shop_id: str, phones: Sequence[str]) -> set[str]:
+        """Which of ``phones`` were suppressed (BatchGetItem, 100 keys a call, strongly consistent)."""
+        keys = {_SUPPRESSED + suppression_hash(shop_id, phone): phone for phone in dict.fromkeys(phones)}
+        return {keys[row.key] for row in DedupeRow.batch_get(list(keys), consistent_read=True)}
 
 
 class DynamoPrivacyExports:
