@@ -5,7 +5,8 @@ knows each record's byte offset (so an import checkpoints and resumes at a byte,
 Rules (README "Import and export"):
 - A file has at most MAX_ROWS data rows; more and the whole file is refused before anything is imported.
 - Columns are found by name, case and spaces ignored: phone (phone_number, mobile, ...), name or first_name and
-  last_name, consent_date (opted_in_at, ...), consent_source, tags (optional). phone and consent_date are required.
+  last_name, consent_date (opted_in_at, ...), consent_source, tags (optional). phone, consent_date and consent_source
+  are required columns.
 - A row is rejected for: a phone that does not normalise to E.164 (bad_phone), no consent date or source
   (missing_consent), a consent date that does not parse (bad_consent_date) or lies in the future
   (future_consent_date), a number that opted out (opted_out: never re-subscribed) or was erased at the
@@ -80,7 +81,7 @@ class Columns:
 
     phone: int
     consent_date: int
-    consent_source: int | None = None
+    consent_source: int
     name: int | None = None
     first_name: int | None = None
     last_name: int | None = None
@@ -97,7 +98,7 @@ class Columns:
 
 
 def map_header(cells: Sequence[str]) -> Columns:
-    """The columns of a header row; ImportFileError when phone or consent date has no column."""
+    """The columns of a header row; ImportFileError when phone, consent date or consent source has no column."""
     found: dict[str, int] = {}
     keys = [_key(cell) for cell in cells]
     for field, aliases in ALIASES.items():
@@ -105,7 +106,8 @@ def map_header(cells: Sequence[str]) -> Columns:
             if alias in keys:
                 found[field] = keys.index(alias)
                 break
-    missing = [field for field in ("phone", "consent_date") if field not in found]
+    # Consent proof is a date and a source: a file without a column for either cannot give it for any row.
+    missing = [field for field in ("phone", "consent_date", "consent_source") if field not in found]
     if missing:
         raise ImportFileError(
             f"the first row must name the columns; missing: {', '.join(missing)}",
@@ -181,7 +183,7 @@ def validate_row(
         return Rejection(line, phone_given, RejectReason.BAD_PHONE, exc.message)
     consent_text = _cell(cells, columns.consent_date)
     source = _cell(cells, columns.consent_source)[:MAX_SOURCE_LENGTH]
-    if not consent_text or (columns.consent_source is not None and not source):
+    if not consent_text or not source:
         missing = "consent date" if not consent_text else "consent source"
         return Rejection(line, phone_given, RejectReason.MISSING_CONSENT, f"no {missing}: a subscriber needs proof of consent")
     try:
@@ -200,7 +202,7 @@ def validate_row(
         line=line,
         phone=phone,
         consent_at=consent_at,
-        consent_source=source or "not stated",
+        consent_source=source,
         name=name or None,
         tags=split_tags(_cell(cells, columns.tags)),
         phone_given=phone_given,

@@ -109,11 +109,13 @@ class TestHeaderAndRows:
         assert columns == Columns(phone=0, consent_date=3, consent_source=4, first_name=1, last_name=2, tags=5)
         assert map_header(["phone_number", "name", "consent_date", "consent_source"]).name == 1
 
-    def test_a_file_without_phone_or_consent_date_is_refused_whole(self) -> None:
+    def test_a_file_without_phone_or_consent_columns_is_refused_whole(self) -> None:
         with pytest.raises(ImportFileError) as caught:
             map_header(["name", "email"])
         assert caught.value.code == "missing_columns"
-        assert caught.value.details["missing"] == ["phone", "consent_date"]
+        assert caught.value.details["missing"] == ["phone", "consent_date", "consent_source"]
+        with pytest.raises(ImportFileError):
+            map_header(["phone", "consent_date"])  # a date without where the consent was given is no proof
 
     def test_a_valid_row(self) -> None:
         columns = map_header(["phone", "name", "consent_date", "consent_source", "tags"])
