@@ -90,3 +90,15 @@ def _run_export(ports: Ports, job: ListJob) -> Run:
     except ConcurrentUpdate:
         return Run.HELD
     return Run.FINISHED
+
+
+def give_up(ports: Ports, message: RunListJob) -> None:
+    """The job's message failed its last delivery (it goes to the DLQ): the job fails, so the dashboard stops
+    waiting for it and says so."""
+    job = ports.list_jobs.get(message.shop_id, message.job_id)
+    if job is None or job.status.finished or job.status is JobStatus.CREATED:
+        return
+    try:
+        ports.list_jobs.save(job.fail(ports.clock.now(), "job_failed", "the job kept failing; try again, or ask support"))
+    except ConcurrentUpdate:
+        pass  # it moved meanwhile: the next delivery (or the DLQ's redrive) decides

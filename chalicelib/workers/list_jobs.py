@@ -14,10 +14,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chalicelib.adapters.resources import LIST_JOBS
 from chalicelib.composition import container
 from chalicelib.domain.list_jobs import RunListJob
 from chalicelib.observability import correlate, logger, tracer
-from chalicelib.services.list_jobs import run_list_job
+from chalicelib.services.list_jobs import give_up, run_list_job
 
 processor = BatchProcessor(event_type=EventType.SQS)
 _NO_DEADLINE = 15 * 60.0  # seconds, when run without a Lambda context (devstack's pump, tests)
@@ -31,6 +32,12 @@ def _time_left() -> float:
     return _NO_DEADLINE
 
 
+def _deliveries(record: SQSRecord) -> int:
+    """How many times SQS has delivered the message (0 when the event does not say)."""
+    count = record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", "0")
+    return int(count) if str(count).isdigit() else 0
+
+
 def record_handler(record: SQSRecord) -> None:
     """Run (or resume) one job; a malformed message is logged and dropped (retrying cannot fix it)."""
     correlate()
@@ -40,7 +47,14 @@ def record_handler(record: SQSRecord) -> None:
         logger.exception("malformed list job dropped", extra={"message_id": record.message_id})
         return
     correlate(shop_id=message.shop_id)
-    run = run_list_job(container().ports, message, _time_left)
+    ports = container().ports
+    try:
+        run = run_list_job(ports, message, _time_left)
+    except Exception:
+        # The last delivery before the DLQ: fail the job, so the merchant is told rather than left polling.
+        if _deliveries(record) >= LIST_JOBS.max_receive_count:
+            give_up(ports, message)
+        raise
     logger.info("list job turn ended", extra={"job_id": message.job_id, "run": run.value})
 
 
