@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -98,7 +99,8 @@ def test_an_import_runs_across_segments_and_invocations_on_moto(stack: Container
     subscribers.opt_out(ports, SHOP, "+15551230003", source=ConsentSource.SMS, text="STOP")
     # Two rows a segment and a deadline after every segment: ranged GETs from each checkpoint, one invocation each.
     monkeypatch.setattr(imports, "SEGMENT_ROWS", 2)
-    monkeypatch.setattr(imports, "REQUEUE_MARGIN_SECONDS", 59.9)
+    turns = itertools.cycle([600.0, 1.0])  # the worker asks before each segment: time for one, then none
+    monkeypatch.setattr(worker, "_time_left", lambda: next(turns))
 
     created = imports.create_import(ports, SHOP, "shop list.csv")
     form = created.upload
