@@ -95,7 +95,7 @@ def create_import(call: Call, body: ImportCreate) -> ImportCreated:
 @endpoint(bp, "/subscribers/imports", ["GET"])
 def list_imports(call: Call) -> ImportList:
     """The shop's latest imports, newest first."""
-    jobs = call.ports.list_jobs.recent(call.shop_id, JobKind.IMPORT)
+    jobs = imports.recent_imports(call.ports, call.shop_id)
     return ImportList(items=[ImportJob.of(job, imports.report_link(call.ports, job)) for job in jobs])
 
 

@@ -150,6 +150,11 @@ def start_import(ports: Ports, shop_id: str, job_id: str) -> ListJob:
     return saved
 
 
+def recent_imports(ports: Ports, shop_id: str) -> list[ListJob]:
+    """The shop's latest imports, newest first."""
+    return ports.list_jobs.recent(shop_id, JobKind.IMPORT)
+
+
 def report_link(ports: Ports, job: ListJob) -> str | None:
     """The report's download link once the import is done."""
     if job.kind is not JobKind.IMPORT or job.status is not JobStatus.DONE or job.report_name is None:
