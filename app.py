@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Chalice
 
 from chalicelib.api import campaigns, inbox, links, meta, segments, settings, signup, subscribers, web, webhooks
-from chalicelib.workers import campaign_jobs, campaign_sends, delivery_receipts, inbound_sms, shopify_webhooks
+from chalicelib.workers import campaign_jobs, campaign_sends, delivery_receipts, inbound_sms, list_jobs, shopify_webhooks
 
 app = Chalice(app_name="smscast")
 app.register_blueprint(meta.bp)
@@ -48,3 +48,8 @@ def shopify_webhooks_handler(event: dict[str, Any], context: Any) -> dict[str, A
 @app.lambda_function(name="delivery_receipts")
 def delivery_receipts_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(delivery_receipts.handle_sqs_event(event, context))
+
+
+@app.lambda_function(name="list_jobs")
+def list_jobs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dict(list_jobs.handle_sqs_event(event, context))

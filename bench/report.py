@@ -526,7 +526,7 @@ def build(subscribers: int, out: Path, log: Callable[[str], None]) -> bool:
         plain = SCENARIOS[0]
         base_meter = pool.submit(run_module, metered_base, "bench.baseline_wcu", [*plain.args(subscribers), "--json"])
         extra: dict[str, Future[Outcome] | None] = {}
-        for module in ("bench.pacing", "bench.scale", "bench.inbound"):
+        for module in ("bench.pacing", "bench.scale", "bench.inbound", "bench.exports", "bench.imports"):
             extra[module] = pool.submit(run_module, ROOT, module, ["--markdown"]) if find_spec(module) else None
 
         def calls(side: str) -> dict[Scenario, Calls | str]:
@@ -555,6 +555,8 @@ def build(subscribers: int, out: Path, log: Callable[[str], None]) -> bool:
             "bench.pacing": "Pacing at the provider",
             "bench.scale": "Scale",
             "bench.inbound": "Inbound messages through the handler, with dedupe",
+            "bench.exports": "CSV export",
+            "bench.imports": "CSV import",
         }
         for module, future in extra.items():
             outcome = future.result() if future is not None else None

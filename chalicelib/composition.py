@@ -23,6 +23,7 @@ from chalicelib.adapters.dynamo.idempotency import DynamoIdempotencyStore
 from chalicelib.adapters.dynamo.inbox import DynamoInboxRepository, DynamoReplyRepository
 from chalicelib.adapters.dynamo.ledger import DynamoContactHistory, DynamoSendLedger
 from chalicelib.adapters.dynamo.links import DynamoLinkStore
+from chalicelib.adapters.dynamo.list_jobs import DynamoListJobs
 from chalicelib.adapters.dynamo.orders import DynamoOrderStore
 from chalicelib.adapters.dynamo.pacer import DynamoPacer
 from chalicelib.adapters.dynamo.privacy import (
@@ -40,13 +41,14 @@ from chalicelib.adapters.dynamo.segments import DynamoSegmentRepository
 from chalicelib.adapters.dynamo.shops import DynamoShopRepository
 from chalicelib.adapters.dynamo.subscribers import DynamoSubscriberStore
 from chalicelib.adapters.dynamo.tables import bind_tables
-from chalicelib.adapters.export_files import S3ExportFiles
+from chalicelib.adapters.export_files import S3ExportFiles, S3ImportFiles
 from chalicelib.adapters.media import HttpsFetcher, S3MediaLibrary
-from chalicelib.adapters.queues import QueueLocator, SqsJobQueue, SqsWebhookQueue
+from chalicelib.adapters.queues import QueueLocator, SqsJobQueue, SqsListJobQueue, SqsWebhookQueue
 from chalicelib.adapters.resources import (
     CAMPAIGN_JOBS,
     CAMPAIGN_SENDS,
     DELIVERY_RECEIPTS,
+    LIST_JOBS,
     SHOPIFY_WEBHOOKS,
     schedule_group_name,
 )
@@ -164,12 +166,19 @@ class Container:
         return S3MediaLibrary(self.client("s3"), self.settings.media_bucket, HttpsFetcher())
 
     @cached_property
-    def export_files(self) -> S3ExportFiles:
+    def _files_s3(self) -> Any:
         # A client of its own: download links are signed with SigV4 (the only signature every region takes, and
         # the one whose X-Amz-Expires bounds the link), whatever the shared S3 client defaults to.
         with self._lock:
-            s3 = self.session.client("s3", config=Config(signature_version="s3v4"))
-        return S3ExportFiles(s3, self.settings.exports_bucket)
+            return self.session.client("s3", config=Config(signature_version="s3v4"))
+
+    @cached_property
+    def export_files(self) -> S3ExportFiles:
+        return S3ExportFiles(self._files_s3, self.settings.exports_bucket)
+
+    @cached_property
+    def import_files(self) -> S3ImportFiles:
+        return S3ImportFiles(self._files_s3, self.settings.exports_bucket)
 
     @cached_property
     def idempotency(self) -> IdempotencyStore:
@@ -207,6 +216,9 @@ class Container:
             shop_data=DynamoShopData(),
             export_files=self.export_files,
             rate_limits=DynamoRateLimiter(),
+            import_files=self.import_files,
+            list_jobs=DynamoListJobs(),
+            list_job_queue=SqsListJobQueue(self.client("sqs"), queue_url=lambda: self.queues.url(LIST_JOBS)),
             # Every store that holds data about one person (customers/data_request and customers/redact).
             personal_data=[
                 self.subscribers,

@@ -38,6 +38,7 @@ from chalicelib.adapters.resources import (
     EXPORTS_BUCKET,
     INBOUND_FAILURES,
     INBOUND_SMS_TOPIC,
+    LIST_JOBS,
     MEDIA_BUCKET,
     SHOPIFY_WEBHOOKS,
     QueueSpec,
@@ -83,6 +84,9 @@ SQS_FUNCTIONS: tuple[SqsFunction, ...] = (
     SqsFunction(SHOPIFY_WEBHOOKS, "shopify_webhooks", batch_size=10, max_concurrency=2),
     # receipts follow a campaign at its sending rate: 100 per poll go into a few ledger transactions
     SqsFunction(DELIVERY_RECEIPTS, "delivery_receipts", batch_size=100, max_concurrency=5, batching_window=2),
+    # CSV imports and exports: one job per invocation (an import may use all of it, checkpointing and re-queueing
+    # itself near the deadline), two at a time so a few merchants' imports never crowd DynamoDB.
+    SqsFunction(LIST_JOBS, "list_jobs", batch_size=1, max_concurrency=2),
 )
 SCHEDULER_ROLE = "SchedulerRole"
 SCHEDULER_ROLE_ENV = "SMSCAST_SCHEDULER_ROLE_ARN"
@@ -114,6 +118,8 @@ class Access:
     opt_out_list: bool = False  # mirrors STOP/START on the End User Messaging opt-out list
     imports_media: bool = False  # stores imported MMS images
     writes_exports: bool = False  # streams CSV exports into the exports bucket and presigns their download
+    reads_imports: bool = False  # reads uploaded CSV files (HeadObject, ranged GetObject) from the exports bucket
+    erases_files: bool = False  # shop/redact: lists and deletes the shop's files in the exports bucket
     reads_shopify_secret: bool = False
     # ChangeMessageVisibility on the consumed queue (found by name): records to retry come back sooner
     retries_soon: bool = False
@@ -125,14 +131,15 @@ ACCESS: tuple[Access, ...] = (
     # batch), Inbox replies (send now, or schedule), image imports, opt-outs, and the Shopify webhook route's queue.
     Access(
         API_FUNCTION,
-        sends_to=(CAMPAIGN_JOBS, SHOPIFY_WEBHOOKS),
+        sends_to=(CAMPAIGN_JOBS, SHOPIFY_WEBHOOKS, LIST_JOBS),
         schedules=True,
         cancels_schedules=True,
         sends_sms=True,
         sends_mms=True,
         opt_out_list=True,
         imports_media=True,
-        writes_exports=True,
+        writes_exports=True,  # also signs the import's upload form (a presigned POST is a PutObject)
+        reads_imports=True,  # starting an import checks the upload is there (HeadObject)
         reads_shopify_secret=True,
     ),
     # STOP/HELP/confirmation answers and the opt-out list; a failing event is parked on its failure queue
@@ -158,9 +165,20 @@ ACCESS: tuple[Access, ...] = (
         sends_mms=True,
     ),
     # customers (consent, mirrored on the opt-out list), orders, privacy; app/uninstalled cancels start schedules.
-    Access(to_cfn_resource_name("shopify_webhooks"), consumes=SHOPIFY_WEBHOOKS, cancels_schedules=True, opt_out_list=True),
+    Access(
+        to_cfn_resource_name("shopify_webhooks"),
+        consumes=SHOPIFY_WEBHOOKS,
+        cancels_schedules=True,
+        opt_out_list=True,
+        erases_files=True,  # shop/redact deletes the shop's imports, reports and exports at once
+    ),
     # delivery receipts: the ledger, counters and subscribers only; receipts ahead of their outcome return in 10 s.
     Access(to_cfn_resource_name("delivery_receipts"), consumes=DELIVERY_RECEIPTS, retries_soon=True),
+    # CSV imports (read the upload, write report parts and the report) and exports; re-queues an import near its
+    # deadline on its own queue.
+    Access(
+        to_cfn_resource_name("list_jobs"), consumes=LIST_JOBS, sends_to=(LIST_JOBS,), writes_exports=True, reads_imports=True
+    ),
 )
 
 # Logical ids this template refers to but Chalice's template defines.
@@ -322,6 +340,31 @@ def _function_role(access: Access, resources: dict[str, dict[str, Any]]) -> dict
                 "Resource": {"Fn::Sub": "${" + EXPORTS_BUCKET.logical_id + ".Arn}/*"},
             }
         )
+    if access.reads_imports and not access.writes_exports:
+        statements.append(
+            {
+                "Sid": "ReadImports",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": {"Fn::Sub": "${" + EXPORTS_BUCKET.logical_id + ".Arn}/*"},
+            }
+        )
+    if access.erases_files:
+        # ListObjectsV2 is authorised as s3:ListBucket on the bucket; DeleteObjects as s3:DeleteObject per key.
+        statements += [
+            {
+                "Sid": "ListShopFiles",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": {"Fn::GetAtt": [EXPORTS_BUCKET.logical_id, "Arn"]},
+            },
+            {
+                "Sid": "EraseShopFiles",
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": {"Fn::Sub": "${" + EXPORTS_BUCKET.logical_id + ".Arn}/*"},
+            },
+        ]
     if access.reads_shopify_secret:
         # The name arrives as a parameter starting with "/"; a SecureString under the account's default
         # aws/ssm key needs no kms:Decrypt grant of its own (a customer managed key would).

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply, ReplyState
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.links import Click, Link
+from chalicelib.domain.list_jobs import JobKind, ListJob, RunListJob
 from chalicelib.domain.media import StoredMedia, check_image, media_key, unreachable, validate_media_url
 from chalicelib.domain.messages import ConversationMessage, MessageKind, OutboundSms, SendReceipt
 from chalicelib.domain.orders import Order
@@ -58,7 +60,7 @@ from chalicelib.domain.shopify import Webhook
 from chalicelib.domain.shops import SenderNumber, Shop, ShopSettings
 from chalicelib.domain.subscribers import ConsentEvent, Source, Subscriber, SubscriberSearch, SubscriberStatus
 from chalicelib.services.idempotency import IdempotencyRecord, StoredResponse
-from chalicelib.services.ports import AlreadyDone, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange
+from chalicelib.services.ports import AlreadyDone, OrderOutcome, Page, Ports, StoredOrder, SubscriberChange, UploadForm
 
 
 class FrozenClock:
@@ -940,6 +942,9 @@ class FakeSuppressions:
     def contains(self, shop_id: str, phone: str) -> bool:
         return suppression_hash(shop_id, phone) in self.hashes
 
+    def suppressed(self, shop_id: str, phones: Sequence[str]) -> set[str]:
+        return {phone for phone in phones if self.contains(shop_id, phone)}
+
 
 class FakeExports:
     """``PrivacyExports`` and the ``PersonalData`` of the exports themselves."""
@@ -983,6 +988,7 @@ class FakeShopData:
         shops = p.shops
         assert isinstance(shops, FakeShops)
         deleted += 1 if shops.shops.pop(shop_id, None) else 0
+        deleted += p.list_jobs.erase_shop(shop_id)
         for key in [k for k, v in shops.keys.items() if v == shop_id]:
             del shops.keys[key]
         return deleted
@@ -1089,6 +1095,9 @@ def fake_ports(clock: FrozenClock | None = None) -> Ports:
         shop_data=None,  # type: ignore[arg-type]  # set below: it walks these very ports
         export_files=FakeExportFiles(),
         rate_limits=FakeRateLimiter(),
+        import_files=FakeImportFiles(),
+        list_jobs=FakeListJobs(),
+        list_job_queue=FakeListJobQueue(),
         allow_fictional_numbers=True,
     )
     ports.personal_data = [subscribers, conversations, ports.inbox, ports.replies, ports.ledger, exports, links, orders]  # type: ignore[list-item]
@@ -1178,3 +1187,96 @@ class FakeExportFiles:
 
     def link(self, shop_id: str, name: str, *, expires_in: int) -> str:
         return f"https://exports.example/{shop_id}/{name}?expires_in={expires_in}"
+
+
+class FakeImportFiles:
+    """``ImportFiles`` in memory: uploads and report parts by (shop, name), read back in small chunks from any
+    byte, as S3's ranged GET streams them."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, str], bytes] = {}
+        self.reads = 0  # GETs (one per segment, one for the first pass, one per report part)
+
+    def upload_form(self, shop_id: str, name: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadForm:
+        return UploadForm(
+            url=f"https://uploads.example/{shop_id}",
+            fields={"key": f"{shop_id}/{name}", "Content-Type": content_type},
+            max_bytes=max_bytes,
+            content_type=content_type,
+        )
+
+    def upload(self, shop_id: str, name: str, data: bytes) -> None:
+        """What the merchant's browser does with the form."""
+        self.files[(shop_id, name)] = data
+
+    def size(self, shop_id: str, name: str) -> int | None:
+        data = self.files.get((shop_id, name))
+        return None if data is None else len(data)
+
+    def read(self, shop_id: str, name: str, *, start: int = 0) -> Generator[bytes, None, None]:
+        self.reads += 1
+        data = self.files[(shop_id, name)]
+        for at in range(start, len(data), self.CHUNK):
+            yield data[at : at + self.CHUNK]
+
+    def put(self, shop_id: str, name: str, data: bytes, *, content_type: str) -> None:
+        self.files[(shop_id, name)] = data
+
+    def erase_shop(self, shop_id: str) -> int:
+        names = [key for key in self.files if key[0] == shop_id]
+        for key in names:
+            del self.files[key]
+        return len(names)
+
+
+class FakeListJobs:
+    """``ListJobStore`` in memory, version-checked like the DynamoDB one."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[tuple[str, str], ListJob] = {}
+        self.lock = threading.Lock()
+
+    def create(self, job: ListJob) -> ListJob:
+        with self.lock:
+            stored = dataclasses.replace(job, version=1)
+            self.jobs[(job.shop_id, job.job_id)] = stored
+            return stored
+
+    def get(self, shop_id: str, job_id: str) -> ListJob | None:
+        return self.jobs.get((shop_id, job_id))
+
+    def save(self, job: ListJob) -> ListJob:
+        with self.lock:
+            current = self.jobs.get((job.shop_id, job.job_id))
+            if current is None or current.version != job.version:
+                raise ConcurrentUpdate(f"list job {job.job_id} was changed by someone else")
+            stored = dataclasses.replace(job, version=job.version + 1)
+            self.jobs[(job.shop_id, job.job_id)] = stored
+            return stored
+
+    def recent(self, shop_id: str, kind: JobKind, *, limit: int = 20) -> list[ListJob]:
+        jobs = [job for (shop, _), job in self.jobs.items() if shop == shop_id and job.kind is kind]
+        return sorted(jobs, key=lambda job: job.job_id, reverse=True)[:limit]
+
+    def erase_shop(self, shop_id: str) -> int:
+        keys = [key for key in self.jobs if key[0] == shop_id]
+        for key in keys:
+            del self.jobs[key]
+        return len(keys)
+
+
+class FakeListJobQueue:
+    """The list-jobs queue as a list of messages."""
+
+    def __init__(self) -> None:
+        self.messages: list[RunListJob] = []
+
+    def enqueue(self, shop_id: str, job_id: str, *, delay_seconds: int = 0) -> None:
+        self.messages.append(RunListJob(shop_id, job_id))
+
+    def take(self) -> list[RunListJob]:
+        """Every message queued so far, removed from the queue."""
+        taken, self.messages = self.messages, []
+        return taken

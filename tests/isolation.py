@@ -19,6 +19,7 @@ from app import app
 from chalicelib.composition import Container, use_container
 from chalicelib.domain.messages import InboundSms
 from chalicelib.domain.shopify import Topic
+from chalicelib.services.imports import upload_name
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.settings import Settings
@@ -45,12 +46,23 @@ class ShopData:
     scheduled_id: str = ""
     sent_id: str = ""  # sent now and run to the end: its recipients got short links
     export_id: str = ""
+    import_id: str = ""  # a CSV import, done, with its report
+    csv_export_id: str = ""  # a CSV export of the list, done
     link_code: str = ""
     link_target: str = ""
 
     def marks(self) -> list[str]:
         """Strings that appear in this shop's data and in no other shop's."""
-        return [*self.phones, self.segment_id, self.draft_id, self.scheduled_id, self.sent_id, self.export_id]
+        return [
+            *self.phones,
+            self.segment_id,
+            self.draft_id,
+            self.scheduled_id,
+            self.sent_id,
+            self.export_id,
+            self.import_id,
+            self.csv_export_id,
+        ]
 
 
 @dataclass
@@ -125,7 +137,24 @@ def _fill(api: Api, shop: ShopData, who: str, *, n: int) -> ShopData:
     _ok(api.call("POST", "/webhooks/shopify", shop=None, raw=raw, headers=sent), 200)
     deliver(api)
     shop.export_id = f"dr_{900 + n}"
+    created = _ok(api.call("POST", "/subscribers/imports", shop=who, body={"file_name": f"{who}.csv"}), 201)
+    shop.import_id = created["id"]
+    upload = f"phone,consent_date,consent_source\n{shop.phones[1]},2026-01-01,checkout\nbad,2026-01-01,x\n".encode()
+    api.ports.import_files.upload(shop.shop_id, upload_name(shop.import_id), upload)  # type: ignore[attr-defined]
+    _ok(api.call("POST", f"/subscribers/imports/{shop.import_id}/start", shop=who), 202)
+    shop.csv_export_id = _ok(api.call("POST", "/subscribers/exports", shop=who, body={}), 202)["id"]
+    run_list_jobs(api.ports)
     return shop
+
+
+def run_list_jobs(ports: Ports) -> None:
+    """Play the list-jobs worker: run every queued import and export to the end."""
+    from chalicelib.services.list_jobs import run_list_job
+
+    queue = ports.list_job_queue
+    while queue.messages:  # type: ignore[attr-defined]
+        for message in queue.take():  # type: ignore[attr-defined]
+            run_list_job(ports, message, lambda: 900.0)
 
 
 def deliver(api: Api) -> list[Any]:

@@ -9,12 +9,13 @@ than one part is a single PutObject.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import TransientError
+from chalicelib.services.ports import UploadForm
 
 PART_BYTES = 8 * 1024 * 1024
 
@@ -81,3 +82,81 @@ class S3ExportFiles:
                 ExpiresIn=expires_in,
             )
         )
+
+
+# Bytes a ranged GET hands the importer at a time: large enough that a 20 MB file is a few hundred reads of the
+# socket, small enough that memory holds nothing of size.
+READ_CHUNK = 256 * 1024
+
+
+class S3ImportFiles:
+    """``ImportFiles`` on the same bucket: uploads by presigned POST, ranged GETs streamed, report parts, and
+    every file of a shop deleted on shop/redact. Keys are ``<shop_id>/<name>``, as the exports'."""
+
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self._bucket = bucket
+
+    def upload_form(self, shop_id: str, name: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadForm:
+        """A presigned POST: S3 itself refuses a file over ``max_bytes`` (content-length-range), which a presigned
+        PUT cannot do, and the browser posts it straight to S3 (API Gateway takes 10 MB at most)."""
+        key = f"{shop_id}/{name}"
+        try:
+            form = self._s3.generate_presigned_post(
+                Bucket=self._bucket,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+                ExpiresIn=expires_in,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError("the upload could not be prepared; try again") from exc
+        return UploadForm(
+            url=str(form["url"]),
+            fields={str(k): str(v) for k, v in form["fields"].items()},
+            max_bytes=max_bytes,
+            content_type=content_type,
+        )
+
+    def size(self, shop_id: str, name: str) -> int | None:
+        """The object's size (HeadObject), None when it is not there."""
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=f"{shop_id}/{name}")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise TransientError("the upload could not be checked; try again") from exc
+        return int(head["ContentLength"])
+
+    def read(self, shop_id: str, name: str, *, start: int = 0) -> Generator[bytes, None, None]:
+        """The object from ``start`` (a ranged GET), as chunks off the socket; closing the generator closes it."""
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": f"{shop_id}/{name}"}
+        if start:
+            params["Range"] = f"bytes={start}-"
+        try:
+            body = self._s3.get_object(**params)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return  # start is the end of the file: nothing left
+            raise TransientError("the file could not be read; try again") from exc
+        try:
+            yield from body.iter_chunks(READ_CHUNK)
+        finally:
+            body.close()
+
+    def put(self, shop_id: str, name: str, data: bytes, *, content_type: str) -> None:
+        """One small object, written whole."""
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=f"{shop_id}/{name}", Body=data, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError("a report part could not be stored; try again") from exc
+
+    def erase_shop(self, shop_id: str) -> int:
+        """Every object under the shop's prefix, deleted a thousand at a time."""
+        deleted = 0
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=f"{shop_id}/"):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted

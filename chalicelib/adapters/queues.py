@@ -13,6 +13,7 @@ from chalicelib.adapters.aws_errors import translate
 from chalicelib.adapters.resources import QueueSpec
 from chalicelib.domain.errors import SmscastError, TransientError
 from chalicelib.domain.jobs import Job, job_to_json
+from chalicelib.domain.list_jobs import RunListJob
 from chalicelib.domain.sending import SendBatch
 from chalicelib.domain.shopify import Webhook
 from chalicelib.observability import INHERIT, SERVICE
@@ -176,3 +177,20 @@ class QueueLocator:
                 raise _translate(exc, f"describe queue {name}") from exc
             self._arns[name] = str(attributes["QueueArn"])
         return self._arns[name]
+
+
+class SqsListJobQueue:
+    """Implements ``services.ports.ListJobQueue`` on the list-jobs queue."""
+
+    def __init__(self, client: Any, *, queue_url: UrlSource) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def enqueue(self, shop_id: str, job_id: str, *, delay_seconds: int = 0) -> None:
+        """Put one run-this-job message on the queue."""
+        url = self._url() if callable(self._url) else self._url
+        try:
+            body = json.dumps(RunListJob(shop_id, job_id).to_json())
+            self._client.send_message(QueueUrl=url, MessageBody=body, DelaySeconds=clamp_delay(delay_seconds))
+        except ClientError as exc:
+            raise _translate(exc, "queue a list job") from exc

@@ -48,7 +48,10 @@ SHOPIFY_WEBHOOKS = QueueSpec("shopify-webhooks", visibility_timeout=360, max_rec
 # Carriers' delivery receipts, subscribed to the delivery-events topic: a queue (not the topic invoking a function
 # per event) so one worker invocation records a whole poll of receipts in a few ledger transactions.
 DELIVERY_RECEIPTS = QueueSpec("delivery-receipts", visibility_timeout=180, max_receive_count=10)
-QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS, DELIVERY_RECEIPTS)
+# CSV imports and exports of whole lists: a queue of their own, so a 100,000-row import never delays a campaign's
+# start on campaign-jobs. The visibility timeout is six times the list-jobs function's 900 s.
+LIST_JOBS = QueueSpec("list-jobs", visibility_timeout=5400, max_receive_count=5)
+QUEUES: tuple[QueueSpec, ...] = (INBOUND_FAILURES, CAMPAIGN_JOBS, CAMPAIGN_SENDS, SHOPIFY_WEBHOOKS, DELIVERY_RECEIPTS, LIST_JOBS)
 
 INBOUND_SMS_TOPIC = TopicSpec("inbound-sms")
 # End User Messaging's configuration set publishes every message's delivery events here (infra/ wires it); the
@@ -119,7 +122,8 @@ class BucketSpec:
 # MMS images imported from merchants' links; End User Messaging sends media only from S3. A campaign can be
 # scheduled up to a year ahead, so objects live 400 days: long enough for the latest send, then gone.
 MEDIA_BUCKET = BucketSpec("media", "MediaBucket", expire_after_days=400)
-# CSV exports of a shop's subscribers (personal data): downloaded right after they are written, gone a day later.
+# CSV exports of a shop's subscribers and CSV imports with their reports (personal data): downloaded (or imported)
+# right after they are written, gone a day later; shop/redact deletes a shop's files at once.
 EXPORTS_BUCKET = BucketSpec("exports", "ExportsBucket", expire_after_days=1, abort_uploads_after_days=1)
 BUCKETS: tuple[BucketSpec, ...] = (MEDIA_BUCKET, EXPORTS_BUCKET)
 # SSE-S3, not a customer KMS key: End User Messaging reads the object with the sender's s3:GetObject, and a

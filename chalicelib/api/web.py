@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import os
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chalice import Blueprint, Response
 
@@ -41,6 +43,22 @@ CSP = (
 )
 # no-cache: the browser revalidates every time, so a deploy is seen at once (the files are small).
 _HEADERS = {"Cache-Control": "no-cache", "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+
+
+def upload_origins(bucket: str, region: str, endpoint: str | None) -> list[str]:
+    """Where the dashboard posts a CSV import (the exports bucket's presigned form): devstack's S3 endpoint, or the
+    bucket's global and regional S3 hosts. The only origins besides 'self' the page may connect to."""
+    if endpoint:
+        parts = urlsplit(endpoint)
+        return [f"{parts.scheme}://{parts.netloc}"]
+    return [f"https://{bucket}.s3.amazonaws.com", f"https://{bucket}.s3.{region}.amazonaws.com"]
+
+
+def _dashboard_csp() -> str:
+    settings = container().settings
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    origins = " ".join(upload_origins(settings.exports_bucket, settings.region, endpoint))
+    return CSP.replace("connect-src 'self';", f"connect-src 'self' {origins};")
 _NOT_FOUND = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found</title></head>'
     "<body><h1>Not found</h1></body></html>"
@@ -65,7 +83,9 @@ def dashboard(call: Call, query: AnyQuery) -> Response:
     # Inside the Shopify admin (?shop=&host=) App Bridge must be the first script of <head>, loaded synchronously,
     # before the module scripts run; anywhere else it is not loaded at all (no request leaves the origin).
     bridge = f'<script src="{APP_BRIDGE}"></script>' if params.get("shop") and params.get("host") else ""
-    return _page(_read("index.html").replace("{{SHOPIFY_API_KEY}}", client_id).replace("{{APP_BRIDGE}}", bridge), HTML)
+    page = _page(_read("index.html").replace("{{SHOPIFY_API_KEY}}", client_id).replace("{{APP_BRIDGE}}", bridge), HTML)
+    page.headers["Content-Security-Policy"] = _dashboard_csp()
+    return page
 
 
 @endpoint(bp, "/static/{name}", ["GET"], auth=False, page=True, errors=(404,), media_types=_MEDIA_TYPES)

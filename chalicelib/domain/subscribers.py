@@ -100,6 +100,7 @@ class Subscriber:
     # untouched: the number stays subscribed, and the mark is the merchant's to see, not a STOP.
     unreachable_reason: str | None = None
     unreachable_at: datetime | None = None
+    tags: tuple[str, ...] = ()  # the merchant's labels (CSV imports), kept in the file's order
     version: int = 0
 
     @property

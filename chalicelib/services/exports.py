@@ -8,13 +8,14 @@ GET /subscribers) and each page's CSV lines go straight to the export store, whi
 at any time the export holds one page of subscribers and one upload part, whatever the list's size
 (bench/exports.py: peak 0.5 MiB for 1,000 subscribers, 8.9 MiB for 100,000, the 8 MiB part included).
 
-It runs inside the request, which bounds the list it can serve by time, not memory. bench/exports.py makes
+It ran inside the request at first, which bounds the list it can serve by time, not memory; now the route
+queues an export job (services/list_jobs.py) and the list-jobs worker (15 minutes, 1 GB) runs this. bench/exports.py makes
 about 45,000 rows a second on one free core (without DynamoDB); the API function has 512 MB, about a third
 of a vCPU, and 25 s, and each page of 200 is one DynamoDB query (500 for 100,000 subscribers) whose items
 PynamoDB must also decode. By that estimate, not a measurement in AWS, 100,000 subscribers take 15-25 s
 (queries of 10-20 ms included): at the edge of what a request may take.
-The step beyond is the same ``export_subscribers`` (it takes only ports) run by a worker of its own
-with more memory and time, the route answering 202 and the file's link when it is there; an upload the
+That step is taken: the same ``export_subscribers`` (it takes only ports) runs in the list-jobs worker, the
+route answering 202 and GET /subscribers/exports/{id} the file's link when it is there; an upload the
 Lambda timeout cuts short is removed by the bucket's lifecycle (AbortIncompleteMultipartUpload).
 
 The consent proof is one subscriber's history (a handful of events): a direct ``text/csv`` answer.
@@ -76,13 +77,21 @@ def subscriber_pages(
         cursor = page.cursor
 
 
-def export_subscribers(ports: Ports, shop_id: str, filters: SubscriberFilters, *, page_size: int = EXPORT_PAGE) -> ExportedFile:
-    """Write the shop's subscribers matching the filters as CSV to the export store, streamed page by page."""
-    ports.shops.get(shop_id)
-    now = ports.clock.now()
+def export_name(now: datetime) -> str:
+    """A new export file's name."""
     # The time names the file for the merchant; the random part keeps two exports of the same instant (or of a
     # frozen clock) from overwriting each other, and makes the name unguessable.
-    name = f"subscribers-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}.csv"
+    return f"subscribers-{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}.csv"
+
+
+def export_subscribers(
+    ports: Ports, shop_id: str, filters: SubscriberFilters, *, page_size: int = EXPORT_PAGE, name: str | None = None
+) -> ExportedFile:
+    """Write the shop's subscribers matching the filters as CSV to the export store, streamed page by page
+    (``name``: the export job's file, written again whole if the job runs again)."""
+    ports.shops.get(shop_id)
+    now = ports.clock.now()
+    name = name or export_name(now)
     counted = [0]
 
     def rows() -> Iterator[list[tuple[str, ...]]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +14,7 @@ from chalicelib.domain.campaigns import Campaign, CampaignStats, PagePlan
 from chalicelib.domain.inbox import Conversation, ConversationStatus, Reply
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.links import DEFAULT_LINK_BASE, Click, Link
+from chalicelib.domain.list_jobs import JobKind, ListJob
 from chalicelib.domain.media import StoredMedia
 from chalicelib.domain.messages import ConversationMessage, OutboundSms, SendReceipt
 from chalicelib.domain.orders import Order
@@ -468,6 +469,72 @@ class ExportFiles(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class UploadForm:
+    """A presigned browser upload (S3 POST): the form's URL and fields; the file goes in the field ``file``."""
+
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+    content_type: str
+
+
+class ImportFiles(Protocol):
+    """Files merchants upload for import, and the parts of their reports, beside the exports."""
+
+    def upload_form(self, shop_id: str, name: str, *, max_bytes: int, content_type: str, expires_in: int) -> UploadForm:
+        """A form the browser posts the file with; the store refuses a file over ``max_bytes``."""
+        ...
+
+    def size(self, shop_id: str, name: str) -> int | None:
+        """The uploaded file's size in bytes, or None when nothing was uploaded."""
+        ...
+
+    def read(self, shop_id: str, name: str, *, start: int = 0) -> Generator[bytes, None, None]:
+        """The file from byte ``start`` as a stream of chunks (never the whole file in memory)."""
+        ...
+
+    def put(self, shop_id: str, name: str, data: bytes, *, content_type: str) -> None:
+        """Write a small file whole (a report part)."""
+        ...
+
+    def erase_shop(self, shop_id: str) -> int:
+        """Delete every import and export file of the shop (shop/redact); how many."""
+        ...
+
+
+class ListJobStore(Protocol):
+    """Import and export jobs of a shop's list, with their progress."""
+
+    def create(self, job: ListJob) -> ListJob:
+        """Store a new job (version 1)."""
+        ...
+
+    def get(self, shop_id: str, job_id: str) -> ListJob | None:
+        """One job of the shop, or None (strongly consistent)."""
+        ...
+
+    def save(self, job: ListJob) -> ListJob:
+        """Write ``job`` if the stored one is still at ``job.version``; ConcurrentUpdate otherwise."""
+        ...
+
+    def recent(self, shop_id: str, kind: JobKind, *, limit: int = 20) -> list[ListJob]:
+        """The shop's latest jobs of a kind, newest first."""
+        ...
+
+    def erase_shop(self, shop_id: str) -> int:
+        """Delete the shop's job records (shop/redact)."""
+        ...
+
+
+class ListJobQueue(Protocol):
+    """The list-jobs queue: imports and exports, apart from the campaign jobs so they never delay a start."""
+
+    def enqueue(self, shop_id: str, job_id: str, *, delay_seconds: int = 0) -> None:
+        """Ask a worker to run (or resume) the job."""
+        ...
+
+
 # --- Shopify and privacy ----------------------------------------------------------------------------------
 
 
@@ -500,6 +567,10 @@ class Suppressions(Protocol):
 
     def contains(self, shop_id: str, phone: str) -> bool:
         """True when the number was suppressed for the shop."""
+        ...
+
+    def suppressed(self, shop_id: str, phones: Sequence[str]) -> set[str]:
+        """Which of ``phones`` were suppressed for the shop (batched reads: a CSV import asks per 100 rows)."""
         ...
 
 
@@ -627,6 +698,9 @@ class Ports:
     shop_data: ShopData
     export_files: ExportFiles
     rate_limits: RateLimiter
+    import_files: ImportFiles
+    list_jobs: ListJobStore
+    list_job_queue: ListJobQueue
     # Every store holding data about a person: customers/data_request and customers/redact walk this list.
     personal_data: list[PersonalData] = field(default_factory=list)
     allow_fictional_numbers: bool = False

@@ -99,5 +99,8 @@ def redact_customer(ports: Ports, request: PrivacyRequest) -> int:
 def redact_shop(ports: Ports, shop_id: str) -> int:
     """Erase everything the shop owns (shop/redact, 48 hours after uninstall); items deleted."""
     deleted = ports.shop_data.erase_shop(shop_id)
+    # Imported files, their reports and exports are lists of the shop's customers: deleted now, not left to the
+    # bucket's one-day lifecycle (a file uploaded or exported just before the uninstall would outlive the redact).
+    deleted += ports.import_files.erase_shop(shop_id)
     logger.info("shop redacted", extra={"shop_id": shop_id, "deleted": deleted})
     return deleted

@@ -13,13 +13,15 @@ export async function render(root, context) {
   const status = el("select", {}, el("option", { value: "" }, "Any status"), Object.entries(STATUS).map(([v, l]) => el("option", { value: v }, l)));
   const source = el("select", {}, el("option", { value: "" }, "Any source"), Object.entries(SOURCE).map(([v, l]) => el("option", { value: v }, l)));
   const add = el("button.primary", { type: "button" }, "Add Subscriber");
+  const exportCsv = el("button", { type: "button" }, "Export CSV");
+  const importCsv = el("button", { type: "button" }, "Import CSV");
   const count = el("p.hint", { "aria-live": "polite" });
   const table = el("table.grid", {}, el("caption.sr-only", {}, "Subscribers"),
     el("thead", {}, el("tr", {}, ["Phone", "Name", "Status", "Source", "Joined", ""].map((h) => el("th", { scope: "col" }, h)))), el("tbody"));
   const share = el("section.card.share", { "aria-labelledby": "share-title" });
   const embed = el("section.card.share", { "aria-labelledby": "embed-title" });
   root.replaceChildren(
-    el("div.page-head", {}, el("h1", {}, "Subscribers"), add),
+    el("div.page-head", {}, el("h1", {}, "Subscribers"), el("div.head-actions", {}, importCsv, exportCsv, add)),
     share,
     embed,
     el("div.filters", {}, field("Search", search), field("Status", status), field("Source", source)),
@@ -59,6 +61,8 @@ export async function render(root, context) {
   status.addEventListener("change", () => load().catch(showError));
   source.addEventListener("change", () => load().catch(showError));
   add.addEventListener("click", () => addOne(load));
+  exportCsv.addEventListener("click", () => exportList(exportCsv, { status: status.value, source: source.value, q: search.value.trim() }));
+  importCsv.addEventListener("click", () => importFile(load));
   await Promise.all([load(), shareLink(share), signupForm(embed)]);
 }
 
@@ -164,5 +168,75 @@ function addOne(reload) {
       const where = (exc.details && exc.details.field) || (exc.code === "invalid_phone" ? "phone" : null);
       if (where && controls[where]) { showFieldError(controls[where], exc.message); controls[where].focus(); } else showError(exc);
     }
+  }));
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// Export CSV: a job on the server (POST answers 202), polled until its file is written, then downloaded through
+// its link (a navigation, which the page's CSP allows; the file comes from the exports bucket).
+function exportList(button, filters) {
+  const body = {};
+  for (const [name, value] of Object.entries(filters)) if (value) body[name] = value;
+  return busy(button, "Exporting…", async () => {
+    try {
+      let job = await post("/subscribers/exports", body);
+      while (job.status !== "done" && job.status !== "failed") {
+        await sleep(1000);
+        job = await get(`/subscribers/exports/${encodeURIComponent(job.id)}`);
+      }
+      if (job.status === "failed") { say("The export failed; try again"); return; }
+      say(`${job.rows} subscribers exported`);
+      el("a", { href: job.url, download: job.name }).click();
+    } catch (exc) { showError(exc); }
+  });
+}
+
+// Import CSV: create the import, upload the file with its presigned form straight to the bucket, start it, and
+// show its progress until the report is there.
+function importFile(reload) {
+  const input = el("input", { type: "file", accept: ".csv,text/csv", required: true });
+  const bar = el("progress", { max: "1", value: "0", hidden: true });
+  const summary = el("p", { "aria-live": "polite" });
+  const cancel = el("button", { type: "button" }, "Close");
+  const start = el("button.primary", { type: "button" }, "Import");
+  const { close } = openDialog("Import subscribers from CSV", el("div", {},
+    el("p.hint", {}, "Columns: phone, name (or first_name and last_name), consent_date, consent_source, tags. At most 100,000 rows and 20 MB. Opted-out numbers are never subscribed again."),
+    field("CSV file", input), bar, summary), [cancel, start]);
+  cancel.addEventListener("click", close);
+  start.addEventListener("click", () => busy(start, "Importing…", async () => {
+    const chosen = input.files && input.files[0];
+    if (!chosen) { showFieldError(input, "Choose a CSV file"); return; }
+    showFieldError(input, "");
+    try {
+      const created = await post("/subscribers/imports", { file_name: chosen.name.slice(0, 200) });
+      const form = new FormData();
+      for (const [name, value] of Object.entries(created.upload.fields)) form.append(name, value);
+      form.append("file", chosen);
+      // no-cors: the form goes straight to S3 (the page's CSP names its origin) without asking the bucket for CORS;
+      // the answer is opaque, so whether S3 took the file is asked of the API: start answers 409 when it did not.
+      await fetch(created.upload.url, { method: "POST", body: form, mode: "no-cors" });
+      let job;
+      try {
+        job = await post(`/subscribers/imports/${encodeURIComponent(created.id)}/start`);
+      } catch (exc) {
+        if (exc.code !== "upload_missing") throw exc;
+        summary.textContent = `The upload was refused: files of up to ${created.upload.max_bytes / 1048576} MB`;
+        return;
+      }
+      bar.hidden = false;
+      while (job.status !== "done" && job.status !== "failed") {
+        bar.value = job.progress;
+        summary.textContent = `${job.counts.read} of ${job.rows_total || "?"} rows read`;
+        await sleep(1000);
+        job = await get(`/subscribers/imports/${encodeURIComponent(created.id)}`);
+      }
+      bar.value = 1;
+      if (job.status === "failed") { summary.textContent = job.error ? job.error.message : "The import failed"; return; }
+      const c = job.counts;
+      summary.replaceChildren(`${c.imported} imported, ${c.merged} merged, ${c.rejected} rejected of ${c.read} rows. `,
+        job.report_url ? el("a", { href: job.report_url, download: `import-report.csv` }, "Download report") : "");
+      await reload();
+    } catch (exc) { showError(exc); }
   }));
 }

@@ -1,17 +1,19 @@
-"""devstack end to end: the subscriber list exported to the stack's own exports bucket and downloaded through
-its link, and one subscriber's consent proof as CSV over HTTP, read back exactly."""
+"""devstack end to end: the subscriber list exported by a list job (the list-jobs queue and its pump) to the
+stack's own exports bucket and downloaded through its link, and one subscriber's consent proof as CSV over HTTP,
+read back exactly."""
 
 from __future__ import annotations
 
 import csv
 import io
 import uuid
+from typing import Any
 
 import pytest
 import requests
 
 from devstack.config import DevstackConfig
-from tests.e2e.conftest import Api, create_other_shop
+from tests.e2e.conftest import Api, create_other_shop, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -22,6 +24,11 @@ def new_number() -> str:
 
 def _rows(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def _done(job: dict[str, Any]) -> dict[str, Any] | None:
+    assert job["status"] != "failed", job
+    return job if job["status"] == "done" else None
 
 
 def test_the_list_and_a_consent_proof_download_as_csv(devstack: DevstackConfig) -> None:
@@ -36,8 +43,10 @@ def test_the_list_and_a_consent_proof_download_as_csv(devstack: DevstackConfig) 
 
     exported = shop.post("/subscribers/exports", {"status": "active"})
 
-    assert exported.status_code == 201, exported.text
-    answer = exported.json()
+    assert exported.status_code == 202, exported.text
+    assert exported.json()["status"] == "queued"
+    # the list-jobs pump runs the export; the dashboard polls the job until its link is there
+    answer = eventually(lambda: _done(shop.get(f"/subscribers/exports/{exported.json()['id']}").json()), what="export done")
     assert answer["rows"] == 1
     download = requests.get(answer["url"], timeout=10)  # the presigned link, served by the stack's S3
     assert download.status_code == 200, download.text

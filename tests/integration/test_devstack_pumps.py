@@ -366,7 +366,7 @@ class TestCampaignSchedulesOnDevstack:
 
 class TestWiring:
     def test_devstack_consumes_the_queues_the_template_maps_with_the_same_batch_sizes(self) -> None:
-        from chalicelib.workers import campaign_jobs, campaign_sends, delivery_receipts, shopify_webhooks
+        from chalicelib.workers import campaign_jobs, campaign_sends, delivery_receipts, list_jobs, shopify_webhooks
         from infra.template import SQS_FUNCTIONS
 
         found = {w.function_name: (w.queue, w.batch_size, w.handler) for w in wiring.sqs_workers()}
@@ -375,6 +375,7 @@ class TestWiring:
             "campaign_sends": (SQS_FUNCTIONS[1].queue, SQS_FUNCTIONS[1].batch_size, campaign_sends.handle_sqs_event),
             "shopify_webhooks": (SQS_FUNCTIONS[2].queue, SQS_FUNCTIONS[2].batch_size, shopify_webhooks.handle_sqs_event),
             "delivery_receipts": (SQS_FUNCTIONS[3].queue, SQS_FUNCTIONS[3].batch_size, delivery_receipts.handle_sqs_event),
+            "list_jobs": (SQS_FUNCTIONS[4].queue, SQS_FUNCTIONS[4].batch_size, list_jobs.handle_sqs_event),
         }
 
 

@@ -289,8 +289,10 @@ def test_campaign_queues_feed_their_functions_with_partial_batch_failures() -> N
         "CampaignSends": ("campaign-sends", 50, 10),
         "ShopifyWebhooks": ("shopify-webhooks", 10, 2),
         "DeliveryReceipts": ("delivery-receipts", 100, 5),
+        "ListJobs": ("list-jobs", 1, 2),
     }
-    assert {f.function for f in SQS_FUNCTIONS} == {"campaign_jobs", "campaign_sends", "shopify_webhooks", "delivery_receipts"}
+    functions = {f.function for f in SQS_FUNCTIONS}
+    assert functions == {"campaign_jobs", "campaign_sends", "shopify_webhooks", "delivery_receipts", "list_jobs"}
     assert set(mappings) == set(expected)  # Chalice names @app.lambda_function(name="campaign_jobs") CampaignJobs
     for function_id, (queue, batch_size, concurrency) in expected.items():
         mapping = mappings[function_id]

@@ -219,6 +219,10 @@ def _expected_actions(access: Access) -> set[str]:
         actions |= {"s3:PutObject"}
     if access.writes_exports:
         actions |= {"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"}
+    if access.reads_imports:
+        actions |= {"s3:GetObject"}
+    if access.erases_files:
+        actions |= {"s3:ListBucket", "s3:DeleteObject"}
     if access.reads_shopify_secret:
         actions |= {"ssm:GetParameter"}
     if access.retries_soon:

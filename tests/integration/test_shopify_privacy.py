@@ -54,6 +54,7 @@ def ports(aws: None) -> Iterator[Ports]:
     )
     container = Container(settings, clock=FrozenClock(AT))
     use_container(container)
+    container.client("s3").create_bucket(Bucket=settings.exports_bucket)  # imports and exports (shop/redact deletes them)
     ports = container.ports
     create_shop(ports, shop_id=SHOP, settings={"sender_number": SENDER})
     create_shop(ports, shop_id=OTHER, settings={"sender_number": OTHER_SENDER})
@@ -192,8 +193,15 @@ def test_shop_redact_erases_the_shop_and_nothing_else(ports: Ports) -> None:
     assert len({row.campaign_key for row in SendLedgerRow.scan() if row.campaign_key.startswith(f"{SHOP}#")}) > 20
     before_other = mentions(OTHER)
     assert len(mentions(SHOP)) >= 10  # shops, keys, subscribers, consent, messages, conversations, replies, ...
+    for shop in (SHOP, OTHER):  # an uploaded import and an export of each shop, in the exports bucket
+        ports.import_files.put(shop, "imports/x/upload.csv", b"phone\n", content_type="text/csv")
+        ports.export_files.store(shop, "subscribers-x.csv", iter([b"phone\n"]), content_type="text/csv")
 
     run(ports, Topic.SHOP_REDACT, {"shop_id": 1, "shop_domain": SHOP})
+
+    assert ports.import_files.size(SHOP, "imports/x/upload.csv") is None
+    assert ports.import_files.size(SHOP, "subscribers-x.csv") is None
+    assert ports.import_files.size(OTHER, "imports/x/upload.csv") == ports.import_files.size(OTHER, "subscribers-x.csv") == 6
 
     assert {table for table in mentions(SHOP) if table not in SANDBOX} == set()
     assert [row.campaign_key for row in SendLedgerRow.scan() if row.campaign_key.startswith(f"{SHOP}#")] == []

@@ -17,6 +17,7 @@ from chalicelib.domain.subscribers import ConsentAction, ConsentEvent, ConsentSo
 from chalicelib.services.exports import EXPORT_PAGE, SubscriberFilters, export_subscribers
 from chalicelib.services.ports import Ports
 from tests.fakes import FakeExportFiles, fake_ports
+from tests.isolation import run_list_jobs
 from tests.numbers import create_shop
 from tests.unit.conftest import Api, body
 
@@ -106,6 +107,14 @@ def _subscriber(
     return Subscriber(shop, f"+1212555{i:04d}", status, Source.IMPORT, at, at, name=name if name is not None else f"Person {i}")
 
 
+def _export_done(api: Api, export_id: str) -> dict[str, Any]:
+    """Play the list-jobs worker, then read the export as the dashboard polls it."""
+    run_list_jobs(api.ports)
+    response = api.call("GET", f"/subscribers/exports/{export_id}")
+    assert response.status_code == 200
+    return dict(body(response))
+
+
 class TestSubscriberExport:
     def test_the_file_holds_the_filtered_list_and_nothing_of_another_shop(self, api: Api) -> None:
         store = api.ports.subscribers
@@ -117,8 +126,11 @@ class TestSubscriberExport:
 
         response = api.call("POST", "/subscribers/exports", body={"status": "active"})
 
-        assert response.status_code == 201
-        answer = body(response)
+        assert response.status_code == 202
+        queued = body(response)
+        assert (queued["status"], queued["url"], queued["rows"]) == ("queued", None, 0)
+        answer = _export_done(api, queued["id"])
+        assert answer["status"] == "done"
         files: FakeExportFiles = api.ports.export_files  # type: ignore[assignment]
         ((shop, name),) = files.files
         assert (shop, answer["name"], answer["rows"]) == (SHOP, name, 2)
@@ -134,12 +146,13 @@ class TestSubscriberExport:
         store = api.ports.subscribers
         for i in range(1, 6):
             store.rows[(SHOP, f"+1212555{i:04d}")] = _subscriber(i)  # type: ignore[attr-defined]
-        answer = body(api.call("POST", "/subscribers/exports", body={"q": "person 3"}))
+        answer = _export_done(api, body(api.call("POST", "/subscribers/exports", body={"q": "person 3"}))["id"])
         assert answer["rows"] == 1
 
     def test_two_exports_at_the_same_instant_are_two_files(self, api: Api) -> None:
-        first = body(api.call("POST", "/subscribers/exports", body={}))
-        second = body(api.call("POST", "/subscribers/exports", body={"status": "opted_out"}))
+        first_id = body(api.call("POST", "/subscribers/exports", body={}))["id"]
+        second_id = body(api.call("POST", "/subscribers/exports", body={"status": "opted_out"}))["id"]
+        first, second = _export_done(api, first_id), _export_done(api, second_id)
         assert first["name"] != second["name"] and first["url"] != second["url"]
         assert len(api.ports.export_files.files) == 2  # type: ignore[attr-defined]
 

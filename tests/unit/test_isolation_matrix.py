@@ -80,6 +80,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/settings"): {"timezone": "America/Chicago"},
     ("POST", "/subscribers"): {"phone": "+12125559999", "source": "checkout"},
     ("POST", "/subscribers/exports"): {"status": "active"},
+    ("POST", "/subscribers/imports"): {"file_name": "customers.csv"},
     ("POST", "/segments"): {"name": "Fresh", "rule": {"all": []}},
     ("POST", "/campaigns"): {"name": "New", "message": "Hi", "segment_id": "all", "send_at": TOMORROW},
     ("POST", "/campaigns/preview"): {"message": "Hi", "segment_id": "all"},
@@ -116,6 +117,8 @@ def own_ids(world: World, shop_id: str) -> dict[str, str]:
         "campaign_id": shop.scheduled_id,
         "segment_id": shop.segment_id,
         "export_id": shop.export_id,
+        "import_id": shop.import_id,
+        "csv_export_id": shop.csv_export_id,
         "code": shop.link_code,
         "name": "app.css",
         "shop": shop_id,
@@ -326,6 +329,8 @@ def other_ids(world: World) -> list[tuple[str, dict[str, str]]]:
         ("sent", {"campaign_id": b.sent_id}),
         ("segment", {"segment_id": b.segment_id}),
         ("export", {"export_id": b.export_id}),
+        ("import", {"import_id": b.import_id}),
+        ("csv-export", {"csv_export_id": b.csv_export_id}),
     ]
 
 
@@ -335,6 +340,8 @@ NOBODYS = {
     "campaign_id": "cmp_00000000000000000000",
     "segment_id": "seg_0000000000000000",
     "export_id": "dr_0",
+    "import_id": "20261120T150000-000000000000",
+    "csv_export_id": "20261120T150000-000000000000",
 }
 NAMING = sorted(route for route in AUTHENTICATED if ROUTES[route].path_params)
 KINDS = {
@@ -342,6 +349,8 @@ KINDS = {
     "campaign_id": ("draft", "scheduled", "sent"),
     "segment_id": ("segment",),
     "export_id": ("export",),
+    "import_id": ("import",),
+    "csv_export_id": ("csv-export",),
 }
 
 
@@ -382,6 +391,7 @@ LISTS = [
     "/subscribers",
     "/subscribers?status=opted_out",
     "/subscribers?q=646",
+    "/subscribers/imports",
     "/segments",
     "/campaigns",
     "/inbox?status=unresolved",

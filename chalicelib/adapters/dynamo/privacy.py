@@ -3,7 +3,7 @@ suppression list, data-request exports, and shop/redact's erasure of everything 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from chalicelib.adapters.dynamo.tables import (
     IdempotencyRow,
     InboxCounterRow,
     LinkRow,
+    ListJobRow,
     MessageRow,
     OrderRow,
     PrivacyExportRow,
@@ -186,6 +187,11 @@ class DynamoSuppressions:
             return False
         return True
 
+    def suppressed(self, shop_id: str, phones: Sequence[str]) -> set[str]:
+        """Which of ``phones`` were suppressed (BatchGetItem, 100 keys a call, strongly consistent)."""
+        keys = {_SUPPRESSED + suppression_hash(shop_id, phone): phone for phone in dict.fromkeys(phones)}
+        return {keys[row.key] for row in DedupeRow.batch_get(list(keys), consistent_read=True)}
+
 
 class DynamoPrivacyExports:
     """``PrivacyExports`` on the privacy-exports table; also ``PersonalData`` (an export is the person's data)."""
@@ -222,7 +228,7 @@ class DynamoPrivacyExports:
 ERASED_TABLES = frozenset(
     {"shops", "shop-keys", "subscribers", "consent-events", "messages", "campaigns", "send-ledger", "release-waves",
      "contacts", "segments", "pacers", "conversations", "inbox-counters", "replies", "idempotency", "privacy-exports",
-     "links", "clicks", "orders", "campaign-totals", "campaign-gates"}
+     "links", "clicks", "orders", "campaign-totals", "campaign-gates", "list-jobs"}
 )  # fmt: skip
 # rate-limits: counters keyed by hashes of an IP or a phone, gone by TTL an hour or two after their window.
 KEPT_TABLES = frozenset({"dedupe", "sandbox-messages", "sandbox-control", "rate-limits"})
@@ -257,7 +263,7 @@ class DynamoShopData:
         # webhook ids and kept planning pages name the shop; other dedupe keys are opaque
         for prefix in (ACCEPTED_PREFIX, DONE_PREFIX, PAGE_PLAN_PREFIX):
             deleted += _delete_all(DedupeRow.scan(DedupeRow.key.startswith(f"{prefix}{shop_id}#")))
-        for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow):
+        for by_shop in (SubscriberRow, ConversationRow, CampaignRow, SegmentRow, PrivacyExportRow, OrderRow, ListJobRow):
             deleted += _delete_all(by_shop.query(shop_id))
         # The pacers table is keyed by sender number and holds only a send instant: nothing of the shop's to erase.
         for single in (InboxCounterRow, ShopRow):

@@ -62,6 +62,7 @@ def subscriber_to_row(subscriber: Subscriber, version: int) -> SubscriberRow:
         last_clicked_at=utc(subscriber.last_clicked_at) if subscriber.last_clicked_at else None,
         unreachable_reason=subscriber.unreachable_reason,
         unreachable_at=utc(subscriber.unreachable_at) if subscriber.unreachable_at else None,
+        tags=list(subscriber.tags) or None,
         version=version,
     )
 
@@ -84,6 +85,7 @@ def row_to_subscriber(row: SubscriberRow) -> Subscriber:
         last_clicked_at=utc(row.last_clicked_at) if row.last_clicked_at else None,
         unreachable_reason=row.unreachable_reason,
         unreachable_at=utc(row.unreachable_at) if row.unreachable_at else None,
+        tags=tuple(str(tag) for tag in row.tags or ()),
         version=int(row.version),
     )
 

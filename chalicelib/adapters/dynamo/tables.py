@@ -113,6 +113,7 @@ class SubscriberRow(SmscastTable):
     last_clicked_at = UTCDateTimeAttribute(null=True)
     unreachable_reason = UnicodeAttribute(null=True)  # a carrier's permanent failure (domain/receipts.py)
     unreachable_at = UTCDateTimeAttribute(null=True)
+    tags = ListAttribute(of=UnicodeAttribute, null=True)  # the merchant's labels (CSV imports)
     version = NumberAttribute(default=0)
 
 
@@ -607,6 +608,23 @@ class PrivacyExportRow(SmscastTable):
     data = JSONAttribute()
 
 
+class ListJobRow(SmscastTable):
+    """A CSV import or export of a shop's list (domain/list_jobs.py); ``job_id`` sorts by creation time, and
+    the job's fields live in ``data`` (written whole, on ``version``)."""
+
+    base_name = "list-jobs"
+
+    class Meta(SmscastTable.Meta):
+        table_name = "list-jobs"
+
+    shop_id = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    data = JSONAttribute()
+    version = NumberAttribute()
+    expires_at = NumberAttribute()  # DynamoDB TTL: the record outlives its files (a day) by a month
+
+
 ALL_TABLES: tuple[type[SmscastTable], ...] = (
     ShopRow,
     ShopKeyRow,
@@ -633,6 +651,7 @@ ALL_TABLES: tuple[type[SmscastTable], ...] = (
     LinkRow,
     ClickRow,
     OrderRow,
+    ListJobRow,
 )
 
 

@@ -8,10 +8,12 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from chalicelib.api.models.common import Body, Out, Paged, line, lines
+from chalicelib.api.models.common import Body, ErrorDetail, Out, Paged, line, lines
 from chalicelib.domain import subscribers as domain
+from chalicelib.domain.list_jobs import JobStatus, ListJob
 from chalicelib.domain.subscribers import ConsentAction, ConsentSource, Source, SubscriberStatus
 from chalicelib.services.exports import ExportedFile, SubscriberFilters
+from chalicelib.services.ports import UploadForm
 from chalicelib.services.subscribers import AddSubscriber, add_command
 
 HttpsUrl = Annotated[str, StringConstraints(max_length=500, pattern=r"^https://[^\s\x00-\x1f\x7f-\x9f]+$")]
@@ -62,6 +64,7 @@ class Subscriber(Out):
     # Set when a carrier reported the number cannot receive texts: campaigns skip it (consent is unchanged).
     unreachable_reason: str | None
     unreachable_at: datetime | None
+    tags: list[str]  # the merchant's labels (CSV imports)
 
     @classmethod
     def of(cls, s: domain.Subscriber) -> Subscriber:
@@ -78,6 +81,7 @@ class Subscriber(Out):
             opted_out_at=s.opted_out_at,
             unreachable_reason=s.unreachable_reason,
             unreachable_at=s.unreachable_at,
+            tags=list(s.tags),
         )
 
 
@@ -134,3 +138,104 @@ class SubscriberExport(Out):
     def of(cls, exported: ExportedFile) -> SubscriberExport:
         """Converter from the service."""
         return cls(name=exported.name, url=exported.url, rows=exported.rows, expires_at=exported.expires_at)
+
+
+class ExportJob(Out):
+    """An export of the subscriber list running in the background: ``url`` (valid until ``expires_at``) once
+    ``status`` is ``done``."""
+
+    id: str
+    status: JobStatus
+    name: str
+    rows: int
+    created_at: datetime
+    url: str | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, job: ListJob, url: str | None, expires_at: datetime | None) -> ExportJob:
+        """Converter from the domain."""
+        return cls(
+            id=job.job_id,
+            status=job.status,
+            name=job.file_name,
+            rows=job.rows,
+            created_at=job.created_at,
+            url=url,
+            expires_at=expires_at,
+        )
+
+
+class ImportCreate(Body):
+    """A CSV import: the name of the file the merchant picked (it is quoted in each subscriber's consent proof)."""
+
+    file_name: Annotated[str, line(200)]
+
+
+class ImportUpload(Out):
+    """How to upload the file: a form POST to ``url`` with ``fields`` and then the file as ``file``; S3 refuses a
+    file over ``max_bytes``."""
+
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+    content_type: str
+
+    @classmethod
+    def of(cls, form: UploadForm) -> ImportUpload:
+        """Converter from the service."""
+        return cls(url=form.url, fields=form.fields, max_bytes=form.max_bytes, content_type=form.content_type)
+
+
+class ImportCountsOut(Out):
+    """Rows read so far, imported (new or activated), merged into known subscribers, and rejected."""
+
+    read: int
+    imported: int
+    merged: int
+    rejected: int
+
+
+class ImportJob(Out):
+    """A CSV import and its progress; ``report_url`` (the rejected rows and why) once it is done."""
+
+    id: str
+    status: JobStatus
+    file_name: str
+    created_at: datetime
+    updated_at: datetime
+    progress: float  # 0..1, bytes of the file read
+    rows_total: int
+    counts: ImportCountsOut
+    report_url: str | None
+    error: ErrorDetail | None
+
+    @classmethod
+    def of(cls, job: ListJob, report_url: str | None) -> ImportJob:
+        """Converter from the domain."""
+        c = job.counts
+        error = ErrorDetail(code=job.error_code, message=job.error_message or "") if job.error_code else None
+        return cls(
+            id=job.job_id,
+            status=job.status,
+            file_name=job.file_name,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            progress=round(job.progress, 4),
+            rows_total=job.rows_total,
+            counts=ImportCountsOut(read=c.read, imported=c.imported, merged=c.merged, rejected=c.rejected),
+            report_url=report_url,
+            error=error,
+        )
+
+
+class ImportCreated(ImportJob):
+    """A new import and how to upload its file."""
+
+    upload: ImportUpload
+
+
+class ImportList(Out):
+    """The shop's latest imports, newest first."""
+
+    items: list[ImportJob]
