@@ -54,7 +54,7 @@ class Pipeline:
         ports.send_pool = threads.pool
         ports.concurrent_sends = SENDS_IN_FLIGHT
         self.rng = random.Random(seed)
-        self.claims = self.settles = self.most_in_flight = 0
+        self.claims = self.settles = self.most_in_flight = self.reads = 0
         self.on_sent: list[tuple[str, datetime]] = []
         self._wrap(ports)
 
@@ -63,7 +63,7 @@ class Pipeline:
         self.threads.sleep(self.rng.uniform(0.003, 0.008))
 
     def _wrap(self, ports: Ports) -> None:
-        pacer = FakePacer(self.clock, lead_ms=GRANT_LEAD_MS)
+        self.pacer = pacer = FakePacer(self.clock, lead_ms=GRANT_LEAD_MS)
         real_ledger = ledger(ports)
         claim, settle, get_many = real_ledger.claim, real_ledger.settle, ports.subscribers.get_many
 
@@ -87,6 +87,7 @@ class Pipeline:
 
         def read(shop_id: str, phones: Sequence[str]) -> dict[str, Subscriber]:
             self.write()
+            self.reads += 1
             return get_many(shop_id, phones)
 
         pacer.grant = grant  # type: ignore[method-assign]
@@ -387,3 +388,21 @@ def test_batches_with_short_tails_follow_each_other_without_a_gap() -> None:
     assert all(isinstance(o, sending.BatchReport) and o.sent == 60 for o in outcomes)
     assert window_peak([(_us(at), 1) for at in run.sends()], WINDOW_MS * 1000) <= 100
     assert _warm_rate(run.sends(), 100) >= 0.98
+
+
+def test_at_a_slow_numbers_rate_a_group_costs_three_calls_and_consent_no_read() -> None:
+    # At 20 MPS a group is what the pacer grants in about a second (20 messages): one grant, one claim, one settle,
+    # and no consent read (the claim's condition on the contact window is the check). With the batch's three reads
+    # per 100 recipients that is 1 + 3/20 + 3/100 = 1.18 AWS calls per recipient including the send, under the
+    # 1.25 budget; a consent read per group would make it 1.23, and per recipient 2.18.
+    mps, recipients = 20, 200
+    run = Pipeline(mps)
+    audience = phones(recipients)
+    add(run.ports, audience)
+    cid = start(run.ports)
+    report = sending.send_batch(run.ports, SendBatch(SHOP, cid, tuple(audience)))
+
+    assert report.sent == recipients and sorted(texts(run.ports)) == sorted(audience)
+    groups = recipients // mps
+    assert report.groups == run.claims == run.settles == run.pacer.calls == groups
+    assert run.reads == 1  # the batch's own subscriber read, none per group
