@@ -57,6 +57,8 @@ from chalicelib.settings import Settings
 from chalicelib.workers import campaign_jobs, campaign_sends
 from devstack.pumps import LocalLambdaContext, due_time, failed_ids, sqs_event
 from infra.template import SQS_FUNCTIONS
+from tests.fakes import FrozenClock
+from tests.virtual_threads import VirtualThreads
 
 # The engine's partition keys that carry a shard (chalicelib/adapters/dynamo/keys.py), by table: the on-paper load
 # of such a key is its family's over the shard count (bench.wcu.ShardFamily).
@@ -100,23 +102,17 @@ SEND_NOW = "send now"  # the merchant creates the campaign and presses Send Now:
 STATUS_CHANGE = "campaign-gates+campaigns"  # the tables of a campaign's status change (adapters/dynamo/campaigns.py)
 
 
-class BenchClock:
-    """Virtual time: moves only when the engine sleeps (pacing) or the bench jumps to a due schedule."""
-
-    def __init__(self, at: datetime) -> None:
-        self._at = at
-
-    def now(self) -> datetime:
-        """The virtual now (timezone-aware UTC)."""
-        return self._at
+class BenchClock(FrozenClock):
+    """Virtual time: moves only when the engine sleeps (pacing, on ``VirtualThreads``) or the bench jumps to a due
+    schedule."""
 
     def sleep(self, seconds: float) -> None:
-        """A virtual sleep: the engine's pacing waits cost no wall time."""
-        self._at += timedelta(seconds=max(0.0, seconds))
+        """A virtual sleep for single-threaded callers (``bench.inbound``): moves the clock, costs no wall time."""
+        self.at += timedelta(seconds=max(0.0, seconds))
 
     def jump_to(self, at: datetime) -> None:
         """Move forward to ``at`` (never backwards)."""
-        self._at = max(self._at, at)
+        self.at = max(self.at, at)
 
 
 @dataclass
@@ -510,8 +506,12 @@ def run(options: Options) -> Result:
     settings, meter = bench_settings(), CallMeter(sandbox_tables())
     with fake_aws_environment(), mock_aws(), quiet_worker_logs(), metered(meter):
         container = Container(settings, clock=clock)  # binds every table to the bench prefix
-        # Pacing waits go through the Sleeper port: make them virtual, like the clock.
-        container.ports = replace(container.ports, sleep=clock.sleep)
+        # Pacing waits and the send pool run on virtual threads (tests/virtual_threads.py): one thread at a time, the
+        # clock moving to the earliest wake-up when all wait. Sends overlap as they would in a worker, and the counts
+        # do not depend on how this machine schedules threads (with a shared clock each thread moved by its own
+        # sleeps, overlapping waits added up and made messages late at random).
+        threads = VirtualThreads(clock)
+        container.ports = replace(container.ports, sleep=threads.sleep, send_pool=threads.pool)
         use_container(container)
         try:
             session = boto3.session.Session(region_name=REGION)

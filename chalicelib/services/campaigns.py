@@ -23,7 +23,7 @@ from chalicelib.domain.jobs import StartCampaign, start_schedule_name
 from chalicelib.domain.media import INVALID_URL, StoredMedia
 from chalicelib.domain.quiet_hours import Recipient, is_quiet, next_open
 from chalicelib.domain.sending import SEND_LEASE
-from chalicelib.domain.shops import ShopSettings
+from chalicelib.domain.shops import Shop, ShopSettings
 from chalicelib.domain.templates import check_fits, max_parts_for, measure_worst_case, uses_discount_code, validate_template
 from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
@@ -152,7 +152,7 @@ def create_campaign(ports: Ports, shop_id: str, command: NewCampaign) -> Campaig
     if command.draft:
         return campaign
     if campaign.send_now:
-        return start_now(ports, campaign)
+        return start_now(ports, campaign, shop=shop)
     return _switch_on(ports, campaign)
 
 
@@ -294,11 +294,12 @@ def send_now(ports: Ports, shop_id: str, campaign_id: str) -> Campaign:
     return start_now(ports, ports.campaigns.get(shop_id, campaign_id))
 
 
-def start_now(ports: Ports, campaign: Campaign) -> Campaign:
-    """Draft (Send Now) -> In Progress and queue the first planning page."""
+def start_now(ports: Ports, campaign: Campaign, *, shop: Shop | None = None) -> Campaign:
+    """Draft (Send Now) -> In Progress and queue the first planning page; ``campaign`` was just read (or created),
+    and so was ``shop`` if given: the start decides on them first."""
     if not campaign.send_now:
         raise Conflict("this campaign has a date; switch it on instead", code="scheduled_campaign")
-    return start_campaign(ports, campaign.shop_id, campaign.campaign_id, trigger="now")
+    return start_campaign(ports, campaign.shop_id, campaign.campaign_id, trigger="now", shop=shop, known=campaign)
 
 
 def end_campaign(ports: Ports, shop_id: str, campaign_id: str) -> Campaign:

@@ -25,6 +25,7 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.jobs import PlanPage, ReleaseWave, StartCampaign, start_schedule_name
 from chalicelib.domain.segments import matches
 from chalicelib.domain.sending import GROUP_SIZE, SendBatch
+from chalicelib.domain.shops import Shop
 from chalicelib.services import audience
 from chalicelib.services.optimistic import retry_on_conflict
 from chalicelib.services.ports import Ports
@@ -45,7 +46,15 @@ PLAN_AHEAD = timedelta(seconds=45)
 MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest message delay
 
 
-def start_campaign(ports: Ports, shop_id: str, campaign_id: str, *, trigger: Literal["now", "schedule"]) -> Campaign:
+def start_campaign(
+    ports: Ports,
+    shop_id: str,
+    campaign_id: str,
+    *,
+    trigger: Literal["now", "schedule"],
+    shop: Shop | None = None,
+    known: Campaign | None = None,
+) -> Campaign:
     """Move the campaign to In Progress and queue its first planning page; safe to repeat.
 
     A schedule may only start a Scheduled campaign whose time has come (a firing for a campaign that was
@@ -54,10 +63,13 @@ def start_campaign(ports: Ports, shop_id: str, campaign_id: str, *, trigger: Lit
 
     # An uninstalled shop starts nothing: Send Now answers 409 shop_uninstalled, a late schedule firing is refused
     # the same way and its job dropped by the worker's error log (uninstall also removed the schedules).
-    ports.shops.get(shop_id).require_installed()
+    # ``shop`` and ``known``: what a Send Now caller read a moment ago (the first attempt decides on them, a retry
+    # reads again), which spares a campaign's start two reads.
+    (shop if shop is not None else ports.shops.get(shop_id)).require_installed()
+    fresh = [known] if known is not None and (known.shop_id, known.campaign_id) == (shop_id, campaign_id) else []
 
     def attempt() -> Campaign:
-        campaign = ports.campaigns.get(shop_id, campaign_id)
+        campaign = fresh.pop() if fresh else ports.campaigns.get(shop_id, campaign_id)
         now = ports.clock.now()
         if campaign.status in (CampaignStatus.IN_PROGRESS, CampaignStatus.COMPLETED):
             return campaign  # already started (planning is ensured below) or over

@@ -3,6 +3,7 @@ quiet hours across timezones, pacing on a virtual clock, throttling, duplicate f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,7 +18,7 @@ from chalicelib.services import campaigns, subscribers
 from chalicelib.services.inbound import receive_sms
 from chalicelib.services.ports import Ports
 from chalicelib.services.shops import update_settings
-from tests.commands import add_subscriber, new_campaign
+from tests.commands import add_subscriber, campaign_edit, new_campaign
 from tests.engine import Engine
 from tests.fakes import FakeLedger, FakeSchedules, FakeSms, FrozenClock, fake_ports
 from tests.numbers import create_shop
@@ -365,3 +366,38 @@ class TestPacing:
         Engine(ports).run()
         assert len(campaign_texts(ports)) == 2
         assert {e.reason for (_, c, _), e in ledger(ports).rows.items() if c == second} == {"frequency_cap"}
+
+
+class CountedGets:
+    """A store whose ``get`` calls from the services are counted (its own internal reads are not)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.gets = inner, 0
+
+    def get(self, *args: object) -> object:
+        self.gets += 1
+        return self.inner.get(*args)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+class TestSendNowReads:
+    def test_send_now_starts_on_the_shop_and_campaign_it_just_read(self) -> None:
+        ports = make_ports()
+        add(ports, *NY[:2])
+        shops, stored = CountedGets(ports.shops), CountedGets(ports.campaigns)
+        cid = send_now(replace(ports, shops=shops, campaigns=stored))  # type: ignore[arg-type]
+        assert (shops.gets, stored.gets) == (1, 0)  # the shop once (creating it), the campaign never: it was just written
+        assert campaigns.get_campaign(ports, SHOP, cid).status is CampaignStatus.IN_PROGRESS
+
+    def test_a_start_on_a_stale_campaign_reads_it_again_and_starts_once(self) -> None:
+        ports = make_ports()
+        add(ports, *NY[:2])
+        command = new_campaign({"name": "Sale", "message": "Hi", "segment_id": "all", "send_at": "now", "draft": True})
+        draft = campaigns.create_campaign(ports, SHOP, command)
+        campaigns.edit_campaign(ports, SHOP, draft.campaign_id, campaign_edit({"name": "Sale, renamed"}))  # moved on
+        started = campaigns.start_now(ports, draft)  # decided first on the stale copy: its save conflicts, then re-read
+        assert started.status is CampaignStatus.IN_PROGRESS and started.name == "Sale, renamed"
+        Engine(ports).run()
+        assert sorted(campaign_texts(ports)) == sorted(NY[:2])
