@@ -149,10 +149,16 @@ class Rejection:
         return (str(self.line), guard_cell(self.phone_given), self.reason.value, guard_cell(self.message))
 
 
+# Control characters but line breaks and tabs: the API refuses them in a consent text, and every one in a name
+# (api/models/common.py); a file's cells lose them (each becomes a space), and names and tags are then made one
+# line, so an import stores nothing the API would not.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _cell(cells: Sequence[str], index: int | None) -> str:
     if index is None or index >= len(cells):
         return ""
-    return read_cell(cells[index].strip()).strip()
+    return _CONTROL.sub(" ", read_cell(cells[index].strip())).strip()
 
 
 def parse_consent_date(text: str) -> datetime:
@@ -168,7 +174,7 @@ def parse_consent_date(text: str) -> datetime:
 
 def split_tags(text: str) -> tuple[str, ...]:
     """Tags separated by ``;``, ``,`` or ``|``, blank ones dropped, each once, in the file's order."""
-    tags = [tag.strip()[:MAX_TAG_LENGTH] for tag in re.split(r"[;,|]", text)]
+    tags = [" ".join(tag.split())[:MAX_TAG_LENGTH] for tag in re.split(r"[;,|]", text)]
     return tuple(dict.fromkeys(tag for tag in tags if tag))[:MAX_TAGS]
 
 

@@ -126,6 +126,14 @@ class TestHeaderAndRows:
             name="Ada Lovelace", tags=("a", "b"), phone_given="+1 (555) 123-0009",
         )  # fmt: skip
 
+    def test_control_characters_never_reach_a_subscriber(self) -> None:
+        # The API refuses them; a file's cells lose them (a NUL, a bell, a C1 character) as a space, and tags are one line.
+        columns = map_header(["phone", "name", "consent_date", "consent_source", "tags"])
+        cells = ["+15551230009", "\x00Ada\x07 Love\x85lace", "2026-01-05", "check\x00out", "v\x1bip;\x00;new\nline"]
+        row = validate_row(3, cells, columns, now=NOW, allow_fictional=True)
+        assert isinstance(row, ImportRow)
+        assert (row.name, row.consent_source, row.tags) == ("Ada Love lace", "check out", ("v ip", "new line"))
+
     @pytest.mark.parametrize(
         ("cells", "reason"),
         [
